@@ -1,0 +1,113 @@
+# drun — GNU make + pkg-config. `make help` lists the targets.
+PREFIX  ?= /usr/local
+CC      ?= cc
+PKG     ?= pkg-config
+
+# Linked at start-up: cheap to load. libcurl and libgit2 drag in ~40 shared
+# libraries (~7 ms of dynamic loading), so they are dlopen()ed by soname the
+# first time a recipe needs HTTP or git (runtime/dynlib.c).
+LINKED  := lua5.4 libcjson sqlite3
+LAZY    := libcurl libgit2
+
+ifneq ($(filter asan,$(MAKECMDGOALS)),)
+SANITIZE := 1
+endif
+ifeq ($(SANITIZE),1)
+B        := build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
+B        := build
+SANFLAGS :=
+endif
+
+# soname of a pkg-config library, resolved at build time for dlopen().
+soname = $(shell readelf -d "$$($(PKG) --variable=libdir $(1))/$(2).so" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter $(SANFLAGS)
+CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(B)/gen $(shell $(PKG) --cflags $(LINKED) $(LAZY) 2>/dev/null) \
+            -DDRUN_CURL_SONAME='"$(call soname,libcurl,libcurl)"' \
+            -DDRUN_GIT2_SONAME='"$(call soname,libgit2,libgit2)"'
+LDFLAGS += $(SANFLAGS)
+LDLIBS  := $(shell $(PKG) --libs $(LINKED) 2>/dev/null) -ldl -lm
+
+# Sources: runtime/*.c, split into the lua-free helpers (unit-testable) and the
+# Lua bindings (l_*.c) plus the host.
+RT_ALL   := $(wildcard runtime/*.c)
+RT_LUA   := $(filter runtime/l_%.c,$(RT_ALL)) runtime/host.c runtime/main.c runtime/modules.c
+RT_PLAIN := $(filter-out $(RT_LUA),$(RT_ALL))
+STDLIB   := $(sort $(shell find stdlib -name '*.lua'))
+
+OBJ_PLAIN := $(RT_PLAIN:%.c=$(B)/obj/%.o)
+OBJ_LUA   := $(RT_LUA:%.c=$(B)/obj/%.o)
+CTESTS    := $(patsubst tests/c/%.c,$(B)/tests/%,$(wildcard tests/c/test_*.c))
+
+.PHONY: all asan deps test demo bench install uninstall clean help FORCE
+all: $(B)/drun
+
+asan: all
+	@:
+
+help:
+	@echo "make            build $(B)/drun"
+	@echo "make deps       install the missing Debian packages (vendor/debian-packages.txt)"
+	@echo "make test       deps + build + C unit, Lua and end-to-end tests"
+	@echo "make asan test  the same under AddressSanitizer + UBSan (build/asan/)"
+	@echo "make demo       deps + build + run the sample recipe"
+	@echo "make bench      benchmarks in bench/, side by side with their baselines"
+	@echo "make install PREFIX=/usr/local"
+
+deps:
+	@tools/deps vendor/debian-packages.txt
+
+$(B)/drun: $(OBJ_PLAIN) $(OBJ_LUA) $(B)/obj/stdlib_embed.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/obj/%.o: %.c | $(B)/gen/drun_version.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The stdlib is compiled into the binary by our own generator (no xxd, no lua).
+$(B)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -o $@ $<
+
+$(B)/gen/stdlib_embed.c: $(B)/tools/embed $(STDLIB)
+	@mkdir -p $(dir $@)
+	$(B)/tools/embed stdlib $(STDLIB) > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/stdlib_embed.o: $(B)/gen/stdlib_embed.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Version from git describe; the header is rewritten only when it changes.
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-unknown)
+$(B)/gen/drun_version.h: FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define DRUN_VERSION "$(VERSION)"' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+# C unit tests link only the lua-free helpers they test.
+$(B)/tests/%: tests/c/%.c tests/c/check.h $(OBJ_PLAIN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/c $(CFLAGS) $(LDFLAGS) -o $@ $< $(OBJ_PLAIN) $(LDLIBS)
+
+test: deps all $(CTESTS)
+	@tests/run $(B)
+
+demo: deps all
+	$(B)/drun recipes/sample.lua
+
+bench: all
+	@bench/run $(B)/drun
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(B)/drun $(DESTDIR)$(PREFIX)/bin/drun
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/drun
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,11 @@
+/* Loading libcurl and libgit2 on first use. Linked normally they cost ~7 ms of
+ * dynamic loading at every start, even for recipes that never touch HTTP or
+ * git; by soname through dlopen() the cost is paid only when needed. */
+#ifndef DRUN_DYNLIB_H
+#define DRUN_DYNLIB_H
+
+/* The library's handle (cached), or NULL with *err naming the library and
+ * the loader's message. */
+void *dynlib_open(const char *soname, const char **err);
+void *dynlib_sym(void *handle, const char *name);
+#endif

@@ -1,0 +1,125 @@
+#include "host.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "modules.h"
+#include "out.h"
+#include "redact.h"
+#include "signals.h"
+
+extern char **environ;
+
+static lua_State *running; /* for the signal hook */
+
+/* Like lua.c: a signal sets a hook, and the hook raises at the next Lua
+ * instruction, so pure-Lua loops stop too. C code (proc, sleep) watches the
+ * signal itself and returns promptly. */
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted");
+}
+
+static void on_signal(int sig) {
+  (void)sig;
+  if (running) lua_sethook(running, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+/* Error objects become one message: strings as they are; tables through
+ * __tostring or their `message` field; anything else named by type. */
+static const char *error_text(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
+  if (luaL_callmeta(L, idx, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return lua_tostring(L, -1);
+  if (lua_type(L, idx) == LUA_TTABLE && lua_getfield(L, idx, "message") == LUA_TSTRING) return lua_tostring(L, -1);
+  return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+}
+
+static int msghandler(lua_State *L) {
+  const char *msg = error_text(L, 1);
+  if (signals_caught()) { /* an interruption is not a bug: no traceback */
+    lua_pushstring(L, "interrupted");
+    return 1;
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+static void report(const char *msg) {
+  buf b = {0};
+  buf_addf(&b, "drun: %s\n", msg);
+  out_redacted(2, buf_cstr(&b), b.len);
+  buf_free(&b);
+}
+
+/* print, but through redaction: a secret in a recipe's print is still masked. */
+static int host_print(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 1; i <= n; i++) {
+    if (i > 1) luaL_addchar(&b, '\t');
+    luaL_tolstring(L, i, NULL);
+    luaL_addvalue(&b);
+  }
+  luaL_addchar(&b, '\n');
+  luaL_pushresult(&b);
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  fflush(stdout);
+  out_redacted(1, s, len);
+  return 0;
+}
+
+static void set_args(lua_State *L, const host_job *job) {
+  lua_createtable(L, job->argc, 2);
+  lua_pushstring(L, job->self);
+  lua_rawseti(L, -2, -1);
+  lua_pushstring(L, job->script ? job->script : "-e");
+  lua_rawseti(L, -2, 0);
+  for (int i = 0; i < job->argc; i++) {
+    lua_pushstring(L, job->argv[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setglobal(L, "arg");
+}
+
+int host_run(const host_job *job) {
+  redact_scan_env(environ);
+  signals_install(on_signal);
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    fprintf(stderr, "drun: cannot create the Lua state (out of memory)\n");
+    return EXIT_SCRIPT;
+  }
+  luaL_openlibs(L);
+  lua_register(L, "print", host_print);
+  modules_register(L, job->script);
+  set_args(L, job);
+
+  lua_pushcfunction(L, msghandler);
+  int status = job->script ? luaL_loadfile(L, job->script) : luaL_loadbuffer(L, job->code, strlen(job->code), "=(command line)");
+  int rc = EXIT_OK;
+  if (status != LUA_OK) {
+    /* luaL_loadfile: "cannot open x.lua" (ERRFILE) or "x.lua:3: ... near ..." */
+    report(lua_tostring(L, -1));
+    rc = status == LUA_ERRFILE ? EXIT_USAGE : EXIT_SCRIPT;
+  } else {
+    for (int i = 0; i < job->argc; i++) lua_pushstring(L, job->argv[i]);
+    running = L;
+    status = lua_pcall(L, job->argc, 0, 1);
+    running = NULL;
+    if (status != LUA_OK) {
+      report(lua_tostring(L, -1));
+      rc = EXIT_SCRIPT;
+    }
+  }
+  lua_close(L);
+  if (signals_caught()) rc = EXIT_INTERRUPTED;
+  return rc;
+}

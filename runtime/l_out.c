@@ -1,0 +1,61 @@
+/* drun.core.out: terminal output through redaction, for the stdlib's log and
+ * report writers. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "out.h"
+#include "redact.h"
+
+static int stream_fd(lua_State *L, int arg) {
+  const char *s = luaL_checkstring(L, arg);
+  if (!strcmp(s, "stdout")) return 1;
+  if (!strcmp(s, "stderr")) return 2;
+  return luaL_argerror(L, arg, "expected \"stdout\" or \"stderr\"");
+}
+
+/* write("stdout" | "stderr", text) */
+static int out_write(lua_State *L) {
+  int fd = stream_fd(L, 1);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  fflush(stdout); /* keep order with io.write */
+  if (out_redacted(fd, s, n)) return luaL_error(L, "out: out of memory");
+  return 0;
+}
+
+static int out_redact(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  buf tmp = {0};
+  if (redact_apply(s, n, &tmp, 1) == (size_t)-1) return luaL_error(L, "out: out of memory");
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, buf_cstr(&tmp), tmp.len);
+  buf_free(&tmp);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+static int out_add_secret(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_pushboolean(L, redact_add(s, n) == 1);
+  return 1;
+}
+
+static int out_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty(stream_fd(L, 1)));
+  return 1;
+}
+
+static const luaL_Reg out_funcs[] = {
+    {"write", out_write}, {"redact", out_redact}, {"add_secret", out_add_secret}, {"isatty", out_isatty}, {NULL, NULL},
+};
+
+int luaopen_drun_core_out(lua_State *L) {
+  luaL_newlib(L, out_funcs);
+  return 1;
+}

@@ -1,0 +1,92 @@
+-- drun.proc: running programs from recipes, over drun.core.proc.
+--
+--   proc.run { "wrangler", "deploy", "--env", "staging", cwd = "apps/cms" }
+--
+-- Fails loud: a program that cannot start, exits non-zero, is killed or times
+-- out raises "command 'wrangler deploy' exited with 1: <stderr tail>".
+-- `check = false` returns the result (or nil, err) instead.
+-- Options (all optional): cwd, env = {NAME = "v" | false}, clear_env, stdin,
+-- timeout, grace, cap, stream (true | function(stream, line, partial)), prefix.
+-- Result: ok, code, signal, timed_out, interrupted, stdout, stderr,
+-- stdout_dropped, stderr_dropped, duration, pid, command.
+local core = require "drun.core.proc"
+local out = require "drun.core.out"
+
+local M = { which = core.which, DEFAULT_CAP = core.DEFAULT_CAP }
+
+local TAIL_LINES = 20
+
+-- 'a b' for messages, quoted only where a shell reader would need it.
+function M.command_line(argv)
+  local parts = {}
+  for i = 1, #argv do
+    local a = tostring(argv[i])
+    if a == "" or a:find("[^%w%-%._/:=@%+,]") then a = "'" .. a:gsub("'", [['\'']]) .. "'" end
+    parts[i] = a
+  end
+  return table.concat(parts, " ")
+end
+
+-- The last lines of s, for error messages.
+local function tail(s, n)
+  s = s:gsub("%s+$", "")
+  local lines, pos = {}, #s
+  while #lines < n and pos > 0 do
+    local nl = s:sub(1, pos):match(".*()\n")
+    lines[#lines + 1] = s:sub((nl or 0) + 1, pos)
+    pos = (nl or 0) - 1
+  end
+  local kept = {}
+  for i = #lines, 1, -1 do kept[#kept + 1] = lines[i] end
+  return table.concat(kept, "\n")
+end
+
+function M.failure_message(res)
+  local what
+  if res.timed_out then
+    what = string.format("timed out after %.1fs and was killed", res.duration)
+  elseif res.signal then
+    what = "was killed by signal " .. res.signal
+  else
+    what = "exited with " .. res.code
+  end
+  local msg = string.format("command '%s' %s", res.command, what)
+  local detail = tail(res.stderr ~= "" and res.stderr or res.stdout, TAIL_LINES)
+  if detail ~= "" then msg = msg .. ":\n" .. detail end
+  return out.redact(msg)
+end
+
+function M.run(spec)
+  if type(spec) ~= "table" then error("proc.run: expected a table { \"program\", \"arg\", ... }", 2) end
+  local ok, res, err = pcall(core.run, spec)
+  if not ok then error(res, 2) end -- a bad argument: located at the caller
+  if not res then
+    if spec.check == false then return nil, err end
+    error(err, 2)
+  end
+  res.command = M.command_line(spec)
+  if res.interrupted then error("interrupted", 0) end
+  if not res.ok and spec.check ~= false then error(M.failure_message(res), 2) end
+  return res
+end
+
+-- sh(script, opts): the one place a shell is used, and only when asked by name.
+function M.sh(script, opts)
+  if type(script) ~= "string" then error("proc.sh: expected a shell script string", 2) end
+  local spec = { "/bin/sh", "-c", script }
+  for k, v in pairs(opts or {}) do
+    if type(k) ~= "number" then spec[k] = v end
+  end
+  local ok, res, err = pcall(M.run, spec)
+  if not ok then error(res, 2) end
+  return res, err
+end
+
+-- output(spec): stdout with the trailing newline removed; raises on failure.
+function M.output(spec)
+  local ok, res = pcall(M.run, spec)
+  if not ok then error(res, 2) end
+  return (res.stdout:gsub("\n+$", ""))
+end
+
+return M

@@ -89,7 +89,7 @@ $(B)/gen/drun_version.h: FORCE
 # C unit tests link only the lua-free helpers they test.
 $(B)/tests/%: tests/c/%.c tests/c/check.h $(OBJ_PLAIN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/c $(CFLAGS) $(LDFLAGS) -o $@ $< $(OBJ_PLAIN) $(LDLIBS)
+	@$(CC) $(CPPFLAGS) -Itests/c $(CFLAGS) $(LDFLAGS) -o $@ $< $(OBJ_PLAIN) $(LDLIBS)
 
 test: deps all $(CTESTS)
 	@tests/run $(B)

@@ -43,6 +43,7 @@ static int push_num(json_scan *sc, size_t *cap, size_t off, size_t len) {
 
 int json_prescan(const char *s, size_t n, json_scan *sc) {
   memset(sc, 0, sizeof *sc);
+  sc->open_string_at = (size_t)-1;
   size_t bad = utf8_invalid_at(s, n);
   if (bad < n) {
     sc->err_at = bad;
@@ -54,8 +55,10 @@ int json_prescan(const char *s, size_t n, json_scan *sc) {
   while (i < n) {
     char c = s[i];
     if (c == '"') { /* skip the string; the parser checks its escapes */
+      size_t start = i;
       for (i++; i < n && s[i] != '"'; i++)
         if (s[i] == '\\') i++;
+      if (i >= n) sc->open_at_end = 1, sc->open_string_at = start;
       i++;
     } else if (c == '[' || c == '{') {
       if (++depth > JSON_MAX_DEPTH) {
@@ -79,6 +82,7 @@ int json_prescan(const char *s, size_t n, json_scan *sc) {
       i++;
     }
   }
+  if (depth > 0) sc->open_at_end = 1;
   return 0;
 }
 

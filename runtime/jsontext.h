@@ -18,6 +18,8 @@ typedef struct {
 typedef struct {
   json_numtok *nums; /* in document order */
   size_t nnums;
+  int open_at_end;   /* the text ends inside a string or an unclosed [ { */
+  size_t open_string_at; /* where that unterminated string starts, or (size_t)-1 */
   size_t err_at;     /* byte offset of the problem when scan fails */
   const char *err;   /* static message */
 } json_scan;

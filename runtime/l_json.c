@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "jsontext.h"
 
 #define ARRAY_MT "drun.json.array"
@@ -99,14 +100,21 @@ static int json_decode(lua_State *L) {
     return luaL_error(L, "json: %s at line %d, column %d (byte %d)", p->sc.err, line, col, (int)p->sc.err_at + 1);
   }
   const char *end = NULL;
-  p->root = cJSON_ParseWithLengthOpts(s, n + 1, &end, 1); /* n + 1: Lua strings end in NUL */
-  if (!p->root || (size_t)(end - s) != n + 1) {
-    size_t at = end && end >= s ? (size_t)(end - s) : 0;
-    if (at > n) at = n;
+  p->root = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+  size_t at = end && end >= s ? (size_t)(end - s) : 0;
+  if (at > n) at = n;
+  if (!p->root) {
+    if (n == 0) return luaL_error(L, "json: empty input");
     json_position(s, at, &line, &col);
-    const char *what = n == 0 ? "empty input" : at >= n ? "unexpected end of input" : "invalid JSON";
-    if (!p->root && at < n) return luaL_error(L, "json: %s at line %d, column %d (byte %d) near '%.16s'", what, line, col, (int)at + 1, s + at);
-    if (!p->root) return luaL_error(L, "json: %s", what);
+    if ((at + 1 >= n && p->sc.open_at_end) || (p->sc.open_string_at != (size_t)-1 && at - p->sc.open_string_at <= 1)) /* truncated */
+      return luaL_error(L, "json: unexpected end of input at line %d, column %d", line, col);
+    lua_pushlstring(L, s + at, n - at < 16 ? n - at : 16);
+    return luaL_error(L, "json: invalid JSON at line %d, column %d (byte %d) near '%s'", line, col, (int)at + 1,
+                      lua_tostring(L, -1));
+  }
+  while (at < n && strchr(" \t\r\n", s[at]) && s[at]) at++;
+  if (at != n) { /* "{} x", or an embedded NUL */
+    json_position(s, at, &line, &col);
     return luaL_error(L, "json: trailing data at line %d, column %d (byte %d)", line, col, (int)at + 1);
   }
   decoder d = {s, p->sc, 0};
@@ -116,9 +124,12 @@ static int json_decode(lua_State *L) {
 
 /* ---- encode ------------------------------------------------------------ */
 
+/* Output goes to a C buffer, not a luaL_Buffer: the encoder pushes values
+ * while it writes, and a luaL_Buffer must stay at the top of the stack. The
+ * encoder is a userdata whose __gc frees the buffer when encoding raises. */
 typedef struct {
   lua_State *L;
-  luaL_Buffer b;
+  buf out;
   const char *indent;
   size_t indentlen;
   int sort;
@@ -141,6 +152,18 @@ static int where(encoder *e) {
   return 1;
 }
 
+static void add(encoder *e, const char *p, size_t n) {
+  if (buf_add(&e->out, p, n)) luaL_error(e->L, "json: out of memory");
+}
+static void adds(encoder *e, const char *p) { add(e, p, strlen(p)); }
+static void addc(encoder *e, char c) { add(e, &c, 1); }
+
+static int encoder_gc(lua_State *L) {
+  encoder *e = lua_touserdata(L, 1);
+  buf_free(&e->out);
+  return 0;
+}
+
 static int enc_error(encoder *e, const char *what) {
   where(e);
   return luaL_error(e->L, "json: cannot encode %s at %s", what, lua_tostring(e->L, -1));
@@ -152,28 +175,28 @@ static void enc_string(encoder *e, const char *s, size_t n) {
     lua_pushfstring(e->L, "a string with invalid UTF-8 (byte %d)", (int)bad + 1);
     enc_error(e, lua_tostring(e->L, -1));
   }
-  luaL_addchar(&e->b, '"');
+  addc(e, '"');
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     switch (c) {
-      case '"': luaL_addstring(&e->b, "\\\""); break;
-      case '\\': luaL_addstring(&e->b, "\\\\"); break;
-      case '\n': luaL_addstring(&e->b, "\\n"); break;
-      case '\r': luaL_addstring(&e->b, "\\r"); break;
-      case '\t': luaL_addstring(&e->b, "\\t"); break;
-      case '\b': luaL_addstring(&e->b, "\\b"); break;
-      case '\f': luaL_addstring(&e->b, "\\f"); break;
+      case '"': adds(e, "\\\""); break;
+      case '\\': adds(e, "\\\\"); break;
+      case '\n': adds(e, "\\n"); break;
+      case '\r': adds(e, "\\r"); break;
+      case '\t': adds(e, "\\t"); break;
+      case '\b': adds(e, "\\b"); break;
+      case '\f': adds(e, "\\f"); break;
       default:
         if (c < 0x20) {
           char u[8];
           snprintf(u, sizeof u, "\\u%04x", c);
-          luaL_addstring(&e->b, u);
+          adds(e, u);
         } else {
-          luaL_addchar(&e->b, (char)c);
+          addc(e, (char)c);
         }
     }
   }
-  luaL_addchar(&e->b, '"');
+  addc(e, '"');
 }
 
 static void enc_number(encoder *e, int idx) {
@@ -189,13 +212,13 @@ static void enc_number(encoder *e, int idx) {
     }
     if (!strpbrk(tmp, ".eE")) strcat(tmp, ".0"); /* stays a float when decoded */
   }
-  luaL_addstring(&e->b, tmp);
+  adds(e, tmp);
 }
 
 static void newline(encoder *e) {
   if (!e->indentlen) return;
-  luaL_addchar(&e->b, '\n');
-  for (int i = 0; i < e->depth; i++) luaL_addlstring(&e->b, e->indent, e->indentlen);
+  addc(e, '\n');
+  for (int i = 0; i < e->depth; i++) add(e, e->indent, e->indentlen);
 }
 
 static void enc_value(encoder *e, int idx);
@@ -250,13 +273,13 @@ static void enc_object(encoder *e, int idx) {
     keys[i++] = lua_tostring(L, -1);
   }
   if (e->sort) qsort(keys, n, sizeof *keys, cmp_keys);
-  luaL_addchar(&e->b, '{');
+  addc(e, '{');
   e->depth++;
   for (i = 0; i < n; i++) {
-    if (i) luaL_addchar(&e->b, ',');
+    if (i) addc(e, ',');
     newline(e);
     enc_string(e, keys[i], strlen(keys[i]));
-    luaL_addstring(&e->b, e->indentlen ? ": " : ":");
+    adds(e, e->indentlen ? ": " : ":");
     e->path[e->depth - 1] = keys[i];
     lua_getfield(L, idx, keys[i]);
     enc_value(e, lua_gettop(L));
@@ -264,17 +287,17 @@ static void enc_object(encoder *e, int idx) {
   }
   e->depth--;
   if (n) newline(e);
-  luaL_addchar(&e->b, '}');
+  addc(e, '}');
   lua_pop(L, 1); /* keys */
 }
 
 static void enc_array(encoder *e, int idx) {
   lua_State *L = e->L;
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-  luaL_addchar(&e->b, '[');
+  addc(e, '[');
   e->depth++;
   for (lua_Integer i = 1; i <= n; i++) {
-    if (i > 1) luaL_addchar(&e->b, ',');
+    if (i > 1) addc(e, ',');
     newline(e);
     e->path[e->depth - 1] = NULL;
     e->ipath[e->depth - 1] = i;
@@ -284,15 +307,15 @@ static void enc_array(encoder *e, int idx) {
   }
   e->depth--;
   if (n) newline(e);
-  luaL_addchar(&e->b, ']');
+  addc(e, ']');
 }
 
 static void enc_value(encoder *e, int idx) {
   lua_State *L = e->L;
   luaL_checkstack(L, 6, "json: nesting too deep");
   switch (lua_type(L, idx)) {
-    case LUA_TNIL: luaL_addstring(&e->b, "null"); break;
-    case LUA_TBOOLEAN: luaL_addstring(&e->b, lua_toboolean(L, idx) ? "true" : "false"); break;
+    case LUA_TNIL: adds(e, "null"); break;
+    case LUA_TBOOLEAN: adds(e, lua_toboolean(L, idx) ? "true" : "false"); break;
     case LUA_TNUMBER: enc_number(e, idx); break;
     case LUA_TSTRING: {
       size_t n;
@@ -302,7 +325,7 @@ static void enc_value(encoder *e, int idx) {
     }
     case LUA_TLIGHTUSERDATA:
       if (lua_touserdata(L, idx) == NULL) {
-        luaL_addstring(&e->b, "null");
+        adds(e, "null");
         break;
       }
       enc_error(e, "a userdata");
@@ -321,6 +344,7 @@ static int json_encode(lua_State *L) {
   luaL_checkany(L, 1);
   encoder *e = lua_newuserdatauv(L, sizeof *e, 0); /* big path arrays: not on the C stack */
   memset(e, 0, sizeof *e);
+  luaL_setmetatable(L, "drun.json.encoder");
   e->L = L;
   e->indent = "";
   e->sort = 1; /* reproducible output by default: Lua's table order is not */
@@ -342,9 +366,9 @@ static int json_encode(lua_State *L) {
   lua_settop(L, 4);
   lua_pushvalue(L, 1);
   int v = lua_gettop(L);
-  luaL_buffinit(L, &e->b);
   enc_value(e, v);
-  luaL_pushresult(&e->b);
+  lua_pushlstring(L, buf_cstr(&e->out), e->out.len);
+  buf_free(&e->out);
   return 1;
 }
 
@@ -384,7 +408,10 @@ int luaopen_drun_json(lua_State *L) {
   luaL_newmetatable(L, "drun.json.parsed");
   lua_pushcfunction(L, parsed_gc);
   lua_setfield(L, -2, "__gc");
-  lua_pop(L, 3);
+  luaL_newmetatable(L, "drun.json.encoder");
+  lua_pushcfunction(L, encoder_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 4);
   luaL_newlib(L, json_funcs);
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");

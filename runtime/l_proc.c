@@ -247,7 +247,7 @@ static int proc_which(lua_State *L) {
   buf out = {0};
   int e = proc_find_exe(name, path, &out);
   if (e) lua_pushnil(L), lua_pushfstring(L, "%s: %s", name, e == EACCES ? "not executable" : "not found in PATH");
-  else lua_pushstring(L, buf_cstr(&out)), lua_pushnil(L);
+  else lua_pushstring(L, buf_cstr(&out));
   buf_free(&out);
   return e ? 2 : 1;
 }

@@ -157,6 +157,10 @@ static int tail_alloc(tailbuf *t, size_t cap) {
 }
 
 int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
+  /* A child that exits without reading its stdin must give us EPIPE, not
+   * kill us: whoever embeds this runner gets SIGPIPE ignored. */
+  struct sigaction old;
+  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
   memset(res, 0, sizeof *res);
   res->pid = -1;
   char *const *envp = spec->envp ? spec->envp : environ;

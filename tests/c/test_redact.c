@@ -1,0 +1,152 @@
+/* redact.c and linesink.c: secrets masked in whole buffers and in streams cut
+ * at arbitrary points. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "linesink.h"
+#include "redact.h"
+
+static char *redacted(const char *s) { return redact_dup(s, strlen(s), NULL); }
+
+TEST(masks_every_occurrence) {
+  redact_clear();
+  CHECK(redact_add("hunter22", 8) == 1);
+  char *r = redacted("pw=hunter22 again hunter22.");
+  CHECK_STR(r, "pw=*** again ***.");
+  free(r);
+}
+
+TEST(short_values_are_not_registered) {
+  redact_clear();
+  CHECK(redact_add("abc", 3) == 0);
+  CHECK(redact_add("", 0) == 0);
+  CHECK(redact_count() == 0);
+}
+
+TEST(duplicates_registered_once) {
+  redact_clear();
+  CHECK(redact_add("s3cr3t", 6) == 1);
+  CHECK(redact_add("s3cr3t", 6) == 0);
+  CHECK(redact_count() == 1);
+}
+
+TEST(longer_secret_wins_over_its_prefix) {
+  redact_clear();
+  redact_add("token", 5);
+  redact_add("token-long-value", 16);
+  char *r = redacted("x token-long-value y token z");
+  CHECK_STR(r, "x *** y *** z");
+  free(r);
+}
+
+TEST(secret_names) {
+  CHECK(redact_name_is_secret("GITHUB_TOKEN"));
+  CHECK(redact_name_is_secret("CLOUDFLARE_API_TOKEN=abc"));
+  CHECK(redact_name_is_secret("AWS_SECRET"));
+  CHECK(redact_name_is_secret("STRIPE_KEY"));
+  CHECK(redact_name_is_secret("DB_PASSWORD_PROD"));
+  CHECK(redact_name_is_secret("github_token"));
+  CHECK(!redact_name_is_secret("TOKENIZER"));
+  CHECK(!redact_name_is_secret("KEYBOARD"));
+  CHECK(!redact_name_is_secret("PATH"));
+}
+
+TEST(scans_environment) {
+  redact_clear();
+  char *env[] = {"PATH=/usr/bin", "FLY_API_TOKEN=fly-abcdef", "SHORT_KEY=ab", "HOME=/root", NULL};
+  redact_scan_env(env);
+  CHECK(redact_count() == 1);
+  char *r = redacted("token fly-abcdef used; /usr/bin stays");
+  CHECK_STR(r, "token *** used; /usr/bin stays");
+  free(r);
+}
+
+TEST(partial_secret_at_chunk_end_is_held_back) {
+  redact_clear();
+  redact_add("supersecret", 11);
+  buf out = {0};
+  const char *a = "value=super";
+  size_t used = redact_apply(a, strlen(a), &out, 0);
+  CHECK(used == 6); /* "super" may be the start of the secret */
+  CHECK_STR(buf_cstr(&out), "value=");
+  buf_free(&out);
+}
+
+typedef struct {
+  buf text;
+} collected;
+
+static int collect(void *ud, const char *s, size_t n, int bol, int eol) {
+  collected *c = ud;
+  if (bol) buf_addstr(&c->text, "> ");
+  buf_add(&c->text, s, n);
+  if (eol) buf_addstr(&c->text, "|\n");
+  return 0;
+}
+
+TEST(linesink_splits_lines_and_strips_crlf) {
+  redact_clear();
+  collected c = {{0}};
+  linesink ls;
+  linesink_init(&ls, collect, &c);
+  linesink_feed(&ls, "one\r\ntw", 7);
+  linesink_feed(&ls, "o\nthree", 7);
+  linesink_finish(&ls);
+  CHECK_STR(buf_cstr(&c.text), "> one|\n> two|\n> three|\n");
+  linesink_free(&ls);
+  buf_free(&c.text);
+}
+
+TEST(linesink_secret_split_across_every_chunk_boundary) {
+  redact_clear();
+  redact_add("p4ssw0rd!", 9);
+  const char *msg = "login p4ssw0rd! ok\n";
+  for (size_t cut = 0; cut <= strlen(msg); cut++) {
+    collected c = {{0}};
+    linesink ls;
+    linesink_init(&ls, collect, &c);
+    linesink_feed(&ls, msg, cut);
+    linesink_feed(&ls, msg + cut, strlen(msg) - cut);
+    linesink_finish(&ls);
+    CHECK_STR(buf_cstr(&c.text), "> login *** ok|\n");
+    linesink_free(&ls);
+    buf_free(&c.text);
+  }
+}
+
+TEST(linesink_bounds_an_endless_line_without_cutting_a_secret) {
+  redact_clear();
+  redact_add("SECRETSECRET", 12);
+  collected c = {{0}};
+  linesink ls;
+  linesink_init(&ls, collect, &c);
+  size_t n = LINESINK_MAX * 3;
+  char *big = malloc(n);
+  memset(big, 'a', n);
+  memcpy(big + LINESINK_MAX + 1 - 6, "SECRETSECRET", 12); /* straddles the first piece's end */
+  for (size_t off = 0; off < n; off += 4096) linesink_feed(&ls, big + off, n - off < 4096 ? n - off : 4096);
+  CHECK(ls.pending.len <= LINESINK_MAX + 4096);
+  linesink_finish(&ls);
+  CHECK(strstr(buf_cstr(&c.text), "SECRET") == NULL);
+  CHECK(strstr(buf_cstr(&c.text), "***") != NULL);
+  CHECK(c.text.len == 2 + n - 12 + 3 + 2); /* prefix + text + mask + "|\n" */
+  free(big);
+  linesink_free(&ls);
+  buf_free(&c.text);
+}
+
+int main(void) {
+  check_suite = "c/redact";
+  RUN(masks_every_occurrence);
+  RUN(short_values_are_not_registered);
+  RUN(duplicates_registered_once);
+  RUN(longer_secret_wins_over_its_prefix);
+  RUN(secret_names);
+  RUN(scans_environment);
+  RUN(partial_secret_at_chunk_end_is_held_back);
+  RUN(linesink_splits_lines_and_strips_crlf);
+  RUN(linesink_secret_split_across_every_chunk_boundary);
+  RUN(linesink_bounds_an_endless_line_without_cutting_a_secret);
+  redact_clear();
+  return check_summary();
+}

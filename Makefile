@@ -25,11 +25,13 @@ soname = $(shell readelf -d "$$($(PKG) --variable=libdir $(1))/$(2).so" 2>/dev/n
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter $(SANFLAGS)
-CPPFLAGS += -D_GNU_SOURCE -Iruntime -I$(B)/gen $(shell $(PKG) --cflags $(LINKED) $(LAZY) 2>/dev/null) \
+CPPFLAGS = -D_GNU_SOURCE -Iruntime -I$(B)/gen $(shell $(PKG) --cflags $(LINKED) $(LAZY) 2>/dev/null) \
             -DDRUN_CURL_SONAME='"$(call soname,libcurl,libcurl)"' \
             -DDRUN_GIT2_SONAME='"$(call soname,libgit2,libgit2)"'
 LDFLAGS += $(SANFLAGS)
-LDLIBS  := $(shell $(PKG) --libs $(LINKED) 2>/dev/null) -ldl -lm
+# Recursive (=), not :=, so pkg-config is asked when a recipe runs: on a fresh
+# machine `make test` parses this file before its deps step installed them.
+LDLIBS   = $(shell $(PKG) --libs $(LINKED) 2>/dev/null) -ldl -lm
 
 # Sources: runtime/*.c, split into the lua-free helpers (unit-testable) and the
 # Lua bindings (l_*.c) plus the host.

@@ -13,19 +13,7 @@
 
 #include "buf.h"
 #include "glob.h"
-
-static int write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
+#include "out.h"
 
 int fs_write_atomic(const char *path, const char *data, size_t n, int mode) {
   size_t pl = strlen(path);
@@ -54,7 +42,7 @@ int fs_write_atomic(const char *path, const char *data, size_t n, int mode) {
     umask(um);
     m = 0666 & ~um;
   }
-  if (fchmod(fd, m) || write_all(fd, data, n) || fsync(fd)) goto fail_fd;
+  if (fchmod(fd, m) || out_write_all(fd, data, n) || fsync(fd)) goto fail_fd;
   if (close(fd)) {
     fd = -1;
     goto fail_fd;

@@ -122,12 +122,15 @@ t.test("SIGINT stops a running script: exit 130, child terminated, no traceback"
   t.eq(fs.read(d .. "/stderr"), "drun: interrupted\n")
 end)
 
-t.test("SIGINT during a pure Lua loop and during sleep: exit 130", function()
-  for _, code in ipairs { "while true do end", "require('drun.time').sleep(30)" } do
-    local r = require("drun.proc").run {
-      "sh", "-c", '"$0" -e "$1" & pid=$!; sleep 0.3; kill -INT $pid; wait $pid; echo "exit=$?"', t.DRUN, code,
-      timeout = 20,
-    }
-    t.eq(r.stdout, "exit=130\n", code)
+t.test("SIGINT or SIGTERM during a Lua loop, a sleep or a child: exit 130", function()
+  for _, sig in ipairs { "INT", "TERM" } do
+    for _, code in ipairs { "while true do end", "require('drun.time').sleep(30)",
+                            "require('drun.proc').run { 'sleep', '30' }" } do
+      local r = require("drun.proc").run {
+        "sh", "-c", '"$0" -e "$1" & pid=$!; sleep 0.3; kill -$2 $pid; wait $pid; echo "exit=$?"', t.DRUN, code, sig,
+        timeout = 20,
+      }
+      t.eq(r.stdout, "exit=130\n", sig .. ": " .. code)
+    end
   end
 end)

@@ -103,20 +103,30 @@ int host_run(const host_job *job) {
   set_args(L, job);
 
   lua_pushcfunction(L, msghandler);
-  int status = job->script ? luaL_loadfile(L, job->script) : luaL_loadbuffer(L, job->code, strlen(job->code), "=(command line)");
+  int status;
+  if (job->module) /* a subcommand: a chunk that requires it and calls it with the args */
+    status = luaL_loadstring(L, "local main = require(...); return main({ select(2, ...) })");
+  else if (job->script)
+    status = luaL_loadfile(L, job->script);
+  else
+    status = luaL_loadbuffer(L, job->code, strlen(job->code), "=(command line)");
   int rc = EXIT_OK;
   if (status != LUA_OK) {
     /* luaL_loadfile: "cannot open x.lua" (ERRFILE) or "x.lua:3: ... near ..." */
     report(lua_tostring(L, -1));
     rc = status == LUA_ERRFILE ? EXIT_USAGE : EXIT_SCRIPT;
   } else {
+    int nargs = job->argc;
+    if (job->module) lua_pushstring(L, job->module), nargs++;
     for (int i = 0; i < job->argc; i++) lua_pushstring(L, job->argv[i]);
     running = L;
-    status = lua_pcall(L, job->argc, 0, 1);
+    status = lua_pcall(L, nargs, 1, 1);
     running = NULL;
     if (status != LUA_OK) {
       report(lua_tostring(L, -1));
       rc = EXIT_SCRIPT;
+    } else if (job->module && lua_isinteger(L, -1)) {
+      rc = (int)lua_tointeger(L, -1);
     }
   }
   lua_close(L);

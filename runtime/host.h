@@ -17,6 +17,7 @@ typedef struct {
   const char *self;   /* argv[0] of drun */
   const char *script; /* file to run, or NULL with code */
   const char *code;   /* -e CODE */
+  const char *module; /* a subcommand: require(module)(args) returns the exit code */
   int argc;           /* arguments after the script / code */
   char **argv;
 } host_job;

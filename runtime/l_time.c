@@ -3,7 +3,9 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <poll.h>
+#include <string.h>
 #include <time.h>
+#include <stdio.h>
 
 #include "proc.h"
 #include "signals.h"
@@ -31,6 +33,29 @@ static int time_utc(lua_State *L) {
   return 1;
 }
 
+/* parse("2026-11-21T21:42:07.123Z") -> unix seconds | nil: UTC only, as drun writes it */
+static int time_parse(lua_State *L) {
+  const char *s = luaL_checkstring(L, 1);
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  int ms = 0, used = 0;
+  if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+             &tm.tm_sec, &used) != 6)
+    return 0;
+  const char *rest = s + used;
+  if (*rest == '.') {
+    int digits = 0;
+    for (rest++; *rest >= '0' && *rest <= '9'; rest++, digits++)
+      if (digits < 3) ms = ms * 10 + (*rest - '0');
+    while (digits++ < 3) ms *= 10;
+  }
+  if (strcmp(rest, "Z") != 0) return 0;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  lua_pushnumber(L, (double)timegm(&tm) + ms / 1000.0);
+  return 1;
+}
+
 /* sleep(seconds): returns early, raising "interrupted", on SIGINT/SIGTERM. */
 static int time_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
@@ -48,7 +73,7 @@ static int time_sleep(lua_State *L) {
 }
 
 static const luaL_Reg time_funcs[] = {
-    {"now", time_now}, {"unix", time_unix}, {"utc", time_utc}, {"sleep", time_sleep}, {NULL, NULL},
+    {"now", time_now}, {"unix", time_unix}, {"utc", time_utc}, {"parse", time_parse}, {"sleep", time_sleep}, {NULL, NULL},
 };
 
 int luaopen_drun_time(lua_State *L) {

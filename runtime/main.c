@@ -7,6 +7,7 @@
 
 static const char usage[] =
     "usage: drun FILE.lua [args...]     run a script or recipe\n"
+    "       drun ledger COMMAND ...      the deployment ledger (drun ledger --help)\n"
     "       drun -e CODE [args...]      run a Lua chunk\n"
     "       drun --version              drun and library versions\n"
     "       drun --help\n"
@@ -32,8 +33,12 @@ int main(int argc, char **argv) {
     buf_free(&b);
     return EXIT_OK;
   }
-  host_job job = {argv[0], NULL, NULL, 0, NULL};
-  if (!strcmp(a, "-e")) {
+  host_job job = {argv[0], NULL, NULL, NULL, 0, NULL};
+  if (!strcmp(a, "ledger")) {
+    job.module = "drun.cli.ledger";
+    job.argc = argc - 2;
+    job.argv = argv + 2;
+  } else if (!strcmp(a, "-e")) {
     if (argc < 3) {
       fprintf(stderr, "drun: -e needs a chunk of Lua code\n");
       return EXIT_USAGE;

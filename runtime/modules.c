@@ -14,6 +14,7 @@ int luaopen_drun_core_out(lua_State *L);
 int luaopen_drun_json(lua_State *L);
 int luaopen_drun_env(lua_State *L);
 int luaopen_drun_time(lua_State *L);
+int luaopen_drun_core_ledger(lua_State *L);
 
 static const luaL_Reg c_modules[] = {
     {"drun.core.proc", luaopen_drun_core_proc},
@@ -22,6 +23,7 @@ static const luaL_Reg c_modules[] = {
     {"drun.json", luaopen_drun_json},
     {"drun.env", luaopen_drun_env},
     {"drun.time", luaopen_drun_time},
+    {"drun.core.ledger", luaopen_drun_core_ledger},
     {NULL, NULL},
 };
 

@@ -1,0 +1,235 @@
+-- drun ledger: the deployment history from the command line.
+-- Human tables by default; --json prints the shapes of the versioning API
+-- drun's ledger is modelled on (FLOWS.md §5).
+local args = require "drun.cli.args"
+local ledger = require "drun.ledger"
+local json = require "drun.json"
+local time = require "drun.time"
+local out = require "drun.core.out"
+local log = require "drun.log"
+local tab = require "drun.tabulate"
+
+local USAGE = [[
+usage: drun ledger [--ledger PATH] COMMAND [options]
+
+  list [--service S] [--env E] [--status S] [--version V] [--branch B] [--limit N] [--json]
+  show ID|FULL_VERSION [--json]        one deployment with its steps
+  stats [--service S] [--env E] [--json]
+  version [--service S] [--env E] [--json]   the current version: the latest success
+  mark-rollback ID|FULL_VERSION [--reason R]
+  export [FILE]                        JSON Lines, oldest first (stdout without FILE)
+  import [FILE]                        JSON Lines (stdin without FILE); idempotent by id
+
+The ledger is --ledger PATH, else $DRUN_LEDGER, else .drun/ledger.db at the
+repository root.
+]]
+
+local STATUSES = { running = true, success = true, failed = true, rollback = true, aborted = true }
+
+local SPEC = {
+  flags = { json = true, help = true },
+  options = { ledger = true, service = true, env = true, status = true, version = true, branch = true,
+              limit = true, reason = true },
+}
+
+local function say(s) out.write("stdout", s) end
+
+local function colour_on() return out.isatty("stdout") and (os.getenv("NO_COLOR") or "") == "" end
+
+local function or_null(v)
+  if v == nil then return json.null end
+  return v
+end
+
+-- A record in the API's camelCase shape.
+local function api_record(r)
+  return {
+    id = r.id, service = r.service, environment = r.environment, recipe = or_null(r.recipe),
+    version = r.version, buildNumber = r.build_number, fullVersion = r.full_version,
+    gitCommit = or_null(r.git_commit), gitBranch = or_null(r.git_branch),
+    deployedAt = r.deployed_at, deployedBy = or_null(r.deployed_by), finishedAt = or_null(r.finished_at),
+    status = r.status, durationMs = or_null(r.duration_ms),
+    workflowRunId = or_null(r.workflow_run_id), workflowRunUrl = or_null(r.workflow_run_url),
+    failedStep = or_null(r.failed_step), error = or_null(r.error),
+    metadata = json.object(r.metadata or {}),
+  }
+end
+
+local function print_json(v) say(json.encode(v, { indent = 2 }) .. "\n") end
+
+local STATUS_COLOUR = { success = "green", failed = "red", rollback = "yellow", aborted = "yellow", running = "blue" }
+local function paint_status(text, row) return tab.colour(STATUS_COLOUR[row.status] or "dim", text) end
+
+local function filter_from(opts)
+  if opts.status and not STATUSES[opts.status] then
+    args.usage_error("--status must be one of running, success, failed, rollback, aborted (got '%s')", opts.status)
+  end
+  return { service = opts.service, environment = opts.env, status = opts.status, version = opts.version,
+           branch = opts.branch }
+end
+
+local commands = {}
+
+function commands.list(db, opts)
+  local f = filter_from(opts)
+  f.limit = args.count(opts, "limit", 1) or 50
+  local rows = db:history(f)
+  if opts.json then
+    local list = json.array()
+    for i, r in ipairs(rows) do list[i] = api_record(r) end
+    return print_json { success = true, deployments = list, count = #list }
+  end
+  if #rows == 0 then return say("no deployments recorded\n") end
+  local now = time.unix()
+  say(tab.tabulate(rows, {
+    { "ID", function(r) return r.id:sub(1, 12) end },
+    { "SERVICE", "service" },
+    { "ENV", "environment" },
+    { "VERSION", "full_version" },
+    { "STATUS", "status", paint = paint_status },
+    { "DEPLOYED", function(r) return tab.ago(time.parse(r.deployed_at), now) end },
+    { "BY", "deployed_by" },
+    { "COMMIT", function(r) return (r.git_commit or ""):sub(1, 7) end },
+    { "DURATION", function(r) return tab.duration(r.duration_ms) end },
+  }, { colour = colour_on() }))
+end
+
+local function need_ref(rest, what)
+  if not rest[2] then args.usage_error("%s needs a deployment id or full version", what) end
+  return rest[2]
+end
+
+function commands.show(db, opts, rest)
+  local rec = db:record(need_ref(rest, "show"))
+  if not rec then
+    log.error("ledger: no deployment with id or full version '%s'", rest[2])
+    return 1
+  end
+  if opts.json then
+    local r = api_record(rec)
+    r.steps = json.array()
+    for i, s in ipairs(rec.steps) do
+      r.steps[i] = { seq = s.seq, name = s.name, status = s.status, startedAt = s.started_at,
+                     finishedAt = or_null(s.finished_at), durationMs = or_null(s.duration_ms), error = or_null(s.error) }
+    end
+    return print_json { success = true, deployment = r }
+  end
+  local lines = {}
+  local function kv(k, v) if v ~= nil and v ~= "" then lines[#lines + 1] = string.format("%-12s %s", k, v) end end
+  kv("id", rec.id)
+  kv("deployment", string.format("%s %s -> %s", rec.service, rec.full_version, rec.environment))
+  kv("status", rec.status .. (rec.failed_step and (" at step " .. rec.failed_step) or ""))
+  kv("recipe", rec.recipe)
+  kv("commit", rec.git_commit and (rec.git_commit .. (rec.git_branch and (" on " .. rec.git_branch) or "")))
+  kv("deployed", rec.deployed_at .. (rec.deployed_by and (" by " .. rec.deployed_by) or ""))
+  kv("duration", tab.duration(rec.duration_ms))
+  kv("run", rec.workflow_run_url)
+  kv("error", rec.error)
+  local keys = {}
+  for k in pairs(rec.metadata) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = rec.metadata[k]
+    kv(k, type(v) == "table" and json.encode(v) or tostring(v))
+  end
+  say(table.concat(lines, "\n") .. "\n")
+  if #rec.steps > 0 then
+    say("\n" .. tab.tabulate(rec.steps, {
+      { "#", "seq" }, { "STEP", "name" }, { "STATUS", "status", paint = paint_status },
+      { "DURATION", function(s) return tab.duration(s.duration_ms) end }, { "ERROR", "error" },
+    }, { colour = colour_on() }))
+  end
+end
+
+function commands.stats(db, opts)
+  local s = db:stats(filter_from(opts))
+  if opts.json then
+    return print_json {
+      success = true, totalDeployments = s.total, successfulDeployments = s.success,
+      failedDeployments = s.failed, latestVersion = or_null(s.latest_version),
+      rollbackDeployments = s.rollback, abortedDeployments = s.aborted, runningDeployments = s.running,
+      successRate = s.success_rate, durationP50Ms = or_null(s.p50_ms), durationP95Ms = or_null(s.p95_ms),
+    }
+  end
+  say(string.format("deployments   %d (success %d, failed %d, rollback %d, aborted %d, running %d)\n",
+                    s.total, s.success, s.failed, s.rollback, s.aborted, s.running))
+  if s.success_rate ~= json.null then say(string.format("success rate  %.1f%%\n", s.success_rate * 100)) end
+  say(string.format("latest        %s\n", s.latest_version or "-"))
+  if s.p50_ms then
+    say(string.format("duration      p50 %s, p95 %s\n", tab.duration(s.p50_ms), tab.duration(s.p95_ms)))
+  end
+end
+
+function commands.version(db, opts)
+  local rec = db:latest { service = opts.service, environment = opts.env, status = "success" }
+  if not rec then
+    local what = (opts.service or "any service") .. (opts.env and (" in " .. opts.env) or "")
+    if opts.json then print_json { success = false, error = "no successful deployment of " .. what } end
+    log.error("ledger: no successful deployment of %s", what)
+    return 1
+  end
+  if opts.json then
+    return print_json {
+      success = true, version = rec.version, buildNumber = rec.build_number, fullVersion = rec.full_version,
+      gitCommit = or_null(rec.git_commit), gitBranch = or_null(rec.git_branch), deployedAt = rec.deployed_at,
+      deployedBy = or_null(rec.deployed_by), status = rec.status,
+    }
+  end
+  say(string.format("%s %s %s (%s%s, %s)\n", rec.service, rec.environment, rec.full_version,
+                    rec.git_commit and ("commit " .. rec.git_commit:sub(1, 7)) or "no commit",
+                    rec.deployed_by and (" by " .. rec.deployed_by) or "",
+                    tab.ago(time.parse(rec.deployed_at), time.unix())))
+end
+
+commands["mark-rollback"] = function(db, opts, rest)
+  local ref = need_ref(rest, "mark-rollback")
+  if not db.h:resolve(ref) then
+    log.error("ledger: no deployment with id or full version '%s'", ref)
+    return 1
+  end
+  local rec = db:mark_rollback(ref, opts.reason)
+  say(string.format("%s %s -> %s marked rollback%s\n", rec.service, rec.full_version, rec.environment,
+                    opts.reason and (": " .. opts.reason) or ""))
+end
+
+function commands.export(db, _, rest)
+  local f = rest[2] and assert(io.open(rest[2], "w"))
+  local n = db:export(function(line) if f then f:write(line) else io.stdout:write(line) end end)
+  if f then f:close() end
+  log.info("exported %d deployment(s)", n)
+end
+
+function commands.import(db, _, rest)
+  local f = io.stdin
+  if rest[2] then
+    local err
+    f, err = io.open(rest[2], "r")
+    if not f then
+      log.error("ledger: import: %s", err)
+      return 1
+    end
+  end
+  local added = db:import(f:lines())
+  log.info("imported %d new deployment(s)", added)
+end
+
+return function(argv)
+  local ok, res = pcall(function()
+    local opts, rest = args.parse(argv, SPEC)
+    if opts.help or #rest == 0 then
+      out.write(opts.help and "stdout" or "stderr", USAGE)
+      return opts.help and 0 or 2
+    end
+    local cmd = commands[rest[1]]
+    if not cmd then args.usage_error("unknown command '%s'", rest[1]) end
+    local db <close> = ledger.open(opts.ledger)
+    return cmd(db, opts, rest) or 0
+  end)
+  if ok then return res end
+  if args.is_usage_error(res) then
+    out.write("stderr", "drun ledger: " .. res.message .. "\n(see drun ledger --help)\n")
+    return 2
+  end
+  out.write("stderr", "drun: " .. tostring(res):gsub("^[^:]+%.lua:%d+: ", "") .. "\n")
+  return 1
+end

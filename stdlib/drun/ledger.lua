@@ -1,0 +1,217 @@
+-- drun.ledger: the record of every deployment, over drun.core.ledger.
+--
+--   local ledger = require "drun.ledger"
+--   local db = ledger.open()                 -- .drun/ledger.db at the repository root
+--   local rec = db:begin { service = "cms", environment = "production", version = "1.4.1" }
+--   db:set(rec.id, "image_digest", "sha256:...")
+--   db:finish(rec.id, "success")
+--
+-- Every call raises "ledger: ..." on failure (never deploy unrecorded).
+-- Records come back with metadata decoded and, from record(), their steps.
+local core = require "drun.core.ledger"
+local json = require "drun.json"
+local fs = require "drun.fs"
+local time = require "drun.time"
+local log = require "drun.log"
+
+local M = { SCHEMA_VERSION = core.SCHEMA_VERSION, LOCK_POLL = 0.25 }
+
+-- The nearest directory upward from `start` holding .git, else `start`.
+function M.repo_root(start)
+  local dir = fs.realpath(start or ".")
+  local d = dir
+  while true do
+    if fs.exists(d .. "/.git") then return d end
+    if d == "/" then return dir end
+    d = fs.dirname(d)
+  end
+end
+
+-- --ledger PATH (passed in), else $DRUN_LEDGER, else <repo root>/.drun/ledger.db
+function M.default_path()
+  local p = os.getenv("DRUN_LEDGER")
+  if p and p ~= "" then return p end
+  return M.repo_root() .. "/.drun/ledger.db"
+end
+
+local Ledger = {}
+Ledger.__index = Ledger
+
+local function check(ok, err, level)
+  if ok == nil then error(err, (level or 1) + 2) end
+  return ok
+end
+
+local function decode(rec)
+  if rec and rec.metadata then rec.metadata = json.decode(rec.metadata) end
+  return rec
+end
+
+function M.open(path)
+  path = path or M.default_path()
+  local dir = fs.dirname(path)
+  if not fs.exists(dir) then
+    local ok, err = fs.try.mkdir(dir)
+    if not ok then error("ledger: cannot create " .. dir .. ": " .. err:gsub("^fs: ", ""), 2) end
+    if fs.basename(dir) == ".drun" then fs.try.write(dir .. "/.gitignore", "*\n") end -- ignored wherever it lives
+  end
+  local h, reaped = core.open(path)
+  check(h, reaped, 1)
+  if reaped > 0 then log.warn("ledger: marked %d record(s) of drun runs that died as aborted", reaped) end
+  return setmetatable({ h = h, path = path, reaped = reaped }, Ledger)
+end
+
+function Ledger:close() self.h:close() end
+Ledger.__close = Ledger.close
+
+function Ledger:next_build(service, version) return check(self.h:next_build(service, version)) end
+
+-- begin{service, environment, version, recipe, commit, branch, actor,
+--       workflow_run_id, workflow_run_url, metadata = {...}}
+function Ledger:begin(t)
+  local args = {}
+  for k, v in pairs(t) do args[k] = v end
+  if type(t.metadata) == "table" then args.metadata = json.encode(json.object(t.metadata)) end
+  return check(self.h:begin(args))
+end
+
+function Ledger:step_start(id, name) return check(self.h:step_start(id, name)) end
+function Ledger:step_end(id, seq, status, err) return check(self.h:step_end(id, seq, status, err)) end
+
+-- set(id, key, value): merged into the record's metadata (any JSON value)
+function Ledger:set(id, key, value)
+  return check(self.h:set_meta(id, key, json.encode(value == nil and json.null or value)))
+end
+
+function Ledger:finish(id, status, opts)
+  opts = opts or {}
+  return check(self.h:finish(id, status, opts.error, opts.failed_step))
+end
+
+function Ledger:history(filter)
+  local rows = check(self.h:history(filter or {}))
+  for _, r in ipairs(rows) do decode(r) end
+  return rows
+end
+
+-- latest{service, environment, status}: the newest matching record, or nil
+function Ledger:latest(filter)
+  local f = {}
+  for k, v in pairs(filter or {}) do f[k] = v end
+  f.limit = 1
+  return self:history(f)[1]
+end
+
+-- The successful deployment before `before_id` (or the newest): rollback targets.
+function Ledger:previous_success(service, environment, before_id)
+  return self:history({ service = service, environment = environment, status = "success",
+                        before_id = before_id, limit = 1 })[1]
+end
+
+-- record(id or full version or unique id prefix) -> record with steps, or nil
+function Ledger:record(ref)
+  local id = self.h:resolve(ref)
+  if not id then return nil end
+  local rec = decode(check(self.h:get(id)))
+  rec.steps = check(self.h:steps(id))
+  return rec
+end
+
+function Ledger:stats(filter)
+  local s = check(self.h:stats(filter or {}))
+  local finished = s.success + s.failed + s.rollback + s.aborted
+  s.success_rate = finished > 0 and s.success / finished or json.null
+  return s
+end
+
+function Ledger:mark_rollback(ref, reason)
+  local id = check(self.h:mark_rollback(ref, reason))
+  return self:record(id)
+end
+
+-- The error raised while another live drun holds the lock.
+local LockHeld = {}
+LockHeld.__index = LockHeld
+LockHeld.__tostring = function(e) return e.message end
+M.LockHeld = LockHeld
+
+local function holder_text(h)
+  return string.format("pid %d on %s (recipe %s, since %s)", h.pid, h.host,
+                       h.recipe ~= "" and h.recipe or "?", h.started_at)
+end
+
+-- lock(service, environment, {recipe, wait = seconds}): true, or raises a
+-- LockHeld error naming the holder. A dead holder's lock is taken over with
+-- a warning naming it.
+function Ledger:lock(service, environment, opts)
+  opts = opts or {}
+  local deadline = time.now() + (opts.wait or 0)
+  while true do
+    local ok, holder = self.h:lock(service, environment, opts.recipe)
+    check(ok ~= nil or nil, holder)
+    if ok then
+      if holder then
+        log.warn("ledger: took over the lock on %s/%s from %s: that drun is gone",
+                 service, environment, holder_text(holder))
+      end
+      return true, holder
+    end
+    if time.now() >= deadline then
+      error(setmetatable({
+        kind = "lock_held", holder = holder,
+        message = string.format("ledger: %s/%s is locked by %s", service, environment, holder_text(holder)),
+      }, LockHeld), 2)
+    end
+    time.sleep(M.LOCK_POLL)
+  end
+end
+
+function Ledger:unlock(service, environment) return check(self.h:unlock(service, environment)) end
+
+-- export(write): one JSON line per deployment, oldest first, with its steps.
+function Ledger:export(write)
+  local rows = check(self.h:history({}))
+  for i = #rows, 1, -1 do
+    local r = rows[i]
+    r.metadata = json.decode(r.metadata)
+    local line = { deployment = r, steps = check(self.h:steps(r.id)) }
+    for _, s in ipairs(line.steps) do s.deployment_id = r.id end
+    line.steps = json.array(line.steps)
+    write(json.encode(line) .. "\n")
+  end
+  return #rows
+end
+
+-- import(lines): idempotent by id; returns how many were new.
+function Ledger:import(lines)
+  check(self.h:import_begin())
+  local ok, res = pcall(function()
+    local added, n = 0, 0
+    for line in lines do
+      n = n + 1
+      if line:find("%S") then
+        local ok_line, rec = pcall(json.decode, line)
+        if not ok_line or type(rec) ~= "table" or type(rec.deployment) ~= "table" then
+          error(string.format("ledger: import: line %d is not a deployment record%s", n,
+                              ok_line and "" or " (" .. tostring(rec) .. ")"), 0)
+        end
+        local d = rec.deployment
+        if type(d.metadata) == "table" then d.metadata = json.encode(d.metadata) end
+        local inserted = check(self.h:import_deployment(d))
+        if inserted then
+          added = added + 1
+          for _, s in ipairs(rec.steps or {}) do
+            s.deployment_id = d.id
+            check(self.h:import_step(s))
+          end
+        end
+      end
+    end
+    return added
+  end)
+  check(self.h:import_commit(ok))
+  if not ok then error(res, 2) end
+  return res
+end
+
+return M

@@ -1,0 +1,66 @@
+-- Aligned text tables for terminals.
+--   tabulate(rows, { {"ID", "id"}, {"STATUS", "status", paint = fn} }, { colour = true })
+-- Each column: header, key (or function(row) -> text), optional paint(text, row)
+-- that wraps the text in colour codes (applied after padding, so columns
+-- stay aligned).
+local M = {}
+
+local function utf8_width(s)
+  return utf8.len(s) or #s
+end
+
+function M.tabulate(rows, columns, opts)
+  opts = opts or {}
+  local cells, widths = {}, {}
+  for c, col in ipairs(columns) do widths[c] = utf8_width(col[1]) end
+  for r, row in ipairs(rows) do
+    cells[r] = {}
+    for c, col in ipairs(columns) do
+      local v = type(col[2]) == "function" and col[2](row) or row[col[2]]
+      v = v == nil and "" or tostring(v)
+      cells[r][c] = v
+      widths[c] = math.max(widths[c], utf8_width(v))
+    end
+  end
+  local out = {}
+  local function line(values, row)
+    local parts = {}
+    for c, v in ipairs(values) do
+      local padded = c < #values and v .. string.rep(" ", widths[c] - utf8_width(v)) or v
+      if row and opts.colour and columns[c].paint then padded = columns[c].paint(padded, row) end
+      parts[c] = padded
+    end
+    out[#out + 1] = (table.concat(parts, "  "):gsub("%s+$", ""))
+  end
+  local headers = {}
+  for c, col in ipairs(columns) do headers[c] = col[1] end
+  line(headers)
+  for r, row in ipairs(rows) do line(cells[r], row) end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local CODES = { red = 31, green = 32, yellow = 33, blue = 34, dim = 2, bold = 1 }
+function M.colour(name, s) return string.format("\27[%dm%s\27[0m", CODES[name], s) end
+
+-- 850ms, 12.3s, 4m05s, 2h10m
+function M.duration(ms)
+  if ms == nil then return "" end
+  if ms < 1000 then return string.format("%dms", ms) end
+  local s = ms / 1000
+  if s < 60 then return string.format("%.1fs", s) end
+  if s < 3600 then return string.format("%dm%02ds", s // 60, math.floor(s % 60)) end
+  return string.format("%dh%02dm", s // 3600, math.floor(s % 3600 / 60))
+end
+
+-- 5s ago, 3m ago, 2h ago, 4d ago; older than 30 days: the date
+function M.ago(seconds_then, now)
+  if not seconds_then then return "" end
+  local d = math.floor(math.max(0, (now or os.time()) - seconds_then))
+  if d < 60 then return string.format("%ds ago", d) end
+  if d < 3600 then return string.format("%dm ago", d // 60) end
+  if d < 86400 then return string.format("%dh ago", d // 3600) end
+  if d < 30 * 86400 then return string.format("%dd ago", d // 86400) end
+  return os.date("!%Y-%m-%d", math.floor(seconds_then))
+end
+
+return M

@@ -83,12 +83,18 @@ int ledger_now(char out[32]) {
 
 void ledger_new_id(char out[27]) {
   static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; /* Crockford */
+  static unsigned long long last_ms;
+  static unsigned char rnd[10];
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   unsigned long long ms = (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
-  unsigned char rnd[10];
-  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+  if (ms <= last_ms) { /* same millisecond: the next id (ULID's monotonic rule) */
+    ms = last_ms;
+    for (int i = 9; i >= 0 && ++rnd[i] == 0; i--) {}
+  } else if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
     for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)(rand() ^ (int)ts.tv_nsec >> i);
+  }
+  last_ms = ms;
   for (int i = 9; i >= 0; i--, ms >>= 5) out[i] = b32[ms & 31]; /* 48 bits of time in 10 chars */
   unsigned long long hi = 0, lo = 0; /* 80 random bits in 16 chars */
   for (int i = 0; i < 5; i++) hi = hi << 8 | rnd[i];
@@ -179,10 +185,21 @@ int ledger_open(const char *path, ledger **out, int *reaped, buf *err) {
     return -1;
   }
   sqlite3_busy_handler(l->db, busy, l);
+  /* One statement, so one snapshot: read separately, another drun creating
+   * the ledger in between would make it look like someone else's database. */
   long long app = 0, version = 0, tables = 0;
-  int rc = pragma_int(l, "PRAGMA application_id", &app);
-  if (rc == SQLITE_OK) rc = pragma_int(l, "PRAGMA user_version", &version);
-  if (rc == SQLITE_OK) rc = pragma_int(l, "SELECT count(*) FROM sqlite_master", &tables);
+  sqlite3_stmt *look;
+  int rc = sqlite3_prepare_v2(l->db,
+                              "SELECT (SELECT application_id FROM pragma_application_id),"
+                              " (SELECT user_version FROM pragma_user_version),"
+                              " (SELECT count(*) FROM sqlite_master)", -1, &look, NULL);
+  if (rc == SQLITE_OK && (rc = sqlite3_step(look)) == SQLITE_ROW) {
+    app = sqlite3_column_int64(look, 0);
+    version = sqlite3_column_int64(look, 1);
+    tables = sqlite3_column_int64(look, 2);
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(look);
   if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
     ledger_close(l);
     return not_a_ledger(err, path, "damaged or not a database");
@@ -211,6 +228,9 @@ int ledger_open(const char *path, ledger **out, int *reaped, buf *err) {
     ledger_close(l);
     return -1;
   }
+  /* Read the version again under the write lock: another drun may have
+   * created or migrated the ledger since we looked. */
+  if (pragma_int(l, "PRAGMA user_version", &version) != SQLITE_OK) goto write_failed;
   char sql[96];
   for (long long v = version; v < LEDGER_SCHEMA_VERSION; v++)
     if (exec(l, migrations[v]) != SQLITE_OK) goto write_failed;
@@ -430,7 +450,7 @@ int ledger_resolve(ledger *l, const char *ref, char id_out[27], buf *err) {
                  " UNION ALL SELECT * FROM (SELECT id FROM deployment_history WHERE full_version = ?1"
                  "  ORDER BY deployed_at DESC LIMIT 1)"
                  " UNION ALL SELECT * FROM (SELECT id FROM deployment_history"
-                 "  WHERE length(?1) >= 4 AND id >= upper(?1) AND id < upper(?1) || 'ZZ' LIMIT 2)", &st, err))
+                 "  WHERE length(?1) >= 4 AND id >= upper(?1) AND id < upper(?1) || '~' LIMIT 2)" /* '~' sorts after Z */, &st, err))
     return -1;
   bind_text(st, 1, ref);
   int found = 0, rc;
@@ -543,7 +563,7 @@ int ledger_unlock(ledger *l, const char *service, const char *environment, buf *
  * ?1..?7 in a fixed order, so nothing from outside is ever part of the SQL. */
 static void where(buf *sql, const ledger_filter *f) {
   const char *frag[] = {"service = ?1", "environment = ?2", "version = ?3", "status = ?4", "git_branch = ?5",
-                        "deployed_at >= ?6", "deployed_at < (SELECT deployed_at FROM deployment_history WHERE id = ?7)"};
+                        "deployed_at >= ?6", "(deployed_at, id) < (SELECT deployed_at, id FROM deployment_history WHERE id = ?7)"};
   const char *val[] = {f->service, f->environment, f->version, f->status, f->branch, f->since, f->before_id};
   int first = 1;
   for (size_t i = 0; i < sizeof frag / sizeof *frag; i++)
@@ -621,7 +641,7 @@ int ledger_stats(ledger *l, const ledger_filter *f, ledger_row_cb cb, void *ud, 
   where(&w, f);
   const char *cond = w.len ? buf_cstr(&w) + 7 : "1"; /* without " WHERE " */
   buf_addf(&sql,
-           "WITH d AS (SELECT status, duration_ms, deployed_at, version FROM deployment_history WHERE %s),"
+           "WITH d AS (SELECT id, status, duration_ms, deployed_at, version FROM deployment_history WHERE %s),"
            " s AS (SELECT count(*) AS n FROM d WHERE status = 'success')"
            " SELECT (SELECT count(*) FROM d) AS total,"
            " (SELECT n FROM s) AS success,"
@@ -629,7 +649,7 @@ int ledger_stats(ledger *l, const ledger_filter *f, ledger_row_cb cb, void *ud, 
            " (SELECT count(*) FROM d WHERE status = 'rollback') AS rollback,"
            " (SELECT count(*) FROM d WHERE status = 'aborted') AS aborted,"
            " (SELECT count(*) FROM d WHERE status = 'running') AS running,"
-           " (SELECT version FROM d WHERE status = 'success' ORDER BY deployed_at DESC LIMIT 1) AS latest_version,"
+           " (SELECT version FROM d WHERE status = 'success' ORDER BY deployed_at DESC, id DESC LIMIT 1) AS latest_version,"
            " (SELECT duration_ms FROM d WHERE status = 'success' ORDER BY duration_ms"
            "   LIMIT 1 OFFSET (SELECT (n - 1) / 2 FROM s)) AS p50_ms,"
            " (SELECT duration_ms FROM d WHERE status = 'success' ORDER BY duration_ms"

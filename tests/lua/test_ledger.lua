@@ -1,0 +1,319 @@
+-- drun.ledger: records, steps, locks, crash safety, concurrency, bad files.
+local t = require "t"
+local ledger = require "drun.ledger"
+local fs = require "drun.fs"
+local json = require "drun.json"
+local proc = require "drun.proc"
+
+local function fresh()
+  local d = t.tmpdir()
+  return ledger.open(d .. "/.drun/ledger.db"), d
+end
+
+local function deploy(db, fields, status)
+  local args = { service = "cms", environment = "production", version = "1.0.0" }
+  for k, v in pairs(fields or {}) do args[k] = v end
+  local rec = db:begin(args)
+  if status then db:finish(rec.id, status) end
+  return rec
+end
+
+t.test("begin: id, build number, full version; .drun is created and ignored", function()
+  local db, d = fresh()
+  local a = deploy(db, { commit = "abc1234", branch = "main", actor = "alice", recipe = "cms-prod",
+                         workflow_run_id = "77", workflow_run_url = "https://ci/run/77",
+                         metadata = { message = "cms@1.0.0 prod deploy" } })
+  t.match(a.id, "^[0-9A-HJKMNP-TV-Z]+$")
+  t.eq(#a.id, 26)
+  t.eq(a.full_version, "1.0.0+build.1")
+  t.eq(fs.read(d .. "/.drun/.gitignore"), "*\n")
+  local rec = db:record(a.id)
+  t.eq(rec.status, "running")
+  t.eq(rec.git_commit, "abc1234")
+  t.eq(rec.deployed_by, "alice")
+  t.eq(rec.workflow_run_url, "https://ci/run/77")
+  t.eq(rec.metadata.message, "cms@1.0.0 prod deploy")
+  t.eq(deploy(db).full_version, "1.0.0+build.2")
+  t.eq(deploy(db, { version = "1.1.0" }).full_version, "1.1.0+build.1")
+  t.eq(deploy(db, { service = "mcp" }).full_version, "1.0.0+build.1")
+end)
+
+t.test("steps, metadata, finish with duration", function()
+  local db = fresh()
+  local rec = deploy(db)
+  local s1 = db:step_start(rec.id, "test")
+  require("drun.time").sleep(0.02)
+  db:step_end(rec.id, s1, "success")
+  local s2 = db:step_start(rec.id, "deploy-mcp")
+  db:step_end(rec.id, s2, "failed", "wrangler exited with 1")
+  db:set(rec.id, "versions", { mcp = "v-1", cms = json.null })
+  db:set(rec.id, "backup_id", "bk-42")
+  db:finish(rec.id, "failed", { error = "deploy-mcp failed", failed_step = "deploy-mcp" })
+  local r = db:record(rec.id)
+  t.eq(r.status, "failed")
+  t.eq(r.failed_step, "deploy-mcp")
+  t.ok(r.duration_ms >= 0)
+  t.eq(#r.steps, 2)
+  t.eq(r.steps[1].name, "test")
+  t.ok(r.steps[1].duration_ms >= 15, "step duration " .. tostring(r.steps[1].duration_ms))
+  t.eq(r.steps[2].error, "wrangler exited with 1")
+  t.eq(r.metadata.versions.mcp, "v-1")
+  t.eq(r.metadata.backup_id, "bk-42")
+  t.raises(function() db:finish(rec.id, "great") end, "invalid option 'great'")
+  t.raises(function() db:finish("NOPE", "success") end, "ledger: finish: no deployment NOPE")
+  t.raises(function() db:begin { service = "cms", environment = "production" } end, "field 'version' is required")
+end)
+
+t.test("history filters, latest, previous_success", function()
+  local db = fresh()
+  local s1 = deploy(db, { branch = "main" }, "success")
+  deploy(db, { branch = "feature/x" }, "failed")
+  local s2 = deploy(db, { branch = "main", version = "1.1.0" }, "success")
+  deploy(db, { environment = "staging" }, "success")
+  t.eq(#db:history(), 4)
+  t.eq(#db:history { environment = "production" }, 3)
+  t.eq(#db:history { status = "failed" }, 1)
+  t.eq(#db:history { branch = "feature/x" }, 1)
+  t.eq(#db:history { version = "1.1.0" }, 1)
+  t.eq(#db:history { limit = 2 }, 2)
+  t.eq(db:latest({ service = "cms", environment = "production", status = "success" }).id, s2.id)
+  t.eq(db:previous_success("cms", "production", s2.id).id, s1.id)
+  t.eq(db:previous_success("cms", "production", s1.id), nil)
+  t.raises(function() db:history { limit = -1 } end, "limit must be a whole number of at least 1")
+  t.raises(function() db:history { limit = "abc" } end, "limit must be")
+end)
+
+t.test("SQL metacharacters in every filter are just values", function()
+  local db = fresh()
+  deploy(db, { branch = "main" }, "success")
+  local evil = { "x' OR '1'='1", "%", "_", "'; DROP TABLE deployment_history; --", "\"", "1) OR (1=1" }
+  for _, v in ipairs(evil) do
+    for _, key in ipairs { "service", "environment", "version", "status", "branch", "before_id" } do
+      t.eq(#db:history { [key] = v }, 0, key .. " = " .. v)
+    end
+    t.eq(db:stats({ service = v }).total, 0)
+  end
+  t.eq(#db:history(), 1, "table intact")
+  local rec = deploy(db, { service = "x'y", branch = "a\"b" }, "success")
+  t.eq(#db:history { service = "x'y" }, 1)
+  t.eq(db:record(rec.id).git_branch, 'a"b')
+end)
+
+t.test("stats: totals per status, success rate, latest version, p50/p95", function()
+  local db = fresh()
+  local lines = {}
+  for i = 1, 20 do
+    lines[#lines + 1] = json.encode { deployment = {
+      id = string.format("01M000000000000000000000%02d", i), service = "cms", environment = "production",
+      version = i <= 10 and "1.0.0" or "1.1.0", build_number = i, full_version = "x" .. i,
+      deployed_at = string.format("2026-01-01T00:00:%02d.000Z", i),
+      status = i % 5 == 0 and "failed" or "success", duration_ms = i * 1000, metadata = {} }, steps = json.array() }
+  end
+  local i = 0
+  db:import(function() i = i + 1; return lines[i] end)
+  local s = db:stats()
+  t.eq(s.total, 20)
+  t.eq(s.success, 16)
+  t.eq(s.failed, 4)
+  t.eq(s.success_rate, 16 / 20)
+  t.eq(s.latest_version, "1.1.0")
+  -- successful durations: 1..19 s without multiples of 5 -> 16 values
+  t.eq(s.p50_ms, 9000)
+  t.eq(s.p95_ms, 18000)
+  t.eq(db:stats({ environment = "staging" }).total, 0)
+end)
+
+t.test("mark_rollback by id, full version and id prefix; unknown is an error", function()
+  local db = fresh()
+  local a = deploy(db, {}, "success")
+  require("drun.time").sleep(0.01) -- a later millisecond: the ids differ in their time part
+  local b = deploy(db, {}, "success")
+  t.eq(db:mark_rollback(a.full_version, "smoke check failed").status, "rollback")
+  local r = db:record(a.id)
+  t.eq(r.metadata.rollback_reason, "smoke check failed")
+  t.eq(db:mark_rollback(b.id:sub(1, 12):lower()).id, b.id) -- a unique prefix, any case
+  t.raises(function() db:mark_rollback(b.id:sub(1, 6)) end, "matches more than one deployment; give more of the id")
+  t.eq(#db:history(), 2, "never deleted")
+  t.raises(function() db:mark_rollback("9.9.9+build.1") end, "no deployment with id or full version '9.9.9%+build.1'")
+end)
+
+t.test("lock: held by a live process names the holder; released; re-entrant", function()
+  local db, d = fresh()
+  t.ok(db:lock("cms", "production", { recipe = "cms-prod" }))
+  t.ok(db:lock("cms", "production", { recipe = "cms-prod" })) -- the same process again
+  local code = ([[
+    local db = require('drun.ledger').open(%q)
+    local ok, e = pcall(db.lock, db, 'cms', 'production', { recipe = 'other' })
+    if ok then print(ok) else print(ok, e.kind, e.holder.pid, tostring(e)) end
+  ]]):format(db.path)
+  local r = t.drun { "-e", code }
+  t.match(r.stdout, "^false\tlock_held\t" .. require("drun.core.proc").pid() .. "\tledger: cms/production is locked by pid %d+ on %S+ %(recipe cms%-prod, since %d+%-")
+  t.ok(db:lock("cms", "staging")) -- another environment is free
+  db:unlock("cms", "production")
+  r = t.drun { "-e", code }
+  t.match(r.stdout, "^true")
+end)
+
+t.test("lock --wait: waits for the holder to finish", function()
+  local db = fresh()
+  local code = ([[
+    local db = require('drun.ledger').open(%q)
+    db:lock('cms', 'production', { recipe = 'holder' })
+    require('drun.time').sleep(0.6)
+    db:unlock('cms', 'production')
+  ]]):format(db.path)
+  local r = proc.run { "sh", "-c", [["$0" -e "$1" & sleep 0.3; "$0" -e "$2"; wait]], t.DRUN, code,
+    ([[local db = require('drun.ledger').open(%q)
+       local t0 = require('drun.time').now()
+       db:lock('cms', 'production', { wait = 5 })
+       print(string.format('waited %%.1f', require('drun.time').now() - t0))]]):format(db.path), timeout = 20 }
+  t.match(r.stdout, "^waited 0%.[2-9]")
+end)
+
+t.test("kill -9 mid-deployment: record aborted with a note, lock taken over with a warning", function()
+  local db, d = fresh()
+  local script = t.write(d .. "/deploy.lua", ([[
+    local db = require('drun.ledger').open(%q)
+    db:lock('cms', 'production', { recipe = 'cms-prod' })
+    local rec = db:begin { service = 'cms', environment = 'production', version = '3.0.0' }
+    db:step_start(rec.id, 'deploy-cms')
+    io.open(%q, 'w'):write(rec.id):close()
+    require('drun.time').sleep(30)
+  ]]):format(db.path, d .. "/id"))
+  proc.run { "sh", "-c", [["$0" "$1" & pid=$!; for i in $(seq 200); do [ -s "$2" ] && break; sleep 0.05; done; kill -9 $pid; wait $pid || true]],
+    t.DRUN, script, d .. "/id", timeout = 20 }
+  local id = fs.read(d .. "/id")
+  local r = t.drun { "-e", ([[
+    local db = require('drun.ledger').open(%q)
+    print(db.reaped)
+    db:lock('cms', 'production', { recipe = 'next' })
+  ]]):format(db.path) }
+  t.eq(r.stdout, "1\n")
+  t.match(r.stderr, "marked 1 record%(s%) of drun runs that died as aborted")
+  t.match(r.stderr, "took over the lock on cms/production from pid %d+ on %S+ %(recipe cms%-prod, since .-%): that drun is gone")
+  local rec = db:record(id)
+  t.eq(rec.status, "aborted")
+  t.match(rec.error, "exited without finishing this record")
+  t.eq(rec.steps[1].status, "aborted")
+end)
+
+t.test("50 processes x 20 deployments: 1,000 rows, builds 1..1000, no lock errors", function()
+  local d = t.tmpdir()
+  local path = d .. "/ledger.db"
+  local worker = t.write(d .. "/worker.lua", [[
+    local db = require('drun.ledger').open(arg[1])
+    for _ = 1, 20 do
+      local r = db:begin { service = 'cms', environment = 'production', version = '2.0.0' }
+      db:step_end(r.id, db:step_start(r.id, 'deploy'), 'success')
+      db:finish(r.id, 'success')
+    end
+  ]])
+  local r = proc.run { "sh", "-c", [[for i in $(seq 50); do "$0" "$1" "$2" & done; wait]], t.DRUN, worker, path,
+                       timeout = 120 }
+  t.eq(r.stderr, "", "stderr of the workers")
+  local db = ledger.open(path)
+  local rows = db:history()
+  t.eq(#rows, 1000)
+  local seen = {}
+  for _, row in ipairs(rows) do
+    t.eq(row.status, "success")
+    t.ok(not seen[row.build_number], "duplicate build " .. row.build_number)
+    seen[row.build_number] = true
+  end
+  for n = 1, 1000 do t.ok(seen[n], "missing build " .. n) end
+end)
+
+t.test("random bytes at the ledger path: refused, file untouched", function()
+  local d = t.tmpdir()
+  local path = d .. "/ledger.db"
+  local junk = {}
+  for i = 1, 3000 do junk[i] = string.char((i * 7919) % 256) end
+  fs.write(path, table.concat(junk))
+  t.raises(function() ledger.open(path) end, "ledger: " .. path:gsub("%p", "%%%0") .. " is not a drun ledger")
+  t.eq(fs.read(path), table.concat(junk))
+  t.eq(fs.exists(path .. "-wal"), false)
+end)
+
+t.test("another application's SQLite file is refused untouched", function()
+  local d = t.tmpdir()
+  local path = d .. "/app.db"
+  proc.run { "sqlite3", path, "CREATE TABLE users(id); INSERT INTO users VALUES (1);" }
+  local before = fs.read(path)
+  t.raises(function() ledger.open(path) end, "is not a drun ledger %(an SQLite database of something else%)")
+  t.eq(fs.read(path), before)
+end)
+
+t.test("a ledger from a newer drun is refused untouched", function()
+  local db, d = fresh()
+  local path = db.path
+  db:close()
+  proc.run { "sqlite3", path, "PRAGMA user_version = 99;" }
+  local before = fs.read(path)
+  t.raises(function() ledger.open(path) end, "was written by a newer drun %(schema 99, this drun knows 1%); upgrade drun")
+  t.eq(fs.read(path), before)
+end)
+
+t.test("an empty file becomes a ledger; schema is versioned and WAL", function()
+  local d = t.tmpdir()
+  local path = t.write(d .. "/empty.db", "")
+  ledger.open(path):close()
+  t.eq(proc.output { "sqlite3", path, "PRAGMA user_version; PRAGMA application_id; PRAGMA journal_mode;" },
+       "1\n1685222766\nwal")
+end)
+
+t.test("a read-only directory: a clear error, nothing written", function()
+  local d = t.tmpdir()
+  fs.mkdir(d .. "/ro")
+  proc.run { "chmod", "555", d .. "/ro" }
+  proc.run { "chmod", "755", d }
+  local argv = { t.DRUN, "-e", ("require('drun.ledger').open(%q)"):format(d .. "/ro/ledger.db"), check = false }
+  local me = require("drun.core.proc").pid()
+  if proc.output { "id", "-u" } == "0" then -- root ignores permissions: run as nobody
+    table.insert(argv, 1, "--clear-groups")
+    table.insert(argv, 1, "--regid=65534")
+    table.insert(argv, 1, "--reuid=65534")
+    table.insert(argv, 1, "setpriv")
+  end
+  local r = proc.run(argv)
+  t.eq(r.code, 3)
+  t.match(r.stderr, "ledger: cannot open .*/ro/ledger%.db: unable to open database file")
+  t.eq(#fs.list(d .. "/ro"), 0)
+  proc.run { "chmod", "755", d .. "/ro" }
+  t.ok(me)
+end)
+
+t.test("secrets never reach a ledger row", function()
+  local secret = "ledger-secret-value-123"
+  local d = t.tmpdir()
+  local path = d .. "/l.db"
+  local r = t.drun({ "-e", ([[
+    local db = require('drun.ledger').open(%q)
+    local rec = db:begin { service = 'cms', environment = 'production', version = '1.0.0',
+                           metadata = { message = 'token ' .. os.getenv('DEPLOY_TOKEN') } }
+    db:set(rec.id, 'header', 'Bearer ' .. os.getenv('DEPLOY_TOKEN'))
+    db:finish(rec.id, 'failed', { error = 'auth failed for ' .. os.getenv('DEPLOY_TOKEN') })
+  ]]):format(path) }, { env = { DEPLOY_TOKEN = secret } })
+  t.eq(r.code, 0, r.stderr)
+  local dump = proc.output { "sqlite3", path, ".dump" }
+  t.no_match(dump, secret, "secret in the ledger")
+  t.match(dump, "token %*%*%*")
+  t.match(dump, "auth failed for %*%*%*")
+end)
+
+t.test("export and import: idempotent by id, builds continue after import", function()
+  local db = fresh()
+  local a = deploy(db, {}, "success")
+  db:step_end(a.id, db:step_start(a.id, "deploy"), "success")
+  deploy(db, {}, "failed")
+  local lines = {}
+  t.eq(db:export(function(l) lines[#lines + 1] = l end), 2)
+  local other = fresh()
+  local function iter() local i = 0; return function() i = i + 1; return lines[i] and lines[i]:gsub("\n$", "") end end
+  t.eq(other:import(iter()), 2)
+  t.eq(other:import(iter()), 0)
+  t.eq(#other:history(), 2)
+  t.eq(#other:record(a.id).steps, 1)
+  t.eq(deploy(other).full_version, "1.0.0+build.3")
+  t.raises(function() other:import(ipairs({}) and (function() local done; return function() if not done then done = true; return "{not json" end end end)()) end,
+           "import: line 1 is not a deployment record")
+end)

@@ -1,0 +1,188 @@
+-- The drun ledger command.
+local t = require "t"
+local ledger = require "drun.ledger"
+local json = require "drun.json"
+local proc = require "drun.proc"
+
+local function seeded()
+  local d = t.tmpdir()
+  local path = d .. "/ledger.db"
+  local db = ledger.open(path)
+  local recs = {}
+  for i, spec in ipairs {
+    { environment = "staging", version = "1.0.0", status = "success" },
+    { environment = "production", version = "1.0.0", status = "success" },
+    { environment = "production", version = "1.1.0", status = "failed", branch = "hotfix" },
+    { environment = "production", version = "1.1.0", status = "success" },
+  } do
+    local r = db:begin { service = "cms", environment = spec.environment, version = spec.version,
+                         commit = "c0ffee" .. i, branch = spec.branch or "main", actor = "alice" }
+    db:step_end(r.id, db:step_start(r.id, "deploy"), spec.status == "failed" and "failed" or "success")
+    db:finish(r.id, spec.status, spec.status == "failed" and { error = "boom", failed_step = "deploy" } or nil)
+    recs[i] = r
+  end
+  db:close()
+  return path, recs, d
+end
+
+local function ledger_cmd(path, ...)
+  return t.drun({ "ledger", "--ledger", path, ... })
+end
+
+local function keys(obj)
+  local ks = {}
+  for k in pairs(obj) do ks[#ks + 1] = k end
+  table.sort(ks)
+  return table.concat(ks, ",")
+end
+
+t.test("version --json: the API's current-version shape", function()
+  local path, recs = seeded()
+  local r = ledger_cmd(path, "version", "--service", "cms", "--env", "production", "--json")
+  t.eq(r.code, 0)
+  local v = json.decode(r.stdout)
+  t.eq(keys(v), "buildNumber,deployedAt,deployedBy,fullVersion,gitBranch,gitCommit,status,success,version")
+  t.eq(v.success, true)
+  t.eq(v.fullVersion, recs[4].full_version)
+  t.eq(v.buildNumber, 2)
+  t.eq(v.gitCommit, "c0ffee4")
+  t.eq(v.status, "success")
+  local human = ledger_cmd(path, "version", "--env", "staging")
+  t.match(human.stdout, "^cms staging 1%.0%.0%+build%.1 %(commit c0ffee1 by alice, %d+s ago%)\n$")
+end)
+
+t.test("version with nothing deployed: exit 1, success false", function()
+  local path = seeded()
+  local r = ledger_cmd(path, "version", "--env", "nowhere", "--json")
+  t.eq(r.code, 1)
+  t.eq(json.decode(r.stdout).success, false)
+  t.match(r.stderr, "no successful deployment of any service in nowhere")
+end)
+
+t.test("list --json: deployments and count; filters", function()
+  local path = seeded()
+  local r = ledger_cmd(path, "list", "--json")
+  local v = json.decode(r.stdout)
+  t.eq(keys(v), "count,deployments,success")
+  t.eq(v.count, 4)
+  t.eq(keys(v.deployments[1]), "buildNumber,deployedAt,deployedBy,durationMs,environment,error,failedStep,finishedAt,fullVersion,gitBranch,gitCommit,id,metadata,recipe,service,status,version,workflowRunId,workflowRunUrl")
+  t.eq(v.deployments[1].version, "1.1.0") -- newest first
+  t.eq(json.decode(ledger_cmd(path, "list", "--env", "production", "--json").stdout).count, 3)
+  t.eq(json.decode(ledger_cmd(path, "list", "--status", "failed", "--json").stdout).deployments[1].failedStep, "deploy")
+  t.eq(json.decode(ledger_cmd(path, "list", "--branch", "hotfix", "--json").stdout).count, 1)
+  t.eq(json.decode(ledger_cmd(path, "list", "--version", "1.0.0", "--json").stdout).count, 2)
+  t.eq(json.decode(ledger_cmd(path, "list", "--limit", "1", "--json").stdout).count, 1)
+end)
+
+t.test("list: aligned human table", function()
+  local path = seeded()
+  local r = ledger_cmd(path, "list", "--env", "production")
+  local lines = {}
+  for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  t.eq(#lines, 4)
+  t.match(lines[1], "^ID%s+SERVICE%s+ENV%s+VERSION%s+STATUS%s+DEPLOYED%s+BY%s+COMMIT%s+DURATION$")
+  t.match(lines[3], "^%w+%s+cms%s+production%s+1%.1%.0%+build%.1%s+failed%s+%d+s ago%s+alice%s+c0ffee3%s+%d+ms$")
+  t.eq(lines[2]:find("production"), lines[1]:find("ENV"), "columns aligned")
+  t.no_match(r.stdout, "\27%[", "no colour when not a terminal")
+end)
+
+t.test("stats --json: totals and latest version", function()
+  local path = seeded()
+  local s = json.decode(ledger_cmd(path, "stats", "--json").stdout)
+  t.eq(s.success, true)
+  t.eq(s.totalDeployments, 4)
+  t.eq(s.successfulDeployments, 3)
+  t.eq(s.failedDeployments, 1)
+  t.eq(s.latestVersion, "1.1.0")
+  t.match(ledger_cmd(path, "stats", "--env", "staging").stdout, "^deployments   1 %(success 1,")
+end)
+
+t.test("show: a record with its steps; by full version too", function()
+  local path, recs = seeded()
+  local r = ledger_cmd(path, "show", recs[3].full_version)
+  t.eq(r.code, 0)
+  t.match(r.stdout, "status       failed at step deploy")
+  t.match(r.stdout, "error        boom")
+  t.match(r.stdout, "\n#%s+STEP%s+STATUS")
+  local v = json.decode(ledger_cmd(path, "show", recs[3].id, "--json").stdout)
+  t.eq(v.deployment.steps[1].name, "deploy")
+end)
+
+t.test("mark-rollback: by full version; an unknown id is exit 1", function()
+  local path, recs = seeded()
+  local r = ledger_cmd(path, "mark-rollback", recs[4].full_version, "--reason", "smoke check failed")
+  t.eq(r.code, 0)
+  t.match(r.stdout, "marked rollback: smoke check failed")
+  t.eq(json.decode(ledger_cmd(path, "version", "--env", "production", "--json").stdout).fullVersion,
+       recs[2].full_version, "current version falls back to the previous success")
+  r = ledger_cmd(path, "mark-rollback", "NOPE-NOT-AN-ID")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "no deployment with id or full version 'NOPE%-NOT%-AN%-ID'")
+end)
+
+t.test("bad arguments: exit 2 with the reason", function()
+  local path = seeded()
+  for _, case in ipairs {
+    { { "list", "--limit", "-1" }, "%-%-limit takes a whole number of at least 1 %(got '%-1'%)" },
+    { { "list", "--limit", "abc" }, "got 'abc'" },
+    { { "list", "--limit", "1.5" }, "got '1%.5'" },
+    { { "list", "--status", "great" }, "%-%-status must be one of" },
+    { { "list", "--colour" }, "unknown option '%-%-colour'" },
+    { { "frobnicate" }, "unknown command 'frobnicate'" },
+    { { "show" }, "show needs a deployment id" },
+    { { "list", "--env" }, "%-%-env needs a value" },
+  } do
+    local r = ledger_cmd(path, table.unpack(case[1]))
+    t.eq(r.code, 2, table.concat(case[1], " "))
+    t.match(r.stderr, case[2])
+  end
+  t.eq(t.drun({ "ledger" }).code, 2)
+  t.match(t.drun({ "ledger", "--help" }).stdout, "usage: drun ledger")
+end)
+
+t.test("SQL metacharacters in CLI filters are values", function()
+  local path = seeded()
+  for _, v in ipairs { "' OR 1=1 --", "%", "production'; DROP TABLE deployment_history; --" } do
+    local r = ledger_cmd(path, "list", "--env", v, "--service", v, "--json")
+    t.eq(json.decode(r.stdout).count, 0)
+  end
+  t.eq(json.decode(ledger_cmd(path, "list", "--json").stdout).count, 4)
+end)
+
+t.test("a file that is not a ledger: exit 1, clear message, untouched", function()
+  local d = t.tmpdir()
+  local path = t.write(d .. "/ledger.db", string.rep("\1\2garbage", 300))
+  local r = ledger_cmd(path, "list")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "ledger: .*/ledger%.db is not a drun ledger")
+  t.eq(require("drun.fs").read(path), string.rep("\1\2garbage", 300))
+end)
+
+t.test("default path: .drun/ledger.db at the repository root; DRUN_LEDGER overrides", function()
+  local d = t.tmpdir()
+  proc.run { "git", "init", "-q", d }
+  require("drun.fs").mkdir(d .. "/apps/cms")
+  local r = t.drun({ "ledger", "list" }, { cwd = d .. "/apps/cms", env = { DRUN_LEDGER = false } })
+  t.eq(r.code, 0, r.stderr)
+  t.eq(require("drun.fs").exists(d .. "/.drun/ledger.db"), "file")
+  local other = d .. "/elsewhere.db"
+  t.drun({ "ledger", "list" }, { cwd = d, env = { DRUN_LEDGER = other } })
+  t.eq(require("drun.fs").exists(other), "file")
+end)
+
+t.test("export | import through the command line", function()
+  local path = seeded()
+  local d = t.tmpdir()
+  local r = ledger_cmd(path, "export", d .. "/all.jsonl")
+  t.eq(r.code, 0)
+  t.match(r.stderr, "exported 4 deployment%(s%)")
+  local target = d .. "/copy.db"
+  r = t.drun({ "ledger", "--ledger", target, "import" }, { stdin = require("drun.fs").read(d .. "/all.jsonl") })
+  t.match(r.stderr, "imported 4 new deployment%(s%)")
+  r = ledger_cmd(target, "import", d .. "/all.jsonl")
+  t.match(r.stderr, "imported 0 new deployment%(s%)")
+  t.eq(ledger_cmd(target, "list", "--json").stdout, ledger_cmd(path, "list", "--json").stdout)
+  r = ledger_cmd(target, "import", d .. "/missing.jsonl")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "No such file")
+end)

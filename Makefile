@@ -69,10 +69,11 @@ $(B)/obj/%.o: %.c | $(B)/gen/drun_version.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-# The stdlib is compiled into the binary by our own generator (no xxd, no lua).
+# The stdlib is compiled to bytecode and into the binary by our own generator
+# (no xxd, no lua interpreter).
 $(B)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -Wextra -o $@ $<
+	$(CC) -O2 -Wall -Wextra $(shell $(PKG) --cflags lua5.4) -o $@ $< $(shell $(PKG) --libs lua5.4)
 
 $(B)/gen/stdlib_embed.c: $(B)/tools/embed $(STDLIB)
 	@mkdir -p $(dir $@)

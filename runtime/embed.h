@@ -6,7 +6,7 @@
 struct drun_embedded {
   const char *module;    /* "drun.proc" */
   const char *chunkname; /* "@stdlib/drun/proc.lua" */
-  const char *data;
+  const char *data; /* Lua bytecode with debug info */
   size_t size;
 };
 

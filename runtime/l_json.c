@@ -339,34 +339,39 @@ static void enc_value(encoder *e, int idx) {
   }
 }
 
-/* encode(value [, {indent = 2 | "\t", sort_keys = true}]) */
+/* encode(value [, {indent = 2 | "\t", sort_keys = true}])
+ * Stack: 1 value, 2 options, 3 the indent string, 4 the encoder. Both stay
+ * anchored for the whole call: the encoder's __gc frees its buffer, so
+ * letting it go unreferenced mid-encode would free memory still in use. */
 static int json_encode(lua_State *L) {
   luaL_checkany(L, 1);
+  lua_settop(L, 2);
+  int sort = 1; /* reproducible output by default: Lua's table order is not */
+  lua_pushliteral(L, "");
+  if (lua_istable(L, 2)) {
+    int t = lua_getfield(L, 2, "indent");
+    if (t == LUA_TNUMBER) {
+      lua_Integer w = lua_tointeger(L, -1);
+      if (!lua_isinteger(L, -1) || w < 0 || w > 16) return luaL_argerror(L, 2, "indent must be 0..16 or a string");
+      lua_pushlstring(L, "                ", (size_t)w);
+      lua_replace(L, 3);
+    } else if (t == LUA_TSTRING) {
+      lua_pushvalue(L, -1);
+      lua_replace(L, 3);
+    } else if (t != LUA_TNIL) {
+      return luaL_argerror(L, 2, "indent must be a number or a string");
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, 2, "sort_keys") != LUA_TNIL) sort = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
   encoder *e = lua_newuserdatauv(L, sizeof *e, 0); /* big path arrays: not on the C stack */
   memset(e, 0, sizeof *e);
   luaL_setmetatable(L, "drun.json.encoder");
   e->L = L;
-  e->indent = "";
-  e->sort = 1; /* reproducible output by default: Lua's table order is not */
-  if (lua_istable(L, 2)) {
-    int t = lua_getfield(L, 2, "indent");
-    if (t == LUA_TNUMBER) {
-      int w = (int)lua_tointeger(L, -1);
-      if (w < 0 || w > 16) luaL_argerror(L, 2, "indent must be 0..16 or a string");
-      lua_pushlstring(L, "                ", (size_t)w);
-      lua_replace(L, -2);
-    } else if (t != LUA_TSTRING && t != LUA_TNIL) {
-      luaL_argerror(L, 2, "indent must be a number or a string");
-    }
-    if (t != LUA_TNIL) e->indent = lua_tolstring(L, -1, &e->indentlen);
-    lua_replace(L, 3); /* anchor the indent string */
-    if (lua_getfield(L, 2, "sort_keys") != LUA_TNIL) e->sort = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
-  lua_settop(L, 4);
-  lua_pushvalue(L, 1);
-  int v = lua_gettop(L);
-  enc_value(e, v);
+  e->sort = sort;
+  e->indent = lua_tolstring(L, 3, &e->indentlen);
+  enc_value(e, 1);
   lua_pushlstring(L, buf_cstr(&e->out), e->out.len);
   buf_free(&e->out);
   return 1;

@@ -42,12 +42,29 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
     "  failed_step TEXT, error TEXT,"
     "  metadata TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),"
     "  pid INTEGER, host TEXT, pid_ident TEXT);"
-    "CREATE INDEX dh_time ON deployment_history(deployed_at);"
-    "CREATE INDEX dh_env_time ON deployment_history(environment, deployed_at);"
-    "CREATE INDEX dh_svc_env_status_time ON deployment_history(service, environment, status, deployed_at);"
-    "CREATE INDEX dh_status_time ON deployment_history(status, deployed_at);"
-    "CREATE INDEX dh_status_duration ON deployment_history(status, duration_ms);"
+    /* Newest first, ties broken by id, each covering what its queries read. */
+    "CREATE INDEX dh_time ON deployment_history(deployed_at, id);"
+    "CREATE INDEX dh_env_time ON deployment_history(environment, deployed_at, id);"
+    "CREATE INDEX dh_svc_env_status_time ON deployment_history(service, environment, status, deployed_at, id,"
+    "  duration_ms, version);"
+    "CREATE INDEX dh_status_time ON deployment_history(status, deployed_at, id, duration_ms, version);"
     "CREATE INDEX dh_full_version ON deployment_history(full_version);"
+    /* Counts per status kept by triggers in the same transaction as the
+     * change: stats are O(1) however long the history. */
+    "CREATE TABLE deployment_counts ("
+    "  service TEXT NOT NULL, environment TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY (service, environment, status)) WITHOUT ROWID;"
+    "CREATE TRIGGER dh_count_insert AFTER INSERT ON deployment_history BEGIN"
+    "  INSERT INTO deployment_counts VALUES (new.service, new.environment, new.status, 1)"
+    "  ON CONFLICT(service, environment, status) DO UPDATE SET n = n + 1; END;"
+    "CREATE TRIGGER dh_count_update AFTER UPDATE OF service, environment, status ON deployment_history BEGIN"
+    "  UPDATE deployment_counts SET n = n - 1"
+    "   WHERE service = old.service AND environment = old.environment AND status = old.status;"
+    "  INSERT INTO deployment_counts VALUES (new.service, new.environment, new.status, 1)"
+    "  ON CONFLICT(service, environment, status) DO UPDATE SET n = n + 1; END;"
+    "CREATE TRIGGER dh_count_delete AFTER DELETE ON deployment_history BEGIN"
+    "  UPDATE deployment_counts SET n = n - 1"
+    "   WHERE service = old.service AND environment = old.environment AND status = old.status; END;"
     "CREATE TABLE deployment_steps ("
     "  deployment_id TEXT NOT NULL REFERENCES deployment_history(id),"
     "  seq INTEGER NOT NULL, name TEXT NOT NULL,"
@@ -140,7 +157,7 @@ static int run(ledger *l, sqlite3_stmt *st, ledger_row_cb cb, void *ud) {
 
 /* ---- opening ------------------------------------------------------------- */
 
-static int reap(ledger *l, int *count);
+static int reap(ledger *l, int dry, int *count);
 
 static int not_a_ledger(buf *err, const char *path, const char *why) {
   err->len = 0;
@@ -220,23 +237,32 @@ int ledger_open(const char *path, ledger **out, int *reaped, buf *err) {
     ledger_close(l);
     return -1;
   }
-  /* From here on we write: WAL, the schema, and the reaping all in one go,
-   * which is also the proof that the ledger is writable before any step. */
-  if (exec(l, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON") != SQLITE_OK ||
-      exec(l, "BEGIN IMMEDIATE") != SQLITE_OK) {
+  if (exec(l, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON") != SQLITE_OK) {
     fail(l, err, "cannot write");
     ledger_close(l);
     return -1;
   }
-  /* Read the version again under the write lock: another drun may have
-   * created or migrated the ledger since we looked. */
-  if (pragma_int(l, "PRAGMA user_version", &version) != SQLITE_OK) goto write_failed;
-  char sql[96];
-  for (long long v = version; v < LEDGER_SCHEMA_VERSION; v++)
-    if (exec(l, migrations[v]) != SQLITE_OK) goto write_failed;
-  snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d", LEDGER_APP_ID, LEDGER_SCHEMA_VERSION);
+  /* Write only when there is something to write: a schema to create or
+   * migrate, or records of dead drun runs to mark aborted. (A deploy proves
+   * the ledger writable with its lock and its record before any step.) */
+  int dead = 0;
+  if (version == LEDGER_SCHEMA_VERSION && reap(l, 1, &dead) != SQLITE_OK) {
+    fail(l, err, "cannot read");
+    ledger_close(l);
+    return -1;
+  }
   int n = 0;
-  if (exec(l, sql) != SQLITE_OK || reap(l, &n) != SQLITE_OK || exec(l, "COMMIT") != SQLITE_OK) goto write_failed;
+  if (version < LEDGER_SCHEMA_VERSION || dead) {
+    if (exec(l, "BEGIN IMMEDIATE") != SQLITE_OK) goto write_failed;
+    /* Read the version again under the write lock: another drun may have
+     * created or migrated the ledger since we looked. */
+    if (pragma_int(l, "PRAGMA user_version", &version) != SQLITE_OK) goto write_failed;
+    char sql[96];
+    for (long long v = version; v < LEDGER_SCHEMA_VERSION; v++)
+      if (exec(l, migrations[v]) != SQLITE_OK) goto write_failed;
+    snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d", LEDGER_APP_ID, LEDGER_SCHEMA_VERSION);
+    if (exec(l, sql) != SQLITE_OK || reap(l, 0, &n) != SQLITE_OK || exec(l, "COMMIT") != SQLITE_OK) goto write_failed;
+  }
   if (reaped) *reaped = n;
   *out = l;
   return 0;
@@ -256,8 +282,9 @@ void ledger_close(ledger *l) {
 
 sqlite3 *ledger_db(ledger *l) { return l->db; }
 
-/* Records left `running` by a drun on this host that no longer exists. */
-static int reap(ledger *l, int *count) {
+/* Records left `running` by a drun on this host that no longer exists:
+ * counted (dry) or marked aborted. */
+static int reap(ledger *l, int dry, int *count) {
   sqlite3_stmt *sel, *upd, *steps;
   int rc = sqlite3_prepare_v2(l->db,
                               "SELECT id, host, pid, pid_ident, deployed_at FROM deployment_history "
@@ -279,6 +306,10 @@ static int reap(ledger *l, int *count) {
     long long pid = sqlite3_column_int64(sel, 2);
     const char *ident = (const char *)sqlite3_column_text(sel, 3);
     if (procid_alive(host, (pid_t)pid, ident) != 0) continue;
+    if (dry) {
+      (*count)++;
+      continue;
+    }
     char note[160];
     snprintf(note, sizeof note, "aborted: drun (pid %lld on %s) exited without finishing this record (killed?)", pid, host);
     sqlite3_bind_value(upd, 1, sqlite3_column_value(sel, 0));
@@ -635,28 +666,49 @@ int ledger_steps(ledger *l, const char *id, ledger_row_cb cb, void *ud, buf *err
   return rc == SQLITE_OK ? 0 : fail(l, err, "query");
 }
 
+/* Percentiles of the most recent successful deployments: how long deploys
+ * take now, at a cost that does not grow with the history. */
+#define STATS_RECENT "1000"
+
 int ledger_stats(ledger *l, const ledger_filter *f, ledger_row_cb cb, void *ud, buf *err) {
-  /* Percentiles by OFFSET into the (status, duration_ms) index: no sort. */
-  buf w = {0}, sql = {0};
+  buf w = {0}, cw = {0}, sql = {0};
   where(&w, f);
-  const char *cond = w.len ? buf_cstr(&w) + 7 : "1"; /* without " WHERE " */
+  const char *c = w.len ? buf_cstr(&w) + 7 : "1"; /* the filter without " WHERE " */
+  /* Counts come from the trigger-kept table when the filter allows it
+   * (service, environment); otherwise they are counted from the history. */
+  const char *counts, *n;
+  if (!f->version && !f->status && !f->branch && !f->since && !f->before_id) {
+    counts = "deployment_counts", n = "n";
+    if (f->service) buf_addstr(&cw, " AND service = ?1");
+    if (f->environment) buf_addstr(&cw, " AND environment = ?2");
+  } else {
+    counts = "deployment_history", n = "1";
+    buf_addf(&cw, " AND (%s)", c);
+  }
+  const char *cc = buf_cstr(&cw);
+#define COUNT(st) "(SELECT coalesce(sum(%s), 0) FROM %s WHERE 1%s" st ")"
+#define RECENT " FROM (SELECT duration_ms FROM deployment_history WHERE (%s) AND status = 'success'" \
+               " ORDER BY deployed_at DESC, id DESC LIMIT " STATS_RECENT ")"
   buf_addf(&sql,
-           "WITH d AS (SELECT id, status, duration_ms, deployed_at, version FROM deployment_history WHERE %s),"
-           " s AS (SELECT count(*) AS n FROM d WHERE status = 'success')"
-           " SELECT (SELECT count(*) FROM d) AS total,"
-           " (SELECT n FROM s) AS success,"
-           " (SELECT count(*) FROM d WHERE status = 'failed') AS failed,"
-           " (SELECT count(*) FROM d WHERE status = 'rollback') AS rollback,"
-           " (SELECT count(*) FROM d WHERE status = 'aborted') AS aborted,"
-           " (SELECT count(*) FROM d WHERE status = 'running') AS running,"
-           " (SELECT version FROM d WHERE status = 'success' ORDER BY deployed_at DESC, id DESC LIMIT 1) AS latest_version,"
-           " (SELECT duration_ms FROM d WHERE status = 'success' ORDER BY duration_ms"
-           "   LIMIT 1 OFFSET (SELECT (n - 1) / 2 FROM s)) AS p50_ms,"
-           " (SELECT duration_ms FROM d WHERE status = 'success' ORDER BY duration_ms"
-           "   LIMIT 1 OFFSET (SELECT CAST((n - 1) * 0.95 AS INTEGER) FROM s)) AS p95_ms",
-           cond);
+           "SELECT " COUNT("") " AS total,"
+           " " COUNT(" AND status = 'success'") " AS success,"
+           " " COUNT(" AND status = 'failed'") " AS failed,"
+           " " COUNT(" AND status = 'rollback'") " AS rollback,"
+           " " COUNT(" AND status = 'aborted'") " AS aborted,"
+           " " COUNT(" AND status = 'running'") " AS running,"
+           " (SELECT version FROM deployment_history WHERE (%s) AND status = 'success'"
+           "   ORDER BY deployed_at DESC, id DESC LIMIT 1) AS latest_version,"
+           " (SELECT duration_ms" RECENT " ORDER BY duration_ms LIMIT 1"
+           "   OFFSET (SELECT (count(*) - 1) / 2" RECENT ")) AS p50_ms,"
+           " (SELECT duration_ms" RECENT " ORDER BY duration_ms LIMIT 1"
+           "   OFFSET (SELECT CAST((count(*) - 1) * 0.95 AS INTEGER)" RECENT ")) AS p95_ms",
+           n, counts, cc, n, counts, cc, n, counts, cc, n, counts, cc, n, counts, cc, n, counts, cc,
+           c, c, c, c, c);
+#undef COUNT
+#undef RECENT
   int rc = query(l, buf_cstr(&sql), f, cb, ud, err);
   buf_free(&w);
+  buf_free(&cw);
   buf_free(&sql);
   return rc;
 }

@@ -27,10 +27,10 @@ static const luaL_Reg c_modules[] = {
     {NULL, NULL},
 };
 
-/* preload loader for an embedded file: compiled only when first required. */
+/* preload loader for an embedded module: bytecode, loaded when first required. */
 static int load_embedded(lua_State *L) {
   const struct drun_embedded *m = lua_touserdata(L, lua_upvalueindex(1));
-  if (luaL_loadbuffer(L, m->data, m->size, m->chunkname) != LUA_OK) return lua_error(L);
+  if (luaL_loadbufferx(L, m->data, m->size, m->chunkname, "b") != LUA_OK) return lua_error(L);
   lua_pushstring(L, m->module);
   lua_pushstring(L, m->chunkname + 1);
   lua_call(L, 2, 1);

@@ -112,3 +112,16 @@ t.test("a truncated document says so", function()
   t.raises(function() json.decode('{"deploy": {"id": 1') end, "json: unexpected end of input")
   t.raises(function() json.decode('{"a": "b" x}') end, "json: invalid JSON at line 1, column 11")
 end)
+
+t.test("encoding survives garbage collection in the middle (options table given)", function()
+  local big = {}
+  for i = 1, 3000 do big[i] = { name = "step" .. i, result = string.rep("x", i % 50), ok = true } end
+  local want = json.encode(big, { indent = 2 })
+  local pause = collectgarbage("setpause", 0) -- collect constantly while encoding
+  local got = json.encode(big, { indent = 2 })
+  local got2 = json.encode(big, { indent = "\t", sort_keys = false })
+  collectgarbage("setpause", pause)
+  t.eq(#got, #want)
+  t.eq(got, want)
+  t.eq(#json.decode(got2), 3000)
+end)

@@ -121,6 +121,16 @@ t.test("stats: totals per status, success rate, latest version, p50/p95", functi
   t.eq(s.p50_ms, 9000)
   t.eq(s.p95_ms, 18000)
   t.eq(db:stats({ environment = "staging" }).total, 0)
+  -- counts kept by triggers follow status changes; other filters are counted
+  db:mark_rollback("x19", "bad")
+  s = db:stats { service = "cms", environment = "production" }
+  t.eq(s.success, 15)
+  t.eq(s.rollback, 1)
+  t.eq(s.total, 20)
+  local v = db:stats { version = "1.0.0" }
+  t.eq(v.total, 10)
+  t.eq(v.failed, 2)
+  t.eq(v.latest_version, "1.0.0")
 end)
 
 t.test("mark_rollback by id, full version and id prefix; unknown is an error", function()

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "lutil.h"
 
 static int fail(lua_State *L, const char *what, const char *path) {
   int e = errno;
@@ -67,14 +68,10 @@ static int fs_stat(lua_State *L) {
   struct stat st;
   if (lstat(path, &st)) return fail(L, "stat", path);
   lua_createtable(L, 0, 4);
-  lua_pushstring(L, kind_of(st.st_mode));
-  lua_setfield(L, -2, "type");
-  lua_pushinteger(L, (lua_Integer)st.st_size);
-  lua_setfield(L, -2, "size");
-  lua_pushinteger(L, st.st_mode & 07777);
-  lua_setfield(L, -2, "mode");
-  lua_pushnumber(L, (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9);
-  lua_setfield(L, -2, "mtime");
+  setfield_str(L, "type", kind_of(st.st_mode));
+  setfield_int(L, "size", (lua_Integer)st.st_size);
+  setfield_int(L, "mode", st.st_mode & 07777);
+  setfield_num(L, "mtime", (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9);
   return 1;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ledger.h"
+#include "lutil.h"
 
 #define LEDGER_MT "drun.ledger"
 
@@ -128,14 +129,10 @@ static int h_begin(lua_State *L) {
   buf err = {0};
   if (ledger_begin(l, &a, &rec, &err)) return failed(L, &err);
   lua_createtable(L, 0, 4);
-  lua_pushstring(L, rec.id);
-  lua_setfield(L, -2, "id");
-  lua_pushinteger(L, rec.build_number);
-  lua_setfield(L, -2, "build_number");
-  lua_pushstring(L, rec.full_version);
-  lua_setfield(L, -2, "full_version");
-  lua_pushstring(L, rec.deployed_at);
-  lua_setfield(L, -2, "deployed_at");
+  setfield_str(L, "id", rec.id);
+  setfield_int(L, "build_number", rec.build_number);
+  setfield_str(L, "full_version", rec.full_version);
+  setfield_str(L, "deployed_at", rec.deployed_at);
   return 1;
 }
 
@@ -198,14 +195,10 @@ static int h_mark_rollback(lua_State *L) {
 
 static void push_holder(lua_State *L, const ledger_holder *h) {
   lua_createtable(L, 0, 4);
-  lua_pushinteger(L, h->pid);
-  lua_setfield(L, -2, "pid");
-  lua_pushstring(L, h->host);
-  lua_setfield(L, -2, "host");
-  lua_pushstring(L, h->started_at);
-  lua_setfield(L, -2, "started_at");
-  lua_pushstring(L, h->recipe);
-  lua_setfield(L, -2, "recipe");
+  setfield_int(L, "pid", h->pid);
+  setfield_str(L, "host", h->host);
+  setfield_str(L, "started_at", h->started_at);
+  setfield_str(L, "recipe", h->recipe);
 }
 
 /* lock(service, env, recipe) -> true [, dead_holder] | false, live_holder | nil, err */

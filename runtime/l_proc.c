@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "out.h"
+#include "lutil.h"
 #include "proc.h"
 #include "redact.h"
 
@@ -212,30 +213,21 @@ static int proc_run_l(lua_State *L) {
     return lua_error(L);
   }
   lua_createtable(L, 0, 12);
-  lua_pushinteger(L, res.code);
-  lua_setfield(L, -2, "code");
-  lua_pushboolean(L, res.code == 0 && !res.signal);
-  lua_setfield(L, -2, "ok");
+  setfield_int(L, "code", res.code);
+  setfield_bool(L, "ok", res.code == 0 && !res.signal);
   if (res.signal) {
-    lua_pushinteger(L, res.signal);
-    lua_setfield(L, -2, "signal");
+    setfield_int(L, "signal", res.signal);
   }
-  lua_pushboolean(L, res.timed_out);
-  lua_setfield(L, -2, "timed_out");
-  lua_pushboolean(L, res.interrupted);
-  lua_setfield(L, -2, "interrupted");
-  lua_pushinteger(L, res.pid);
-  lua_setfield(L, -2, "pid");
-  lua_pushnumber(L, res.duration);
-  lua_setfield(L, -2, "duration");
+  setfield_bool(L, "timed_out", res.timed_out);
+  setfield_bool(L, "interrupted", res.interrupted);
+  setfield_int(L, "pid", res.pid);
+  setfield_num(L, "duration", res.duration);
   push_tail(L, &res.out);
   lua_setfield(L, -2, "stdout");
   push_tail(L, &res.err);
   lua_setfield(L, -2, "stderr");
-  lua_pushinteger(L, (lua_Integer)(res.out.total - res.out.len));
-  lua_setfield(L, -2, "stdout_dropped");
-  lua_pushinteger(L, (lua_Integer)(res.err.total - res.err.len));
-  lua_setfield(L, -2, "stderr_dropped");
+  setfield_int(L, "stdout_dropped", (lua_Integer)(res.out.total - res.out.len));
+  setfield_int(L, "stderr_dropped", (lua_Integer)(res.err.total - res.err.len));
   proc_result_free(&res);
   return 1;
 }

@@ -88,8 +88,13 @@ function Ledger:finish(id, status, opts)
   return check(self.h:finish(id, status, opts.error, opts.failed_step))
 end
 
+-- history{limit = 50, service, environment, version, status, branch, since,
+-- before_id}: newest first; all = true for every record.
 function Ledger:history(filter)
-  local rows = check(self.h:history(filter or {}))
+  local f = { limit = 50 }
+  for k, v in pairs(filter or {}) do f[k] = v end
+  if f.all then f.limit, f.all = nil, nil end
+  local rows = check(self.h:history(f))
   for _, r in ipairs(rows) do decode(r) end
   return rows
 end

@@ -3,6 +3,7 @@
 #ifndef DRUN_CHECK_H
 #define DRUN_CHECK_H
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int check_passed, check_failed, check_current;
@@ -37,6 +38,20 @@ static void check_run(const char *name, void (*fn)(void)) {
 }
 
 #define RUN(name) check_run(#name, name)
+
+/* A private temp dir for the suite, and paths in it. */
+static char check_dir[64];
+static int check_mkdtemp(void) {
+  snprintf(check_dir, sizeof check_dir, "/tmp/drun-test.XXXXXX");
+  return mkdtemp(check_dir) ? 0 : -1;
+}
+static char *check_path(const char *rel) {
+  static char p[4][256];
+  static int next;
+  char *out = p[next++ % 4];
+  snprintf(out, 256, "%s/%s", check_dir, rel);
+  return out;
+}
 
 static int check_summary(void) {
   printf("%d passed, %d failed\n", check_passed, check_failed);

@@ -7,14 +7,6 @@
 #include "fsutil.h"
 #include "ledger.h"
 
-static char dir[64];
-
-static char *at(const char *rel) {
-  static char p[256];
-  snprintf(p, sizeof p, "%s/%s", dir, rel);
-  return p;
-}
-
 TEST(ids_are_unique_sortable_ulids) {
   char a[27], b[27];
   ledger_new_id(a);
@@ -40,7 +32,7 @@ TEST(now_is_iso_utc_with_ms) {
 
 TEST(random_bytes_refused_untouched) {
   char path[256];
-  snprintf(path, sizeof path, "%s", at("random.db"));
+  snprintf(path, sizeof path, "%s", check_path("random.db"));
   char junk[4096];
   for (size_t i = 0; i < sizeof junk; i++) junk[i] = (char)(rand() & 0xff);
   fs_write_atomic(path, junk, sizeof junk, -1);
@@ -52,14 +44,14 @@ TEST(random_bytes_refused_untouched) {
   char back[4096];
   CHECK(f && fread(back, 1, sizeof back, f) == sizeof back && memcmp(back, junk, sizeof junk) == 0);
   if (f) fclose(f);
-  CHECK(access(at("random.db-wal"), F_OK) != 0);
+  CHECK(access(check_path("random.db-wal"), F_OK) != 0);
   buf_free(&err);
 }
 
 TEST(build_numbers_count_per_version) {
   ledger *l;
   buf err = {0};
-  CHECK(ledger_open(at("builds.db"), &l, NULL, &err) == 0);
+  CHECK(ledger_open(check_path("builds.db"), &l, NULL, &err) == 0);
   long long n = 0;
   ledger_next_build(l, "cms", "1.0.0", &n, &err);
   CHECK(n == 1);
@@ -80,12 +72,11 @@ TEST(build_numbers_count_per_version) {
 
 int main(void) {
   check_suite = "c/ledger";
-  snprintf(dir, sizeof dir, "/tmp/drun-ledger.XXXXXX");
-  if (!mkdtemp(dir)) return perror("mkdtemp"), 1;
+  if (check_mkdtemp()) return perror("mkdtemp"), 1;
   RUN(ids_are_unique_sortable_ulids);
   RUN(now_is_iso_utc_with_ms);
   RUN(random_bytes_refused_untouched);
   RUN(build_numbers_count_per_version);
-  fs_remove_tree(dir);
+  fs_remove_tree(check_dir);
   return check_summary();
 }

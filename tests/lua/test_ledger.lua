@@ -10,6 +10,14 @@ local function fresh()
   return ledger.open(d .. "/.drun/ledger.db"), d
 end
 
+-- ledger.open(path) must refuse with `pattern` and leave the file as it was.
+local function refused_untouched(path, pattern)
+  local before = fs.read(path)
+  t.raises(function() ledger.open(path) end, pattern)
+  t.eq(fs.read(path), before, "file changed")
+  t.eq(fs.exists(path .. "-wal"), false, "a -wal file was created")
+end
+
 local function deploy(db, fields, status)
   local args = { service = "cms", environment = "production", version = "1.0.0" }
   for k, v in pairs(fields or {}) do args[k] = v end
@@ -222,7 +230,8 @@ t.test("50 processes x 20 deployments: 1,000 rows, builds 1..1000, no lock error
                        timeout = 120 }
   t.eq(r.stderr, "", "stderr of the workers")
   local db = ledger.open(path)
-  local rows = db:history()
+  t.eq(#db:history(), 50, "history defaults to the newest 50")
+  local rows = db:history { all = true }
   t.eq(#rows, 1000)
   local seen = {}
   for _, row in ipairs(rows) do
@@ -239,18 +248,14 @@ t.test("random bytes at the ledger path: refused, file untouched", function()
   local junk = {}
   for i = 1, 3000 do junk[i] = string.char((i * 7919) % 256) end
   fs.write(path, table.concat(junk))
-  t.raises(function() ledger.open(path) end, "ledger: " .. path:gsub("%p", "%%%0") .. " is not a drun ledger")
-  t.eq(fs.read(path), table.concat(junk))
-  t.eq(fs.exists(path .. "-wal"), false)
+  refused_untouched(path, "ledger: " .. path:gsub("%p", "%%%0") .. " is not a drun ledger")
 end)
 
 t.test("another application's SQLite file is refused untouched", function()
   local d = t.tmpdir()
   local path = d .. "/app.db"
   proc.run { "sqlite3", path, "CREATE TABLE users(id); INSERT INTO users VALUES (1);" }
-  local before = fs.read(path)
-  t.raises(function() ledger.open(path) end, "is not a drun ledger %(an SQLite database of something else%)")
-  t.eq(fs.read(path), before)
+  refused_untouched(path, "is not a drun ledger %(an SQLite database of something else%)")
 end)
 
 t.test("a ledger from a newer drun is refused untouched", function()
@@ -258,9 +263,7 @@ t.test("a ledger from a newer drun is refused untouched", function()
   local path = db.path
   db:close()
   proc.run { "sqlite3", path, "PRAGMA user_version = 99;" }
-  local before = fs.read(path)
-  t.raises(function() ledger.open(path) end, "was written by a newer drun %(schema 99, this drun knows 1%); upgrade drun")
-  t.eq(fs.read(path), before)
+  refused_untouched(path, "was written by a newer drun %(schema 99, this drun knows 1%); upgrade drun")
 end)
 
 t.test("an empty file becomes a ledger; schema is versioned and WAL", function()
@@ -326,4 +329,38 @@ t.test("export and import: idempotent by id, builds continue after import", func
   t.eq(deploy(other).full_version, "1.0.0+build.3")
   t.raises(function() other:import(ipairs({}) and (function() local done; return function() if not done then done = true; return "{not json" end end end)()) end,
            "import: line 1 is not a deployment record")
+end)
+
+t.test("disk full: recording fails loudly, what was recorded survives", function()
+  local d = t.tmpdir()
+  fs.mkdir(d .. "/small")
+  local script = t.write(d .. "/full.lua", [[
+    local ledger = require 'drun.ledger'
+    local db = ledger.open(arg[1] .. '/ledger.db')
+    local kept = db:begin { service = 'cms', environment = 'production', version = '1.0.0' }
+    db:finish(kept.id, 'success')
+    -- fill the filesystem
+    local f = io.open(arg[1] .. '/filler', 'w')
+    local chunk = string.rep('x', 4096)
+    while f:write(chunk) and f:flush() do end
+    f:close()
+    local ok, err = pcall(function()
+      for i = 1, 200 do
+        local r = db:begin { service = 'cms', environment = 'production', version = '1.0.0',
+                             metadata = { pad = string.rep('y', 2000) } }
+        db:finish(r.id, 'success')
+      end
+    end)
+    print('failed loudly:', not ok, err)
+    os.remove(arg[1] .. '/filler')
+    db:close()
+    local again = ledger.open(arg[1] .. '/ledger.db')
+    print('kept:', again:record(kept.id).status)
+  ]])
+  local r = proc.run { "unshare", "-rm", "sh", "-c",
+    'mount -t tmpfs -o size=256k tmpfs "$1" && "$0" "$2" "$1"', t.DRUN, d .. "/small", script,
+    check = false, timeout = 60 }
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "failed loudly:\ttrue\t.*ledger: [^\n]*database or disk is full")
+  t.match(r.stdout, "kept:\tsuccess")
 end)

@@ -1,0 +1,23 @@
+/* Small helpers for the Lua bindings: setting a field of the table at the
+ * top of the stack. */
+#ifndef DRUN_LUTIL_H
+#define DRUN_LUTIL_H
+#include <lua.h>
+
+static inline void setfield_int(lua_State *L, const char *k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+static inline void setfield_num(lua_State *L, const char *k, lua_Number v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, k);
+}
+static inline void setfield_bool(lua_State *L, const char *k, int v) {
+  lua_pushboolean(L, v);
+  lua_setfield(L, -2, k);
+}
+static inline void setfield_str(lua_State *L, const char *k, const char *v) {
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+#endif

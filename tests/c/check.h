@@ -41,11 +41,11 @@ static void check_run(const char *name, void (*fn)(void)) {
 
 /* A private temp dir for the suite, and paths in it. */
 static char check_dir[64];
-static int check_mkdtemp(void) {
+__attribute__((unused)) static int check_mkdtemp(void) {
   snprintf(check_dir, sizeof check_dir, "/tmp/drun-test.XXXXXX");
   return mkdtemp(check_dir) ? 0 : -1;
 }
-static char *check_path(const char *rel) {
+__attribute__((unused)) static char *check_path(const char *rel) {
   static char p[4][256];
   static int next;
   char *out = p[next++ % 4];

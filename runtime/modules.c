@@ -15,6 +15,7 @@ int luaopen_drun_json(lua_State *L);
 int luaopen_drun_env(lua_State *L);
 int luaopen_drun_time(lua_State *L);
 int luaopen_drun_core_ledger(lua_State *L);
+int luaopen_drun_core_git(lua_State *L);
 
 static const luaL_Reg c_modules[] = {
     {"drun.core.proc", luaopen_drun_core_proc},
@@ -24,6 +25,7 @@ static const luaL_Reg c_modules[] = {
     {"drun.env", luaopen_drun_env},
     {"drun.time", luaopen_drun_time},
     {"drun.core.ledger", luaopen_drun_core_ledger},
+    {"drun.core.git", luaopen_drun_core_git},
     {NULL, NULL},
 };
 

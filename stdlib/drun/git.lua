@@ -1,0 +1,139 @@
+-- drun.git: what a flow needs to know about the code it deploys, over
+-- drun.core.git (libgit2, loaded on first use).
+--
+--   local repo = git.open()                     -- discovers the repository upward
+--   repo:head()                                 -- {sha, short, branch, detached}
+--   repo:changed("cms-v1.4.0", "HEAD", { "docs/usage-docs/**" })
+--   repo:latest_tag("cms-v*", { reachable_from = "HEAD" })
+--   repo:tag("cms-v1.5.0", { message = "cms 1.5.0" }); repo:push("origin", { "refs/tags/cms-v1.5.0" })
+--
+-- Every call raises "git: ..." on failure. tag, commit and push only say
+-- what they would do under --dry-run.
+local core = require "drun.core.git"
+local semver = require "drun.semver"
+local runtime = require "drun.runtime"
+local out = require "drun.core.out"
+
+local M = {}
+local Repo = {}
+Repo.__index = Repo
+
+local function check(v, err)
+  if v == nil then error(err, 3) end
+  return v
+end
+
+function M.open(path)
+  local h, err = core.open(path or ".")
+  if not h then error(err, 2) end
+  return setmetatable({ h = h }, Repo)
+end
+
+function Repo:close() self.h:close() end
+Repo.__close = Repo.close
+
+function Repo:workdir() return self.h:workdir() end
+function Repo:head() return check(self.h:head()) end
+function Repo:rev_parse(spec) return check(self.h:rev_parse(spec)) end
+function Repo:merge_base(a, b) return check(self.h:merge_base(a, b)) end
+function Repo:is_ancestor(a, b) return check(self.h:is_ancestor(a, b)) end
+function Repo:config(key) return select(1, self.h:config(key)) end
+
+-- dirty{untracked = false} -> list of {path, status}, empty when clean
+function Repo:dirty(opts) return check(self.h:dirty(opts and opts.untracked)) end
+function Repo:is_dirty(opts) return #self:dirty(opts) > 0 end
+
+-- changed(from, to, globs): paths added, modified or deleted between two
+-- revisions (a rename gives both names); from = nil: everything in `to`;
+-- to defaults to HEAD; globs like "docs/usage-docs/**" filter the paths.
+function Repo:changed(from, to, globs)
+  if type(globs) == "string" then globs = { globs } end
+  return check(self.h:changed(from, to, globs))
+end
+
+-- log(range, limit) -> {sha, subject, author, time}, newest first
+function Repo:log(range, limit) return check(self.h:log(range or "HEAD", limit or 0)) end
+
+-- tags(pattern) -> {name, sha, version}, highest semantic version first;
+-- tags without a version after them, by name.
+function Repo:tags(pattern)
+  local tags = check(self.h:tags(pattern or "*"))
+  for _, t in ipairs(tags) do t.version = semver.from_tag(t.name) end
+  table.sort(tags, function(a, b)
+    if a.version and b.version then
+      local c = semver.compare(a.version, b.version)
+      if c ~= 0 then return c > 0 end
+      return a.name < b.name
+    end
+    if a.version or b.version then return a.version ~= nil end
+    return a.name < b.name
+  end)
+  return tags
+end
+
+-- latest_tag(pattern, {reachable_from = "HEAD"}) -> {name, sha, version} | nil
+function Repo:latest_tag(pattern, opts)
+  local from = opts and opts.reachable_from
+  for _, t in ipairs(self:tags(pattern)) do
+    if not from or self:is_ancestor(t.sha, from) then return t end
+  end
+  return nil
+end
+
+-- tag(name, {message, target = "HEAD"}) -> sha of the new annotated tag
+function Repo:tag(name, opts)
+  opts = opts or {}
+  if runtime.dry_run then
+    runtime.would("create tag %s at %s", name, self:rev_parse(opts.target or "HEAD"):sub(1, 12))
+    return nil
+  end
+  return check(self.h:tag(name, opts.message or name, opts.target))
+end
+
+-- commit(paths, message, {author = "Name <email>"}) -> sha. Exactly these
+-- paths are staged (a missing file is staged as deleted).
+function Repo:commit(paths, message, opts)
+  if type(paths) == "string" then paths = { paths } end
+  if runtime.dry_run then
+    runtime.would("commit %s: %s", table.concat(paths, ", "), message)
+    return nil
+  end
+  return check(self.h:commit(paths, message, opts and opts.author))
+end
+
+-- push(remote, refspecs, {token}): a remote name, path, file:// or https URL.
+-- For https, the token (default $GITHUB_TOKEN) goes through libgit2's
+-- credential callback and is masked in every output.
+function Repo:push(remote, refspecs, opts)
+  if type(refspecs) == "string" then refspecs = { refspecs } end
+  if runtime.dry_run then
+    runtime.would("push %s to %s", table.concat(refspecs, " "), remote)
+    return nil
+  end
+  local token = (opts and opts.token) or os.getenv("GITHUB_TOKEN")
+  if token and token ~= "" then out.add_secret(token) else token = nil end
+  return check(self.h:push(remote, refspecs, token))
+end
+
+-- What every flow stamps (FLOWS.md, "Context every flow stamps"): from the
+-- GitHub Actions variables when set, else from the repository and the user.
+function M.context(repo)
+  local function env(name)
+    local v = os.getenv(name)
+    return v ~= "" and v or nil
+  end
+  local ctx = {}
+  local head = repo and select(2, pcall(repo.head, repo))
+  if type(head) ~= "table" then head = nil end
+  ctx.actor = env("GITHUB_ACTOR") or (repo and repo:config("user.name")) or env("USER") or "unknown"
+  ctx.sha = env("GITHUB_SHA") or (head and head.sha)
+  ctx.branch = env("GITHUB_HEAD_REF") or env("GITHUB_REF_NAME") or (head and head.branch)
+  ctx.run_id = env("GITHUB_RUN_ID")
+  local server, repository = env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY")
+  if server and repository and ctx.run_id then
+    ctx.run_url = string.format("%s/%s/actions/runs/%s", server, repository, ctx.run_id)
+  end
+  return ctx
+end
+
+return M

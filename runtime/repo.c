@@ -56,7 +56,11 @@ const char *repo_workdir(git_repository *r) { return lg2.git_repository_workdir(
 static int commit_of(git_repository *r, const char *spec, git_commit **out, buf *err) {
   git_object *obj = NULL, *peeled = NULL;
   int rc = lg2.git_revparse_single(&obj, r, spec);
-  if (rc == GIT_ENOTFOUND || rc == GIT_EINVALIDSPEC) return say(err, "git: unknown revision '%s'%s", spec, "");
+  if (rc == GIT_ENOTFOUND || rc == GIT_EINVALIDSPEC)
+    return say(err, "git: unknown revision '%s'%s", spec,
+               lg2.git_repository_is_shallow(r) == 1
+                   ? " (this is a shallow clone: it may be in the history not fetched; git fetch --unshallow --tags)"
+                   : "");
   if (rc == GIT_EAMBIGUOUS) return say(err, "git: ambiguous revision '%s': give more of it%s", spec, "");
   if (rc) return fail(r, err, "cannot resolve '%s'", spec);
   rc = lg2.git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT);
@@ -178,7 +182,31 @@ int repo_changed(git_repository *r, const char *from, const char *to, const char
    * exactly "both names" — and far cheaper on a big history. */
   git_diff_options opts;
   lg2.git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
-  if (lg2.git_diff_tree_to_tree(&diff, r, tfrom, tto, &opts)) {
+  // Each glob's literal leading directories ("docs/usage-docs" of
+  // "docs/usage-docs/**") become literal pathspecs, so libgit2 never walks
+  // the subtrees no glob can match; glob_match still decides exactly. A glob
+  // with no literal directory ("**/*.sql") needs the whole tree.
+  char **prefixes = nglobs ? calloc(nglobs, sizeof *prefixes) : NULL;
+  size_t nprefixes = 0;
+  for (size_t i = 0; prefixes && i < nglobs; i++) {
+    const char *magic = strpbrk(globs[i], "*?[\\");
+    const char *end = magic ? magic : globs[i] + strlen(globs[i]);
+    while (end > globs[i] && end[-1] != '/') end--;
+    if (end == globs[i] || !(prefixes[nprefixes] = strndup(globs[i], (size_t)(end - globs[i]) - 1))) {
+      nprefixes = 0; /* whole tree */
+      break;
+    }
+    nprefixes++;
+  }
+  if (nprefixes) {
+    opts.pathspec.strings = prefixes;
+    opts.pathspec.count = nprefixes;
+    opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
+  }
+  int drc = lg2.git_diff_tree_to_tree(&diff, r, tfrom, tto, &opts);
+  for (size_t i = 0; prefixes && i < nglobs; i++) free(prefixes[i]);
+  free(prefixes);
+  if (drc) {
     fail(r, err, "cannot diff '%s'", from ? from : "(empty)");
     goto done;
   }
@@ -318,8 +346,8 @@ typedef struct {
 static int credentials(git_credential **out, const char *url, const char *user, unsigned int allowed, void *payload) {
   (void)url, (void)user;
   push_ctx *p = payload;
-  /* once: libgit2 asks again after a refusal, which would loop forever */
-  if (!p->token || !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) || p->attempts++) return GIT_PASSTHROUGH;
+  /* answer once: libgit2 asks again after a refusal, which would loop forever */
+  if (p->attempts++ || !p->token || !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT)) return GIT_PASSTHROUGH;
   return lg2.git_credential_userpass_plaintext_new(out, "x-access-token", p->token);
 }
 
@@ -338,6 +366,22 @@ int repo_push(git_repository *r, const char *remote_name, const char *const *ref
     rc = lg2.git_remote_create_anonymous(&remote, r, remote_name);
   }
   if (rc) return fail(r, err, "cannot use remote '%s'", remote_name);
+  /* git resolves a relative path URL ("../origin.git") against the working
+   * tree; libgit2 does not: resolve it here. */
+  const char *url = lg2.git_remote_url(remote);
+  const char *wd = lg2.git_repository_workdir(r);
+  if (url && wd && url[0] != '/' && !strchr(url, ':')) {
+    buf rel = {0};
+    buf_addf(&rel, "%s%s", wd, url);
+    char *abs = realpath(rel.data, NULL);
+    buf_free(&rel);
+    if (abs) {
+      lg2.git_remote_free(remote);
+      rc = lg2.git_remote_create_anonymous(&remote, r, abs);
+      free(abs);
+      if (rc) return fail(r, err, "cannot use remote '%s'", remote_name);
+    }
+  }
   push_ctx ctx = {token, 0, {0}};
   git_push_options opts;
   lg2.git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
@@ -346,7 +390,13 @@ int repo_push(git_repository *r, const char *remote_name, const char *const *ref
   opts.callbacks.payload = &ctx;
   git_strarray specs = {(char **)refspecs, n};
   rc = lg2.git_remote_push(remote, &specs, &opts);
-  if (rc) {
+  if (rc && ctx.attempts > 1) { /* asked again after we answered: the token was refused */
+    err->len = 0;
+    buf_addf(err, "git: push to '%s' rejected: authentication failed (the token was refused)", remote_name);
+  } else if (rc && ctx.attempts == 1 && !token) {
+    err->len = 0;
+    buf_addf(err, "git: push to '%s' rejected: the remote requires authentication; set GITHUB_TOKEN", remote_name);
+  } else if (rc) {
     const git_error *e = lg2.git_error_last();
     err->len = 0;
     buf_addf(err, "git: push to '%s' rejected: %s", remote_name, e && e->message ? e->message : "unknown error");

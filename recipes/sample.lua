@@ -1,5 +1,5 @@
 -- recipes/sample.lua — drun's runtime on the local machine, until the
--- platform flows land: ship the freshly built drun as a Capistrano-style
+-- platform flows land: ship the drun that runs it as a Capistrano-style
 -- release (releases/<stamp>-<sha>, a `current` link switched atomically, old
 -- releases pruned), smoke-check it, and print a JSON report.
 --
@@ -9,7 +9,7 @@ local proc, fs, json, time, log = drun.proc, drun.fs, drun.json, drun.time, drun
 
 local config = {
   target = arg[1] or os.getenv("SAMPLE_TARGET") or ".drun/sample-deploy",
-  binary = "build/drun",
+  binary = proc.which(arg[-1]), -- the drun running this recipe is the one shipped
   keep_releases = 3,
 }
 

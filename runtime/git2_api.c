@@ -1,10 +1,13 @@
 #include "git2_api.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "dynlib.h"
 
 struct git2_api lg2;
+
+static void shutdown_git2(void) { lg2.git_libgit2_shutdown(); }
 
 int git2_load(const char **err) {
   static int state; /* 0 not tried, 1 loaded, -1 failed */
@@ -31,6 +34,7 @@ int git2_load(const char **err) {
   GIT2_FUNCTIONS(GIT2_RESOLVE)
 #undef GIT2_RESOLVE
   lg2.git_libgit2_init();
+  atexit(shutdown_git2); /* libgit2's global caches go with it */
   state = 1;
   return 0;
 }

@@ -6,7 +6,7 @@
 #include <git2.h>
 
 #define GIT2_FUNCTIONS(X) \
-  X(git_libgit2_init) X(git_error_last) \
+  X(git_libgit2_init) X(git_libgit2_shutdown) X(git_error_last) \
   X(git_repository_open_ext) X(git_repository_free) X(git_repository_workdir) X(git_repository_path) \
   X(git_repository_is_shallow) X(git_repository_head) X(git_repository_head_detached) \
   X(git_repository_head_unborn) X(git_repository_index) X(git_repository_config_snapshot) \

@@ -413,6 +413,11 @@ int repo_push(git_repository *r, const char *remote_name, const char *const *ref
 }
 
 int repo_log(git_repository *r, const char *range, size_t limit, repo_log_cb cb, void *ud, buf *err) {
+  /* libgit2 1.5 cannot walk a shallow clone (its revwalk fails at the first
+   * missing parent, and leaks on the way): say so before trying. */
+  if (lg2.git_repository_is_shallow(r) == 1)
+    return say(err, "git: cannot read the log of '%s': this is a shallow clone: history may be missing; "
+                    "fetch it with git fetch --unshallow%s", range, "");
   git_revwalk *walk;
   if (lg2.git_revwalk_new(&walk, r)) return fail(r, err, "cannot walk history%s", "");
   lg2.git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);

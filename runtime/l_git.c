@@ -20,20 +20,13 @@ static git_repository *check(lua_State *L) {
   return h->r;
 }
 
-static int failed(lua_State *L, buf *err) {
-  lua_pushnil(L);
-  lua_pushstring(L, err->len ? buf_cstr(err) : "git: failed");
-  buf_free(err);
-  return 2;
-}
-
 static int git_open_l(lua_State *L) {
   const char *path = luaL_optstring(L, 1, ".");
   handle *h = lua_newuserdatauv(L, sizeof *h, 0);
   h->r = NULL;
   luaL_setmetatable(L, GIT_MT);
   buf err = {0};
-  if (repo_open(path, &h->r, &err)) return failed(L, &err);
+  if (repo_open(path, &h->r, &err)) return push_failure(L, &err);
   return 1;
 }
 
@@ -61,7 +54,7 @@ static int h_workdir(lua_State *L) {
 static int h_head(lua_State *L) {
   repo_head_info info;
   buf err = {0};
-  if (repo_head(check(L), &info, &err)) return failed(L, &err);
+  if (repo_head(check(L), &info, &err)) return push_failure(L, &err);
   lua_createtable(L, 0, 4);
   setfield_str(L, "sha", info.sha);
   setfield_str(L, "short", info.short_sha);
@@ -73,7 +66,7 @@ static int h_head(lua_State *L) {
 static int h_rev_parse(lua_State *L) {
   char sha[41];
   buf err = {0};
-  if (repo_rev_parse(check(L), luaL_checkstring(L, 2), sha, &err)) return failed(L, &err);
+  if (repo_rev_parse(check(L), luaL_checkstring(L, 2), sha, &err)) return push_failure(L, &err);
   lua_pushstring(L, sha);
   return 1;
 }
@@ -81,7 +74,7 @@ static int h_rev_parse(lua_State *L) {
 static int h_merge_base(lua_State *L) {
   char sha[41];
   buf err = {0};
-  if (repo_merge_base(check(L), luaL_checkstring(L, 2), luaL_checkstring(L, 3), sha, &err)) return failed(L, &err);
+  if (repo_merge_base(check(L), luaL_checkstring(L, 2), luaL_checkstring(L, 3), sha, &err)) return push_failure(L, &err);
   lua_pushstring(L, sha);
   return 1;
 }
@@ -89,7 +82,7 @@ static int h_merge_base(lua_State *L) {
 static int h_is_ancestor(lua_State *L) {
   int yes;
   buf err = {0};
-  if (repo_is_ancestor(check(L), luaL_checkstring(L, 2), luaL_checkstring(L, 3), &yes, &err)) return failed(L, &err);
+  if (repo_is_ancestor(check(L), luaL_checkstring(L, 2), luaL_checkstring(L, 3), &yes, &err)) return push_failure(L, &err);
   lua_pushboolean(L, yes);
   return 1;
 }
@@ -119,7 +112,7 @@ static int h_dirty(lua_State *L) {
   lua_newtable(L);
   list l = {L, 0, 1};
   buf err = {0};
-  if (repo_dirty(r, lua_toboolean(L, 2), add_path, &l, &err)) return failed(L, &err);
+  if (repo_dirty(r, lua_toboolean(L, 2), add_path, &l, &err)) return push_failure(L, &err);
   return 1;
 }
 
@@ -150,7 +143,7 @@ static int h_changed(lua_State *L) {
   lua_newtable(L);
   list l = {L, 0, 0};
   buf err = {0};
-  if (repo_changed(r, from, to, globs, n, add_path, &l, &err)) return failed(L, &err);
+  if (repo_changed(r, from, to, globs, n, add_path, &l, &err)) return push_failure(L, &err);
   return 1;
 }
 
@@ -168,7 +161,7 @@ static int h_tags(lua_State *L) {
   lua_newtable(L);
   list l = {L, 0, 0};
   buf err = {0};
-  if (repo_tags(r, luaL_optstring(L, 2, "*"), add_tag, &l, &err)) return failed(L, &err);
+  if (repo_tags(r, luaL_optstring(L, 2, "*"), add_tag, &l, &err)) return push_failure(L, &err);
   return 1;
 }
 
@@ -176,7 +169,7 @@ static int h_tag(lua_State *L) {
   char sha[41];
   buf err = {0};
   if (repo_tag(check(L), luaL_checkstring(L, 2), luaL_optstring(L, 3, NULL), luaL_optstring(L, 4, NULL), sha, &err))
-    return failed(L, &err);
+    return push_failure(L, &err);
   lua_pushstring(L, sha);
   return 1;
 }
@@ -192,7 +185,7 @@ static int h_commit(lua_State *L) {
   if (!n) return luaL_argerror(L, 2, "no paths to commit");
   char sha[41];
   buf err = {0};
-  if (repo_commit(r, paths, n, message, author, sha, &err)) return failed(L, &err);
+  if (repo_commit(r, paths, n, message, author, sha, &err)) return push_failure(L, &err);
   lua_pushstring(L, sha);
   return 1;
 }
@@ -207,7 +200,7 @@ static int h_push(lua_State *L) {
   const char **specs = strings(L, 3, &n, "refspecs");
   if (!n) return luaL_argerror(L, 3, "no refspecs to push");
   buf err = {0};
-  if (repo_push(r, remote, specs, n, token, &err)) return failed(L, &err);
+  if (repo_push(r, remote, specs, n, token, &err)) return push_failure(L, &err);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -231,14 +224,14 @@ static int h_log(lua_State *L) {
   lua_newtable(L);
   list l = {L, 0, 0};
   buf err = {0};
-  if (repo_log(r, range, (size_t)limit, add_commit, &l, &err)) return failed(L, &err);
+  if (repo_log(r, range, (size_t)limit, add_commit, &l, &err)) return push_failure(L, &err);
   return 1;
 }
 
 static int h_config(lua_State *L) {
   buf out = {0}, err = {0};
   int rc = repo_config(check(L), luaL_checkstring(L, 2), &out, &err);
-  if (rc < 0) return buf_free(&out), failed(L, &err);
+  if (rc < 0) return buf_free(&out), push_failure(L, &err);
   if (rc == 1) lua_pushnil(L);
   else lua_pushstring(L, buf_cstr(&out));
   buf_free(&out);

@@ -20,13 +20,6 @@ static ledger *check(lua_State *L) {
   return h->l;
 }
 
-static int failed(lua_State *L, buf *err) {
-  lua_pushnil(L);
-  lua_pushstring(L, buf_cstr(err));
-  buf_free(err);
-  return 2;
-}
-
 static const char *opt_field(lua_State *L, int t, const char *k) {
   int ty = lua_getfield(L, t, k);
   const char *s = NULL;
@@ -83,7 +76,7 @@ static int ledger_open_l(lua_State *L) {
   luaL_setmetatable(L, LEDGER_MT);
   buf err = {0};
   int reaped = 0;
-  if (ledger_open(path, &h->l, &reaped, &err)) return failed(L, &err);
+  if (ledger_open(path, &h->l, &reaped, &err)) return push_failure(L, &err);
   lua_pushinteger(L, reaped);
   return 2;
 }
@@ -105,7 +98,7 @@ static int h_next_build(lua_State *L) {
   ledger *l = check(L);
   buf err = {0};
   long long n;
-  if (ledger_next_build(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), &n, &err)) return failed(L, &err);
+  if (ledger_next_build(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), &n, &err)) return push_failure(L, &err);
   lua_pushinteger(L, n);
   return 1;
 }
@@ -127,7 +120,7 @@ static int h_begin(lua_State *L) {
   };
   ledger_record rec;
   buf err = {0};
-  if (ledger_begin(l, &a, &rec, &err)) return failed(L, &err);
+  if (ledger_begin(l, &a, &rec, &err)) return push_failure(L, &err);
   lua_createtable(L, 0, 4);
   setfield_str(L, "id", rec.id);
   setfield_int(L, "build_number", rec.build_number);
@@ -140,7 +133,7 @@ static int h_step_start(lua_State *L) {
   ledger *l = check(L);
   buf err = {0};
   long long seq;
-  if (ledger_step_start(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), &seq, &err)) return failed(L, &err);
+  if (ledger_step_start(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), &seq, &err)) return push_failure(L, &err);
   lua_pushinteger(L, seq);
   return 1;
 }
@@ -150,7 +143,7 @@ static int h_step_end(lua_State *L) {
   buf err = {0};
   if (ledger_step_end(l, luaL_checkstring(L, 2), luaL_checkinteger(L, 3), luaL_checkstring(L, 4),
                       luaL_optstring(L, 5, NULL), &err))
-    return failed(L, &err);
+    return push_failure(L, &err);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -159,7 +152,7 @@ static int h_set_meta(lua_State *L) {
   ledger *l = check(L);
   buf err = {0};
   if (ledger_set_meta(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), luaL_checkstring(L, 4), &err))
-    return failed(L, &err);
+    return push_failure(L, &err);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -170,7 +163,7 @@ static int h_finish(lua_State *L) {
   const char *status = statuses[luaL_checkoption(L, 3, NULL, statuses)];
   buf err = {0};
   if (ledger_finish(l, luaL_checkstring(L, 2), status, luaL_optstring(L, 4, NULL), luaL_optstring(L, 5, NULL), &err))
-    return failed(L, &err);
+    return push_failure(L, &err);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -179,7 +172,7 @@ static int h_resolve(lua_State *L) {
   ledger *l = check(L);
   char id[27];
   buf err = {0};
-  if (ledger_resolve(l, luaL_checkstring(L, 2), id, &err)) return failed(L, &err);
+  if (ledger_resolve(l, luaL_checkstring(L, 2), id, &err)) return push_failure(L, &err);
   lua_pushstring(L, id);
   return 1;
 }
@@ -188,7 +181,7 @@ static int h_mark_rollback(lua_State *L) {
   ledger *l = check(L);
   char id[27];
   buf err = {0};
-  if (ledger_mark_rollback(l, luaL_checkstring(L, 2), luaL_optstring(L, 3, NULL), id, &err)) return failed(L, &err);
+  if (ledger_mark_rollback(l, luaL_checkstring(L, 2), luaL_optstring(L, 3, NULL), id, &err)) return push_failure(L, &err);
   lua_pushstring(L, id);
   return 1;
 }
@@ -209,7 +202,7 @@ static int h_lock(lua_State *L) {
   buf err = {0};
   int rc = ledger_lock(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), luaL_optstring(L, 4, NULL), &holder,
                        &took_over, &err);
-  if (rc < 0) return failed(L, &err);
+  if (rc < 0) return push_failure(L, &err);
   lua_pushboolean(L, rc == 0);
   if (rc == 1 || took_over) {
     push_holder(L, &holder);
@@ -221,7 +214,7 @@ static int h_lock(lua_State *L) {
 static int h_unlock(lua_State *L) {
   ledger *l = check(L);
   buf err = {0};
-  if (ledger_unlock(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), &err)) return failed(L, &err);
+  if (ledger_unlock(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), &err)) return push_failure(L, &err);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -252,7 +245,7 @@ static int h_history(lua_State *L) {
   lua_newtable(L);
   rows r = {L, 0};
   buf err = {0};
-  if (ledger_history(l, &f, append_row, &r, &err)) return failed(L, &err);
+  if (ledger_history(l, &f, append_row, &r, &err)) return push_failure(L, &err);
   return 1;
 }
 
@@ -261,7 +254,7 @@ static int h_get(lua_State *L) {
   rows r = {L, 0};
   buf err = {0};
   int rc = ledger_get(l, luaL_checkstring(L, 2), one_row, &r, &err);
-  if (rc < 0) return failed(L, &err);
+  if (rc < 0) return push_failure(L, &err);
   if (rc == 1) lua_pushnil(L);
   return 1;
 }
@@ -271,7 +264,7 @@ static int h_steps(lua_State *L) {
   lua_newtable(L);
   rows r = {L, 0};
   buf err = {0};
-  if (ledger_steps(l, luaL_checkstring(L, 2), append_row, &r, &err)) return failed(L, &err);
+  if (ledger_steps(l, luaL_checkstring(L, 2), append_row, &r, &err)) return push_failure(L, &err);
   return 1;
 }
 
@@ -281,20 +274,20 @@ static int h_stats(lua_State *L) {
   read_filter(L, 2, &f);
   rows r = {L, 0};
   buf err = {0};
-  if (ledger_stats(l, &f, one_row, &r, &err)) return failed(L, &err);
+  if (ledger_stats(l, &f, one_row, &r, &err)) return push_failure(L, &err);
   return 1;
 }
 
 static int h_import_begin(lua_State *L) {
   buf err = {0};
-  if (ledger_import_begin(check(L), &err)) return failed(L, &err);
+  if (ledger_import_begin(check(L), &err)) return push_failure(L, &err);
   lua_pushboolean(L, 1);
   return 1;
 }
 
 static int h_import_commit(lua_State *L) {
   buf err = {0};
-  if (ledger_import_commit(check(L), lua_toboolean(L, 2), &err)) return failed(L, &err);
+  if (ledger_import_commit(check(L), lua_toboolean(L, 2), &err)) return push_failure(L, &err);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -322,7 +315,7 @@ static int h_import_deployment(lua_State *L) {
   ledger_field f[32];
   int n = read_fields(L, 2, f, 32), inserted = 0;
   buf err = {0};
-  if (ledger_import_deployment(l, f, n, &inserted, &err)) return failed(L, &err);
+  if (ledger_import_deployment(l, f, n, &inserted, &err)) return push_failure(L, &err);
   lua_pushboolean(L, inserted);
   return 1;
 }
@@ -333,7 +326,7 @@ static int h_import_step(lua_State *L) {
   ledger_field f[16];
   int n = read_fields(L, 2, f, 16);
   buf err = {0};
-  if (ledger_import_step(l, f, n, &err)) return failed(L, &err);
+  if (ledger_import_step(l, f, n, &err)) return push_failure(L, &err);
   lua_pushboolean(L, 1);
   return 1;
 }

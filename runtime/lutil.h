@@ -4,6 +4,8 @@
 #define DRUN_LUTIL_H
 #include <lua.h>
 
+#include "buf.h"
+
 static inline void setfield_int(lua_State *L, const char *k, lua_Integer v) {
   lua_pushinteger(L, v);
   lua_setfield(L, -2, k);
@@ -19,5 +21,13 @@ static inline void setfield_bool(lua_State *L, const char *k, int v) {
 static inline void setfield_str(lua_State *L, const char *k, const char *v) {
   lua_pushstring(L, v);
   lua_setfield(L, -2, k);
+}
+
+/* The raw primitives' failure: nil and the message in err (which is freed). */
+static inline int push_failure(lua_State *L, buf *err) {
+  lua_pushnil(L);
+  lua_pushstring(L, err->len ? buf_cstr(err) : "failed");
+  buf_free(err);
+  return 2;
 }
 #endif

@@ -7,6 +7,7 @@
 
 #include "embed.h"
 #include "modules.h"
+#include "version.h"
 
 int luaopen_drun_core_proc(lua_State *L);
 int luaopen_drun_core_fs(lua_State *L);
@@ -16,8 +17,18 @@ int luaopen_drun_env(lua_State *L);
 int luaopen_drun_time(lua_State *L);
 int luaopen_drun_core_ledger(lua_State *L);
 int luaopen_drun_core_git(lua_State *L);
+int luaopen_drun_core_http(lua_State *L);
+
+/* drun.core.build: facts fixed at build time. */
+static int luaopen_drun_core_build(lua_State *L) {
+  lua_newtable(L);
+  lua_pushstring(L, drun_version());
+  lua_setfield(L, -2, "version");
+  return 1;
+}
 
 static const luaL_Reg c_modules[] = {
+    {"drun.core.build", luaopen_drun_core_build},
     {"drun.core.proc", luaopen_drun_core_proc},
     {"drun.core.fs", luaopen_drun_core_fs},
     {"drun.core.out", luaopen_drun_core_out},
@@ -26,6 +37,7 @@ static const luaL_Reg c_modules[] = {
     {"drun.time", luaopen_drun_time},
     {"drun.core.ledger", luaopen_drun_core_ledger},
     {"drun.core.git", luaopen_drun_core_git},
+    {"drun.core.http", luaopen_drun_core_http},
     {NULL, NULL},
 };
 

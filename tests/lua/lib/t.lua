@@ -59,14 +59,33 @@ function t.drun(args, opts)
 end
 
 -- A temp dir removed when the test file ends.
-local dirs = {}
+local dirs, servers = {}, {}
 function t.tmpdir()
   local d = fs.tmpdir("drun-test")
   dirs[#dirs + 1] = d
   return d
 end
 function t.cleanup()
+  for _, pid in ipairs(servers) do proc.run { "kill", tostring(pid), check = false } end
   for _, d in ipairs(dirs) do fs.remove(d, true) end
+end
+
+-- server(script, ...): starts tests/servers/<script> in the background on
+-- 127.0.0.1 and returns its base URL ("http://127.0.0.1:PORT"); it is killed
+-- when the test file ends. The server writes its port to the file it is given.
+function t.server(script, ...)
+  local d = t.tmpdir()
+  local root = os.getenv("DRUN_ROOT") or fs.cwd()
+  local argv = { "sh", "-c", 'd=$1; shift; python3 "$0" "$d/port" "$@" >"$d/log" 2>&1 & echo $!',
+                 root .. "/tests/servers/" .. script, d, ... }
+  local pid = tonumber(proc.run(argv).stdout)
+  servers[#servers + 1] = pid
+  local time = require "drun.time"
+  for _ = 1, 200 do
+    if fs.exists(d .. "/port") then return "http://127.0.0.1:" .. fs.read(d .. "/port"), pid end
+    time.sleep(0.025)
+  end
+  error("test server " .. script .. " did not start: " .. (fs.try.read(d .. "/log") or ""))
 end
 
 -- write a file, creating its directory

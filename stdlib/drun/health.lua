@@ -1,0 +1,97 @@
+-- drun.health: wait until a URL answers as expected.
+--
+--   health.wait { url = "https://cms.example.com/api/health",
+--                 expect_json = { version = "1.4.1" }, attempts = 5, interval = 5 }
+--
+-- Options: url, expect_status (200, or a list), attempts (5), interval (5 s),
+-- timeout (per attempt, 10 s), expect_json {field = value} (nested paths like
+-- "build.version"), body_contains. One progress line per attempt
+-- ("health: attempt 2/5: 503"). Returns {ok, attempts, elapsed, last_status,
+-- log}; raises when it gives up, with what it last saw. The total time is at
+-- most attempts x (interval + timeout), however the server misbehaves.
+local http = require "drun.http"
+local json = require "drun.json"
+local time = require "drun.time"
+local log = require "drun.log"
+
+local M = {}
+
+local function lookup(v, path)
+  for part in path:gmatch("[^.]+") do
+    if type(v) ~= "table" then return nil end
+    v = v[part]
+  end
+  return v
+end
+
+local function status_ok(expect, status)
+  if type(expect) == "number" then return status == expect end
+  for _, s in ipairs(expect) do
+    if s == status then return true end
+  end
+  return false
+end
+
+local function show(v)
+  if v == nil or v == json.null then return "nothing" end
+  return type(v) == "string" and string.format("%q", v) or tostring(v)
+end
+
+-- probe(url, opts) -> {ok, status, reason, time_ms, json}: one attempt
+function M.probe(url, opts)
+  opts = opts or {}
+  local r, err = http.request { url = url, timeout = opts.timeout or 10, connect_timeout = opts.timeout,
+                                check = false, headers = opts.headers }
+  if not r then return { ok = false, reason = err:match("^http: %S+ %S+: (.*)$") or err } end
+  local res = { ok = false, status = r.status, time_ms = r.time_ms }
+  if not status_ok(opts.expect_status or 200, r.status) then
+    res.reason = tostring(r.status)
+    return res
+  end
+  if opts.expect_json then
+    local ok, body = pcall(json.decode, r.body)
+    if not ok or type(body) ~= "table" then
+      res.reason = r.status .. " but the body is not JSON"
+      return res
+    end
+    res.json = body
+    local paths = {}
+    for path in pairs(opts.expect_json) do paths[#paths + 1] = path end
+    table.sort(paths)
+    for _, path in ipairs(paths) do
+      local want, got = opts.expect_json[path], lookup(body, path)
+      if got == nil or tostring(got) ~= tostring(want) then
+        res.reason = string.format("%d with %s %s (expected %s)", r.status, path, show(got), show(want))
+        return res
+      end
+    end
+  end
+  if opts.body_contains and not r.body:find(opts.body_contains, 1, true) then
+    res.reason = string.format("%d without %q in the body", r.status, opts.body_contains)
+    return res
+  end
+  res.ok = true
+  return res
+end
+
+function M.wait(opts)
+  if type(opts) ~= "table" or type(opts.url) ~= "string" then error("health.wait: url is required", 2) end
+  local attempts, interval = opts.attempts or 5, opts.interval or 5
+  local started = time.now()
+  local entries, last = {}, nil
+  for i = 1, attempts do
+    local t0 = time.now()
+    last = M.probe(opts.url, opts)
+    last.attempt, last.seconds = i, time.now() - t0
+    entries[#entries + 1] = last
+    log.info("health: attempt %d/%d: %s", i, attempts, last.ok and ("ok (" .. last.status .. ")") or last.reason)
+    if last.ok then
+      return { ok = true, attempts = i, elapsed = time.now() - started, last_status = last.status, log = entries }
+    end
+    if i < attempts then time.sleep(interval) end
+  end
+  error(string.format("health: %s not healthy after %d attempts in %.1fs: last %s", opts.url, attempts,
+                      time.now() - started, last.reason), 2)
+end
+
+return M

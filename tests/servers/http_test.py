@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""An HTTP/1.1 server on 127.0.0.1 for drun's HTTP and health tests.
+
+    http_test.py PORTFILE      listens on an ephemeral port, writes it to PORTFILE
+
+Routes (query parameters in brackets):
+  /status/<code>             that status, a small JSON body
+  /json                      {"ok": true, "n": 42, "items": [1, 2]}
+  /echo                      the request back as JSON: method, path, query, headers, body
+  /chunked                   a chunked response of several parts
+  /redirect/<n>              a chain of n redirects ending at /json
+  /loop                      redirects to itself forever
+  /slow[ms]                  answers after ms milliseconds
+  /hang                      never answers (sleeps a minute)
+  /close-mid-body            promises 1000 bytes, sends 100, closes
+  /garbage                   200 with a body that is not JSON
+  /big[bytes]                200 with that many bytes
+  /script[key, statuses, versions, bodies]
+                             the n-th request for `key` answers the n-th entry of the
+                             comma-separated lists (the last one repeats): statuses like
+                             503,503,200; versions go into {"status": "ok", "version": v};
+                             bodies are raw (the word "invalid" gives invalid JSON)
+  /stats                     {"connections": accepted connections, "requests": n}
+"""
+import json
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+lock = threading.Lock()
+counters = {"connections": 0, "requests": 0}
+scripts = {}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out in two writes; without TCP_NODELAY the body
+        # waits for the client's delayed ACK (40 ms) on a kept-alive
+        # connection. Real servers (nginx, Caddy) set it too.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with lock:
+            counters["connections"] += 1
+
+    def send(self, status, body, content_type="application/json", headers=()):
+        data = body if isinstance(body, bytes) else body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def handle_any(self):
+        with lock:
+            counters["requests"] += 1
+        url = urlparse(self.path)
+        q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = url.path.strip("/").split("/")
+        route = parts[0]
+        if route == "status":
+            self.send(int(parts[1]), json.dumps({"status": int(parts[1])}))
+        elif route == "json":
+            self.send(200, json.dumps({"ok": True, "n": 42, "items": [1, 2]}))
+        elif route == "echo":
+            self.send(200, json.dumps({"method": self.command, "path": url.path, "query": q,
+                                       "headers": {k.lower(): v for k, v in self.headers.items()},
+                                       "body": body.decode("utf-8", "replace")}))
+        elif route == "chunked":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in (b"part one, ", b"part two, ", b"part three"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        elif route == "redirect":
+            n = int(parts[1])
+            target = "/json" if n <= 1 else "/redirect/%d" % (n - 1)
+            self.send(302, "", headers=[("Location", target)])
+        elif route == "loop":
+            self.send(302, "", headers=[("Location", "/loop")])
+        elif route == "slow":
+            time.sleep(int(q.get("ms", "1000")) / 1000)
+            self.send(200, json.dumps({"slow": True}))
+        elif route == "hang":
+            time.sleep(60)
+        elif route == "close-mid-body":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"x" * 100)
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+        elif route == "garbage":
+            self.send(200, "<html>502 Bad Gateway</html>", "text/html")
+        elif route == "big":
+            self.send(200, b"b" * int(q.get("bytes", "1000")), "application/octet-stream")
+        elif route == "script":
+            with lock:
+                n = scripts.get(q["key"], 0)
+                scripts[q["key"]] = n + 1
+
+            def pick(name):
+                items = q[name].split(",")
+                return items[min(n, len(items) - 1)]
+            status = int(pick("statuses")) if "statuses" in q else 200
+            if "versions" in q:
+                payload = json.dumps({"status": "ok", "version": pick("versions")})
+            elif "bodies" in q:
+                payload = pick("bodies").replace("invalid", "{not json")
+            else:
+                payload = json.dumps({"status": "ok"})
+            self.send(status, payload)
+        elif route == "stats":
+            with lock:
+                self.send(200, json.dumps(counters))
+        else:
+            self.send(404, json.dumps({"error": "no route " + url.path}))
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_any
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+server.serve_forever()

@@ -76,6 +76,37 @@ static int host_print(lua_State *L) {
   return 0;
 }
 
+/* Did the script use drun.recipe? Only then is what it returned looked at,
+ * so plain scripts pay nothing for the recipe engine. */
+static int recipe_loaded(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  int yes = lua_getfield(L, -1, "drun.recipe") != LUA_TNIL;
+  lua_pop(L, 2);
+  return yes;
+}
+
+/* The value the script returned (stack top) goes to drun.cli.recipe with the
+ * arguments; its result is the exit code. */
+static int run_recipe(lua_State *L, const host_job *job) {
+  int result = lua_gettop(L);
+  if (luaL_loadstring(L, "local result, plan, script = ...;"
+                         "return require('drun.cli.recipe')(result, { table.unpack(arg, 1) }, script, plan)") != LUA_OK) {
+    report(lua_tostring(L, -1));
+    return EXIT_SCRIPT;
+  }
+  lua_pushvalue(L, result);
+  lua_pushboolean(L, job->plan);
+  lua_pushstring(L, job->script);
+  running = L;
+  int status = lua_pcall(L, 3, 1, 1);
+  running = NULL;
+  if (status != LUA_OK) {
+    report(lua_tostring(L, -1));
+    return EXIT_SCRIPT;
+  }
+  return lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : EXIT_OK;
+}
+
 static void set_args(lua_State *L, const host_job *job) {
   lua_createtable(L, job->argc, 2);
   lua_pushstring(L, job->self);
@@ -127,6 +158,8 @@ int host_run(const host_job *job) {
       rc = EXIT_SCRIPT;
     } else if (job->module && lua_isinteger(L, -1)) {
       rc = (int)lua_tointeger(L, -1);
+    } else if (job->script && (job->plan || recipe_loaded(L))) {
+      rc = run_recipe(L, job);
     }
   }
   lua_close(L);

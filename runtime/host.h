@@ -18,6 +18,7 @@ typedef struct {
   const char *script; /* file to run, or NULL with code */
   const char *code;   /* -e CODE */
   const char *module; /* a subcommand: require(module)(args) returns the exit code */
+  int plan;           /* drun plan FILE: describe the recipe, run nothing */
   int argc;           /* arguments after the script / code */
   char **argv;
 } host_job;

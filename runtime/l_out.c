@@ -46,8 +46,10 @@ static int out_add_secret(lua_State *L) {
   return 1;
 }
 
+/* isatty("stdin" | "stdout" | "stderr") */
 static int out_isatty(lua_State *L) {
-  lua_pushboolean(L, isatty(stream_fd(L, 1)));
+  int fd = strcmp(luaL_checkstring(L, 1), "stdin") == 0 ? 0 : stream_fd(L, 1);
+  lua_pushboolean(L, isatty(fd));
   return 1;
 }
 

@@ -7,6 +7,9 @@
 
 static const char usage[] =
     "usage: drun FILE.lua [args...]     run a script or recipe\n"
+    "       drun RECIPE [key=value ...] [--yes] [--dry-run] [--auto-rollback | --no-auto-rollback]\n"
+    "                   [--json] [--ledger PATH] [--from STEP] [--wait-lock SECONDS]\n"
+    "       drun plan RECIPE [key=value ...]  what a recipe would do\n"
     "       drun ledger COMMAND ...      the deployment ledger (drun ledger --help)\n"
     "       drun -e CODE [args...]      run a Lua chunk\n"
     "       drun --version              drun and library versions\n"
@@ -33,8 +36,17 @@ int main(int argc, char **argv) {
     buf_free(&b);
     return EXIT_OK;
   }
-  host_job job = {argv[0], NULL, NULL, NULL, 0, NULL};
-  if (!strcmp(a, "ledger")) {
+  host_job job = {argv[0], NULL, NULL, NULL, 0, 0, NULL};
+  if (!strcmp(a, "plan")) {
+    if (argc < 3) {
+      fprintf(stderr, "drun: plan needs a recipe: drun plan RECIPE [key=value ...]\n");
+      return EXIT_USAGE;
+    }
+    job.plan = 1;
+    job.script = argv[2];
+    job.argc = argc - 3;
+    job.argv = argv + 3;
+  } else if (!strcmp(a, "ledger")) {
     job.module = "drun.cli.ledger";
     job.argc = argc - 2;
     job.argv = argv + 2;

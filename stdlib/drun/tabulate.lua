@@ -17,7 +17,7 @@ function M.tabulate(rows, columns, opts)
     cells[r] = {}
     for c, col in ipairs(columns) do
       local v = type(col[2]) == "function" and col[2](row) or row[col[2]]
-      v = v == nil and "" or tostring(v)
+      v = v == nil and "" or tostring(v):gsub("%s*\n%s*", " / ") -- one line per row
       cells[r][c] = v
       widths[c] = math.max(widths[c], utf8_width(v))
     end
@@ -45,7 +45,7 @@ function M.colour(name, s) return string.format("\27[%dm%s\27[0m", CODES[name], 
 -- 850ms, 12.3s, 4m05s, 2h10m
 function M.duration(ms)
   if ms == nil then return "" end
-  if ms < 1000 then return string.format("%dms", ms) end
+  if ms < 1000 then return string.format("%dms", math.floor(ms + 0.5)) end
   local s = ms / 1000
   if s < 60 then return string.format("%.1fs", s) end
   if s < 3600 then return string.format("%dm%02ds", s // 60, math.floor(s % 60)) end

@@ -1,0 +1,122 @@
+-- drun RECIPE [key=value ...] [--yes] [--dry-run] [--auto-rollback | --no-auto-rollback]
+--             [--json] [--ledger PATH] [--from STEP] [--wait-lock SECONDS]
+-- drun plan RECIPE [key=value ...]
+--
+-- Called by the host with what the recipe file returned. Validates
+-- everything (exit 2, naming what is valid) before anything runs.
+local recipe = require "drun.recipe"
+local args = require "drun.cli.args"
+local out = require "drun.core.out"
+
+local SPEC = {
+  flags = { yes = true, ["dry-run"] = true, ["auto-rollback"] = true, ["no-auto-rollback"] = true, json = true,
+            help = true },
+  options = { ledger = true, from = true, ["wait-lock"] = true },
+}
+
+local function say(s) out.write("stdout", s) end
+local function complain(s) out.write("stderr", "drun: " .. s .. "\n") end
+
+local function plan(r, script, params)
+  local lines = {
+    string.format("recipe      %s (%s)", r.name, script),
+    string.format("deploys     %s → %s", r.service, r.environment),
+    string.format("version     %s", type(r.version) == "string" and r.version or "worked out when it runs"),
+  }
+  if r.description then lines[#lines + 1] = "about       " .. r.description end
+  local names = {}
+  for name in pairs(r.params) do names[#names + 1] = name end
+  table.sort(names)
+  for i, name in ipairs(names) do
+    local p = r.params[name]
+    local about = {}
+    if p.choices then
+      local cs = {}
+      for j, c in ipairs(p.choices) do cs[j] = tostring(c) end
+      about[#about + 1] = "choices: " .. table.concat(cs, ", ")
+    end
+    if p.default ~= nil then about[#about + 1] = "default " .. tostring(p.default) end
+    if p.required then about[#about + 1] = "required" end
+    if p.description then about[#about + 1] = p.description end
+    lines[#lines + 1] = string.format("%s %s = %s%s", i == 1 and "params     " or "           ", name,
+                                      tostring(params[name]), #about > 0 and ("   (" .. table.concat(about, "; ") .. ")") or "")
+  end
+  if #names == 0 then lines[#lines + 1] = "params      none" end
+  lines[#lines + 1] = "approval    " .. r.approval
+  lines[#lines + 1] = "lock        " .. (r.lock and (r.service .. "/" .. r.environment) or "none")
+  lines[#lines + 1] = "rollback    " .. (r.auto_rollback and "automatic on failure" or "manual (--auto-rollback to undo on failure)")
+  if r.rollback_hint then lines[#lines + 1] = "            then: " .. (type(r.rollback_hint) == "string" and r.rollback_hint or "(computed)") end
+  lines[#lines + 1] = "steps"
+  for i, s in ipairs(r.steps) do
+    local tags = {}
+    if s.read_only then tags[#tags + 1] = "read-only" end
+    if s.undo then tags[#tags + 1] = "has undo" end
+    if s.timeout then tags[#tags + 1] = string.format("timeout %gs", s.timeout) end
+    lines[#lines + 1] = string.format("  %2d. %-22s %s%s", i, s.name, s.description or "",
+                                      #tags > 0 and ("  [" .. table.concat(tags, ", ") .. "]") or "")
+  end
+  say(table.concat(lines, "\n") .. "\n")
+end
+
+return function(result, argv, script, plan_only)
+  if not recipe.is_recipe(result) then
+    local made = recipe.created[#recipe.created]
+    if made then
+      complain(string.format("%s created recipe '%s' but returned %s: end the file with `return %s`", script, made.name,
+                             result == nil and "nothing" or ("a " .. type(result)), "r"))
+      return 3
+    end
+    if plan_only then
+      complain(script .. " is not a recipe: it must return recipe.new { ... }")
+      return 3
+    end
+    return 0 -- a plain script that used the recipe module without defining one
+  end
+  local r = result
+  local ok, res = pcall(function()
+    local opts, rest = args.parse(argv, SPEC)
+    if opts.help then
+      plan(r, script, r:resolve_params({}) or {})
+      return 0
+    end
+    local given = {}
+    for _, a in ipairs(rest) do
+      local k, v = a:match("^([%w_]+)=(.*)$")
+      if not k then args.usage_error("expected key=value, got '%s'", a) end
+      given[k] = v
+    end
+    local params, perr = r:resolve_params(given)
+    if not params then args.usage_error("%s", perr) end
+    if opts["auto-rollback"] and opts["no-auto-rollback"] then
+      args.usage_error("--auto-rollback and --no-auto-rollback contradict each other")
+    end
+    local from_index
+    if opts.from then
+      for i, s in ipairs(r.steps) do if s.name == opts.from then from_index = i end end
+      if not from_index then
+        local names = {}
+        for i, s in ipairs(r.steps) do names[i] = s.name end
+        args.usage_error("--from: no step '%s'; steps: %s", opts.from, table.concat(names, ", "))
+      end
+    end
+    local wait = opts["wait-lock"] and args.count(opts, "wait-lock", 0)
+    if plan_only then
+      plan(r, script, params)
+      return 0
+    end
+    local git = require "drun.git"
+    local repo_ok, repo = pcall(git.open)
+    local gctx = git.context(repo_ok and repo or nil)
+    return require("drun.recipe.run").execute(r, {
+      params = params, yes = opts.yes, dry_run = opts["dry-run"] or false, json = opts.json,
+      auto_rollback = opts["auto-rollback"] and true or (opts["no-auto-rollback"] and false or nil),
+      ledger_path = opts.ledger, from_index = from_index, wait_lock = wait, git = gctx,
+    })
+  end)
+  if ok then return res end
+  if args.is_usage_error(res) then
+    complain(res.message)
+    return 2
+  end
+  error(res, 0)
+end

@@ -1,0 +1,125 @@
+-- drun.recipe: a flow as metadata, parameters and ordered steps.
+--
+--   local recipe = require "drun.recipe"
+--   local r = recipe.new {
+--     name = "cms-prod", service = "cms", environment = "production",
+--     version = function(ctx) return pkg.version end,   -- or a string
+--     params = { version_bump = { default = "patch", choices = { "patch", "minor", "major" } } },
+--     approval = "required", lock = true, auto_rollback = false,
+--     rollback_hint = "drun recipes/cms-rollback.lua",
+--   }
+--   r:step("deploy-mcp", { on_failure = "prod still on the previous CMS+MCP", undo = fn }, function(ctx) ... end)
+--   return r
+--
+-- The file returns the recipe; `drun FILE key=value ...` runs it (drun.recipe.run)
+-- and `drun plan FILE` describes it.
+local M = {}
+
+local Recipe = {}
+Recipe.__index = Recipe
+M.Recipe = Recipe
+
+-- Recipes created while loading a file: one created but not returned is an
+-- error the CLI can name.
+M.created = {}
+
+local PARAM_TYPES = { string = true, number = true, boolean = true }
+
+local function fail(fmt, ...) error(string.format(fmt, ...), 3) end
+
+local function check_params(params)
+  for name, p in pairs(params) do
+    if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then fail("recipe: invalid parameter name %s", tostring(name)) end
+    if type(p) ~= "table" then fail("recipe: parameter '%s' must be a table {default = ..., choices = {...}}", name) end
+    p.type = p.type or (p.default ~= nil and type(p.default)) or (p.choices and "string") or "string"
+    if not PARAM_TYPES[p.type] then fail("recipe: parameter '%s' has unknown type '%s'", name, tostring(p.type)) end
+    if p.choices and #p.choices == 0 then fail("recipe: parameter '%s' has an empty list of choices", name) end
+  end
+end
+
+function M.new(spec)
+  if type(spec) ~= "table" then fail("recipe.new: expected a table") end
+  for _, k in ipairs { "name", "service", "environment" } do
+    if type(spec[k]) ~= "string" or spec[k] == "" then fail("recipe.new: '%s' is required (a string)", k) end
+  end
+  if spec.approval ~= nil and spec.approval ~= "required" and spec.approval ~= "none" then
+    fail("recipe.new: approval must be \"required\" or \"none\" (got %s)", tostring(spec.approval))
+  end
+  local v = spec.version
+  if v ~= nil and type(v) ~= "string" and type(v) ~= "function" then fail("recipe.new: version must be a string or a function") end
+  local params = spec.params or {}
+  check_params(params)
+  local r = setmetatable({
+    name = spec.name, service = spec.service, environment = spec.environment, version = v,
+    description = spec.description, params = params, approval = spec.approval or "none",
+    lock = spec.lock ~= false, auto_rollback = spec.auto_rollback == true, rollback_hint = spec.rollback_hint,
+    steps = {}, by_name = {},
+  }, Recipe)
+  M.created[#M.created + 1] = r
+  return r
+end
+
+function M.is_recipe(v) return getmetatable(v) == Recipe end
+
+-- r:step(name, [opts,] fn): opts = {description, on_failure, undo, read_only, timeout}
+function Recipe:step(name, opts, fn)
+  if type(opts) == "function" and fn == nil then opts, fn = {}, opts end
+  if type(name) ~= "string" or name == "" then fail("recipe %s: a step needs a name", self.name) end
+  if self.by_name[name] then fail("recipe %s: duplicate step name '%s'", self.name, name) end
+  if type(fn) ~= "function" then fail("recipe %s: step '%s' needs a function", self.name, name) end
+  opts = opts or {}
+  if opts.undo ~= nil and type(opts.undo) ~= "function" then fail("recipe %s: step '%s': undo must be a function", self.name, name) end
+  if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
+    fail("recipe %s: step '%s': timeout must be a positive number of seconds", self.name, name)
+  end
+  local info = debug.getinfo(fn, "S")
+  local s = { name = name, fn = fn, description = opts.description, on_failure = opts.on_failure, undo = opts.undo,
+              read_only = opts.read_only == true, timeout = opts.timeout,
+              where = info.short_src .. ":" .. info.linedefined }
+  self.steps[#self.steps + 1] = s
+  self.by_name[name] = s
+  return self
+end
+
+-- Parameter values from "key=value" strings: validated and converted, or a
+-- usage error (message, valid choices) for the CLI to print with exit 2.
+function Recipe:resolve_params(given)
+  local values, names = {}, {}
+  for name in pairs(self.params) do names[#names + 1] = name end
+  table.sort(names)
+  local function valid() return #names > 0 and table.concat(names, ", ") or "(this recipe takes no parameters)" end
+  for key, raw in pairs(given) do
+    local p = self.params[key]
+    if not p then return nil, string.format("unknown parameter '%s'; valid: %s", key, valid()) end
+    local v = raw
+    if p.type == "number" then
+      v = tonumber(raw)
+      if not v then return nil, string.format("parameter '%s' must be a number (got '%s')", key, raw) end
+    elseif p.type == "boolean" then
+      if raw == "true" or raw == "yes" or raw == "1" then v = true
+      elseif raw == "false" or raw == "no" or raw == "0" then v = false
+      else return nil, string.format("parameter '%s' must be true or false (got '%s')", key, raw) end
+    end
+    if p.choices then
+      local ok = false
+      for _, c in ipairs(p.choices) do ok = ok or c == v end
+      if not ok then
+        local cs = {}
+        for i, c in ipairs(p.choices) do cs[i] = tostring(c) end
+        return nil, string.format("parameter '%s' must be one of %s (got '%s')", key, table.concat(cs, ", "), raw)
+      end
+    end
+    values[key] = v
+  end
+  for _, name in ipairs(names) do
+    local p = self.params[name]
+    if values[name] == nil then
+      if p.default ~= nil then values[name] = p.default
+      elseif p.required then return nil, string.format("missing required parameter '%s'%s", name,
+                                                        p.description and (" (" .. p.description .. ")") or "") end
+    end
+  end
+  return values
+end
+
+return M

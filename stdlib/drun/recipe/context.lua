@@ -1,0 +1,83 @@
+-- The ctx each step (and undo) receives:
+--   ctx.params, ctx.service, ctx.environment, ctx.recipe, ctx.version,
+--   ctx.full_version, ctx.build_number, ctx.record_id, ctx.actor, ctx.sha,
+--   ctx.branch, ctx.run_url, ctx.dry_run, ctx.step (the running step's name)
+--   ctx.run{argv..., read_only = bool}  drun.proc.run, its output under the step;
+--                                       under --dry-run printed instead unless read-only
+--   ctx.sh(script, opts)                the same through /bin/sh
+--   ctx.set(key, value) / ctx.get(key)  kept in the ledger record's metadata
+--   ctx.secret(NAME)                    drun.env.secret, masked everywhere
+--   ctx.http, ctx.health, ctx.log, ctx.json, ctx.fs, ctx.git (the repository, opened on use)
+local proc = require "drun.proc"
+local env = require "drun.env"
+local time = require "drun.time"
+
+local M = {}
+
+function M.new(engine)
+  local ctx = {
+    http = require "drun.http", health = require "drun.health", log = require "drun.log",
+    json = require "drun.json", fs = require "drun.fs", params = engine.params, dry_run = engine.dry_run,
+  }
+  local meta = {}
+
+  -- A child runs under the step: its lines go to the report, it cannot
+  -- outlive the step's timeout, and under --dry-run only read-only commands run.
+  function ctx.run(spec)
+    if type(spec) ~= "table" then error("ctx.run: expected a table { \"program\", \"arg\", ... }", 2) end
+    local s = {}
+    for k, v in pairs(spec) do s[k] = v end
+    local step = engine.current
+    if engine.dry_run and not (s.read_only or (step and step.read_only)) then
+      engine.report:would(proc.command_line(s))
+      return { ok = true, code = 0, stdout = "", stderr = "", dry_run = true, command = proc.command_line(s) }
+    end
+    s.read_only = nil
+    s.stream = function(stream, line) engine.report:output(stream, line) end
+    if engine.deadline then
+      local left = engine.deadline - time.now()
+      if left <= 0 then error(string.format("step timed out after %gs", step.timeout), 2) end
+      if not s.timeout or s.timeout > left then s.timeout = left end
+    end
+    local ok, res, err = pcall(proc.run, s)
+    if not ok then error(res, 2) end
+    return res, err
+  end
+
+  function ctx.sh(script, opts)
+    local s = { "/bin/sh", "-c", script }
+    for k, v in pairs(opts or {}) do
+      if type(k) ~= "number" then s[k] = v end
+    end
+    local ok, res, err = pcall(ctx.run, s)
+    if not ok then error(res, 2) end
+    return res, err
+  end
+
+  function ctx.set(key, value)
+    if type(key) ~= "string" then error("ctx.set: key must be a string", 2) end
+    meta[key] = value
+    if engine.ledger and engine.record then engine.ledger:set(engine.record.id, key, value) end
+  end
+
+  function ctx.get(key) return meta[key] end
+
+  function ctx.secret(name)
+    local ok, v = pcall(env.secret, name)
+    if not ok then error(v, 2) end
+    engine.report:mask(v)
+    return v
+  end
+
+  -- ctx.git: the repository of the recipe, opened the first time it is used
+  setmetatable(ctx, { __index = function(t, k)
+    if k == "git" then
+      local repo = require("drun.git").open(engine.repo_dir)
+      rawset(t, "git", repo)
+      return repo
+    end
+  end })
+  return ctx
+end
+
+return M

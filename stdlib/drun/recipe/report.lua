@@ -1,0 +1,158 @@
+-- What a run shows: human text (stdout; stderr under --json), JSON Lines
+-- events (--json, on stdout), and under GitHub Actions ::group:: per step,
+-- ::error:: on failure and a Markdown summary in $GITHUB_STEP_SUMMARY.
+--
+-- JSON Lines events, one object per line, each with "event" and "time"
+-- (UTC ISO-8601) and "recipe":
+--   recipe_start {service, environment, version, full_version, params, dry_run, steps}
+--   step_start   {step, index, total}
+--   output       {step, stream = "stdout"|"stderr"|"log", line, level?}
+--   step_end     {step, index, status = "success"|"failed"|"skipped", duration_ms, error?}
+--   rollback     {step, status = "success"|"failed", duration_ms, error?}
+--   dry_run      {step, would}
+--   recipe_end   {status, exit_code, duration_ms, failed_step?, error?}
+local json = require "drun.json"
+local out = require "drun.core.out"
+local time = require "drun.time"
+local tab = require "drun.tabulate"
+
+local M = {}
+local Report = {}
+Report.__index = Report
+
+local INDENT = "    "
+
+function M.new(opts)
+  local human = opts.json and "stderr" or "stdout"
+  local colour = out.isatty(human) and (os.getenv("NO_COLOR") or "") == ""
+  return setmetatable({
+    json = opts.json, github = os.getenv("GITHUB_ACTIONS") == "true", human = human, colour = colour,
+    summary_path = os.getenv("GITHUB_STEP_SUMMARY"), recipe = opts.recipe, started = time.now(), step = nil,
+  }, Report)
+end
+
+function Report:paint(name, s) return self.colour and tab.colour(name, s) or s end
+
+function Report:say(s) out.write(self.human, s) end
+
+function Report:event(name, fields)
+  if not self.json then return end
+  local e = { event = name, time = time.utc(), recipe = self.recipe }
+  for k, v in pairs(fields) do e[k] = v end
+  out.write("stdout", json.encode(e) .. "\n")
+end
+
+-- GitHub's workflow commands need %, CR and LF escaped in their values
+local function gh_escape(s) return (s:gsub("%%", "%%25"):gsub("\r", "%%0D"):gsub("\n", "%%0A")) end
+
+function Report:elapsed() return time.now() - self.started end
+
+function Report:recipe_start(info)
+  self:event("recipe_start", {
+    service = info.service, environment = info.environment, version = info.version,
+    full_version = info.full_version, params = json.object(info.params), dry_run = info.dry_run,
+    steps = json.array(info.steps),
+  })
+  local who = {}
+  if info.sha then who[#who + 1] = "commit " .. info.sha:sub(1, 7) .. (info.branch and (" on " .. info.branch) or "") end
+  if info.actor then who[#who + 1] = "by " .. info.actor end
+  self:say(string.format("%s %s → %s%s  (recipe %s%s)\n", self:paint("bold", info.service), info.full_version or info.version or "",
+                         self:paint("bold", info.environment), info.dry_run and self:paint("yellow", "  [dry-run]") or "",
+                         self.recipe, #who > 0 and (", " .. table.concat(who, ", ")) or ""))
+end
+
+function Report:step_start(index, total, step)
+  self.step = step.name
+  self:event("step_start", { step = step.name, index = index, total = total })
+  if self.github then out.write(self.human, string.format("::group::%s %s\n", index > 0 and string.format("[%d/%d]", index, total) or "[undo]", step.name)) end
+  local label = index > 0 and string.format("[%d/%d]", index, total) or "[undo]" -- undos run outside the numbering
+  local shown = index > 0 and step.name or step.name:gsub("^undo ", "")
+  self:say(string.format("%s %s  %s\n", self:paint(index > 0 and "blue" or "yellow", label), self:paint("bold", shown),
+                         self:paint("dim", string.format("+%.1fs", self:elapsed()))))
+end
+
+-- A line of a child's output or a log message, shown under its step.
+function Report:output(stream, line, level)
+  self:event("output", { step = self.step, stream = stream, line = line, level = level })
+  local label = (level == "warn" or level == "error") and self:paint(level == "warn" and "yellow" or "red", level .. ": ") or ""
+  self:say(INDENT .. label .. line .. "\n")
+end
+
+function Report:would(msg)
+  self:event("dry_run", { step = self.step, would = msg })
+  self:say(INDENT .. self:paint("yellow", "dry-run: would ") .. msg .. "\n")
+end
+
+function Report:step_end(index, step, status, seconds, err)
+  self:event("step_end", { step = step.name, index = index, status = status, duration_ms = math.floor(seconds * 1000 + 0.5),
+                           error = err })
+  if status == "success" then
+    self:say(INDENT .. self:paint("green", "ok") .. string.format(" %s\n", tab.duration(seconds * 1000)))
+  elseif status == "failed" then
+    self:say(INDENT .. self:paint("red", "FAILED") .. string.format(" after %s\n", tab.duration(seconds * 1000)))
+  end
+  if self.github then out.write(self.human, "::endgroup::\n") end
+  self.step = nil
+end
+
+function Report:rollback(step, status, seconds, err)
+  self:event("rollback", { step = step.name, status = status, duration_ms = math.floor(seconds * 1000 + 0.5), error = err })
+  self:say(string.format("%s undo %s: %s%s\n", self:paint("yellow", "↺"), step.name,
+                         status == "success" and self:paint("green", "ok") or self:paint("red", "FAILED"),
+                         err and (" — " .. err) or ""))
+end
+
+-- The failure report: what failed, what already happened, the state of the
+-- environment now, what the undos did, and the next command.
+function Report:failure(f)
+  local lines = {
+    "",
+    self:paint("red", string.format("✗ %s failed", f.step)) .. (f.seconds and string.format(" after %s", tab.duration(f.seconds * 1000)) or ""),
+    "  error:  " .. f.error:gsub("\n", "\n          "),
+    "  done:   " .. (#f.done > 0 and table.concat(f.done, ", ") or "nothing"),
+  }
+  if f.state then lines[#lines + 1] = "  state:  " .. f.state end
+  if f.undo then lines[#lines + 1] = "  undo:   " .. f.undo end
+  if f.incomplete then lines[#lines + 1] = self:paint("red", "  ROLLBACK INCOMPLETE: " .. f.incomplete) end
+  if f.next then lines[#lines + 1] = "  next:   " .. f.next end
+  self:say(table.concat(lines, "\n") .. "\n")
+  if self.github then
+    out.write(self.human, string.format("::error title=%s failed::%s\n", gh_escape(f.step),
+                                        gh_escape(f.error .. (f.state and ("\nstate: " .. f.state) or ""))))
+  end
+end
+
+function Report:summary(results, status, header)
+  local rows = {}
+  for _, r in ipairs(results) do
+    rows[#rows + 1] = { step = r.name, status = r.status, duration = r.seconds and tab.duration(r.seconds * 1000) or "" }
+  end
+  local paints = { success = "green", failed = "red", skipped = "dim", rollback = "yellow", ["not run"] = "dim" }
+  self:say("\n" .. tab.tabulate(rows, {
+    { "STEP", "step" }, { "STATUS", "status", paint = function(s, row) return self:paint(paints[row.status] or "dim", s) end },
+    { "DURATION", "duration" },
+  }, { colour = self.colour }))
+  self:say(header .. string.format(" (%s)\n", tab.duration(self:elapsed() * 1000)))
+  if self.github and self.summary_path and self.summary_path ~= "" then
+    local md = { "### " .. header, "", "| step | status | duration |", "|---|---|---|" }
+    for _, r in ipairs(rows) do md[#md + 1] = string.format("| %s | %s | %s |", r.step, r.status, r.duration) end
+    local f = io.open(self.summary_path, "a")
+    if f then
+      f:write(out.redact(table.concat(md, "\n") .. "\n\n"))
+      f:close()
+    end
+  end
+end
+
+function Report:recipe_end(e)
+  e.duration_ms = math.floor(self:elapsed() * 1000 + 0.5)
+  self:event("recipe_end", e)
+end
+
+-- ::add-mask:: lines go to the runner unredacted (that is their point), and
+-- only under GitHub Actions.
+function Report:mask(value)
+  if self.github and value and #value >= 4 then io.stdout:write("::add-mask::" .. value .. "\n") io.stdout:flush() end
+end
+
+return M

@@ -1,0 +1,267 @@
+-- Running a recipe: approval, lock, ledger record, steps, failure report,
+-- undo and auto-rollback, output. execute() returns the exit code:
+-- 0 ok, 1 a step failed (or the ledger refused), 3 recipe error,
+-- 4 lock held, 5 approval refused, 130 interrupted.
+local ledger_mod = require "drun.ledger"
+local report_mod = require "drun.recipe.report"
+local context = require "drun.recipe.context"
+local runtime = require "drun.runtime"
+local core_proc = require "drun.core.proc"
+local out = require "drun.core.out"
+local time = require "drun.time"
+local log = require "drun.log"
+
+local M = {}
+
+-- An error value as one line of text (tables through message or __tostring).
+local function text(e)
+  if type(e) == "table" then
+    local mt = getmetatable(e)
+    if mt and mt.__tostring then return tostring(e) end
+    if e.message then return tostring(e.message) end
+    local ok, j = pcall(require("drun.json").encode, e)
+    return ok and ("error object " .. j) or tostring(e)
+  end
+  return tostring(e)
+end
+
+-- ${name} and {name} in on_failure / rollback_hint: ctx fields and params
+local function interpolate(s, ctx)
+  if type(s) == "function" then
+    local ok, v = pcall(s, ctx)
+    return ok and tostring(v) or ("(could not describe: " .. text(v) .. ")")
+  end
+  if type(s) ~= "string" then return nil end
+  return (s:gsub("%${?([%w_]+)}", function(k)
+    local v = ctx[k]
+    if v == nil then v = ctx.params[k] end
+    if v == nil then return nil end
+    return tostring(v)
+  end))
+end
+
+local function approve(r, ctx, report, o)
+  if r.approval ~= "required" or o.dry_run then return "not required" end
+  if o.yes then return "--yes" end
+  if not out.isatty("stdin") then
+    return nil, "approval required: re-run with --yes"
+  end
+  report:say(string.format("\nAbout to deploy %s %s to %s (commit %s).\nType yes to continue: ", r.service,
+                           ctx.version or "?", r.environment, ctx.sha and ctx.sha:sub(1, 12) or "unknown"))
+  local answer = io.read("l")
+  if answer and answer:lower() == "yes" then return "prompt" end
+  return nil, "approval refused"
+end
+
+-- Runs a step function with its timeout; returns ok, error text, interrupted.
+local function call_step(engine, fn, ctx, step)
+  engine.current = step
+  engine.deadline = step.timeout and (time.now() + step.timeout) or nil
+  ctx.step = step.name
+  if engine.deadline then
+    debug.sethook(function()
+      if time.now() > engine.deadline then error(string.format("step timed out after %gs", step.timeout), 2) end
+    end, "", 1000)
+  end
+  local ok, err = pcall(fn, ctx)
+  debug.sethook()
+  engine.current, engine.deadline = nil, nil
+  if ok then return true end
+  local interrupted = core_proc.interrupted()
+  local msg = interrupted and "interrupted (Ctrl-C)" or out.redact(text(err))
+  return false, msg, interrupted
+end
+
+local execute
+
+-- execute(r, opts) -> exit code. Whatever goes wrong inside drun itself, the
+-- ledger record is closed, the lock released and the sinks restored.
+function M.execute(r, o)
+  local cleanup = {}
+  local saved_log, saved_would = log.sink, runtime.sink
+  local ok, res = xpcall(execute, debug.traceback, r, o, cleanup)
+  log.sink, runtime.sink, runtime.dry_run = saved_log, saved_would, false
+  if ok then return res end
+  if cleanup.record then pcall(cleanup.db.finish, cleanup.db, cleanup.record.id, "failed", { error = "drun internal error: " .. text(res) }) end
+  if cleanup.unlock then cleanup.unlock() end
+  if cleanup.db then pcall(cleanup.db.close, cleanup.db) end
+  out.write("stderr", "drun: internal error: " .. out.redact(text(res)) .. "\n")
+  return 3
+end
+
+function execute(r, o, cleanup)
+  local report = report_mod.new { json = o.json, recipe = r.name }
+  local engine = { report = report, dry_run = o.dry_run, params = o.params, repo_dir = o.repo_dir }
+  local ctx = context.new(engine)
+  ctx.recipe, ctx.service, ctx.environment = r.name, r.service, r.environment
+  for k, v in pairs(o.git or {}) do ctx[k] = v end
+
+  -- what is deployed
+  local version = r.version
+  if type(version) == "function" then
+    local ok, v = pcall(version, ctx)
+    if not ok then
+      report:say("drun: " .. out.redact(text(v)) .. "\n(while working out the version to deploy; nothing was run)\n")
+      return 3
+    end
+    version = v
+  end
+  ctx.version = version and tostring(version) or "0.0.0"
+
+  local approved_via, why = approve(r, ctx, report, o)
+  if not approved_via then
+    report:say("drun: " .. why .. "\n")
+    report:recipe_end { status = "refused", exit_code = 5, error = why }
+    return 5
+  end
+
+  -- never deploy unrecorded: the ledger first, then the lock, then the record
+  local db, rec
+  if o.dry_run then
+    ctx.full_version = ctx.version .. "+build.?"
+  else
+    local ok, d = pcall(ledger_mod.open, o.ledger_path)
+    if not ok then
+      report:say("drun: " .. text(d) .. "\nnothing was run: drun does not deploy unrecorded\n")
+      return 1
+    end
+    db = d
+    cleanup.db = db
+  end
+  local function finish_ledger() if db then db:close() end end
+  if db and r.lock then
+    local ok, e = pcall(db.lock, db, r.service, r.environment, { recipe = r.name, wait = o.wait_lock })
+    if not ok then
+      local held = type(e) == "table" and e.kind == "lock_held"
+      report:say("drun: " .. text(e) .. (held and "\nnothing was run; wait for it, or re-run with --wait-lock SECONDS\n" or "\n"))
+      finish_ledger()
+      return held and 4 or 1
+    end
+  end
+  local function unlock() if db and r.lock then pcall(db.unlock, db, r.service, r.environment) end end
+  cleanup.unlock = unlock
+  if db then
+    local ok, e = pcall(db.begin, db, {
+      service = r.service, environment = r.environment, version = ctx.version, recipe = r.name,
+      commit = ctx.sha, branch = ctx.branch, actor = ctx.actor, workflow_run_id = ctx.run_id,
+      workflow_run_url = ctx.run_url,
+      metadata = { params = require("drun.json").object(o.params), approved_by = ctx.actor, approval = approved_via },
+    })
+    if not ok then
+      report:say("drun: " .. text(e) .. "\nnothing was run: drun does not deploy unrecorded\n")
+      unlock()
+      finish_ledger()
+      return 1
+    end
+    rec = e
+    cleanup.record = rec
+    ctx.full_version, ctx.build_number, ctx.record_id = rec.full_version, rec.build_number, rec.id
+  end
+  engine.ledger, engine.record = db, rec
+
+  local names = {}
+  for i, s in ipairs(r.steps) do names[i] = s.name end
+  report:recipe_start { service = r.service, environment = r.environment, version = ctx.version,
+                        full_version = ctx.full_version, params = o.params, dry_run = o.dry_run, steps = names,
+                        sha = ctx.sha, branch = ctx.branch, actor = ctx.actor }
+
+  -- everything a step prints, logs or would do goes under the step
+  log.sink = function(level, msg) report:output("log", msg, level) end
+  runtime.sink = function(msg) report:would(msg) end
+  runtime.dry_run = o.dry_run
+
+  local results, completed, failed = {}, {}, nil
+  local n = #r.steps
+  for i, s in ipairs(r.steps) do
+    if o.from_index and i < o.from_index then
+      results[#results + 1] = { name = s.name, status = "skipped" }
+      if db then db:step_end(rec.id, db:step_start(rec.id, s.name), "skipped") end
+      report:event("step_end", { step = s.name, index = i, status = "skipped", duration_ms = 0 })
+    else
+      report:step_start(i, n, s)
+      local seq = db and db:step_start(rec.id, s.name)
+      local t0 = time.now()
+      local ok, err, interrupted = call_step(engine, s.fn, ctx, s)
+      local dur = time.now() - t0
+      if db then db:step_end(rec.id, seq, ok and "success" or "failed", err) end
+      report:step_end(i, s, ok and "success" or "failed", dur, err)
+      results[#results + 1] = { name = s.name, status = ok and "success" or "failed", seconds = dur }
+      if ok then
+        completed[#completed + 1] = s
+      else
+        failed = { step = s, error = err, seconds = dur, interrupted = interrupted }
+        break
+      end
+    end
+  end
+  for i = #results + 1, n do results[i] = { name = r.steps[i].name, status = "not run" } end
+
+  local status, exit_code = "success", 0
+  if failed then
+    local done = {}
+    for i, s in ipairs(completed) do done[i] = s.name end
+    local auto = o.auto_rollback
+    if auto == nil then auto = r.auto_rollback end
+    local undo_text, incomplete
+    local undoable = {}
+    for j = #completed, 1, -1 do
+      if completed[j].undo then undoable[#undoable + 1] = completed[j] end
+    end
+    if failed.interrupted then
+      undo_text = "not run (interrupted)"
+    elseif auto and #undoable > 0 then
+      local left = {}
+      for _, s in ipairs(undoable) do
+        report:step_start(0, 0, { name = "undo " .. s.name })
+        local seq = db and db:step_start(rec.id, "undo " .. s.name)
+        local t0 = time.now()
+        local ok, err = call_step(engine, s.undo, ctx, { name = "undo " .. s.name, timeout = s.timeout })
+        local dur = time.now() - t0
+        if db then db:step_end(rec.id, seq, ok and "success" or "failed", err) end
+        report:step_end(0, { name = "undo " .. s.name }, ok and "success" or "failed", dur, err)
+        report:rollback(s, ok and "success" or "failed", dur, err)
+        if not ok then left[#left + 1] = s.name .. " (" .. err .. ")" end
+      end
+      if #left == 0 then
+        undo_text = "rolled back: " .. table.concat((function() local t = {} for i, s in ipairs(undoable) do t[i] = s.name end return t end)(), ", ")
+        status = "rollback"
+      else
+        incomplete = "these steps could not be undone and are still in effect: " .. table.concat(left, "; ")
+        undo_text = "ran in reverse; " .. #left .. " failed"
+      end
+    elseif #undoable > 0 then
+      undo_text = "not run (auto-rollback is off; --auto-rollback runs the undos of " .. #undoable .. " step(s))"
+    end
+    if status ~= "rollback" then status = failed.interrupted and "aborted" or "failed" end
+    exit_code = failed.interrupted and 130 or 1
+    report:failure {
+      step = failed.step.name, error = failed.error, seconds = failed.seconds, done = done,
+      state = interpolate(failed.step.on_failure, ctx), undo = undo_text, incomplete = incomplete,
+      next = interpolate(r.rollback_hint, ctx),
+    }
+    if db then pcall(db.finish, db, rec.id, status, { error = failed.error, failed_step = failed.step.name }) end
+  elseif db then
+    local ok, e = pcall(db.finish, db, rec.id, "success")
+    if not ok then
+      report:say("drun: " .. text(e) .. "\n")
+      status, exit_code = "failed", 1
+    end
+  end
+
+  cleanup.record = nil -- finished above
+  local headline
+  if status == "success" then
+    headline = string.format("%s %s is %s in %s", r.service, ctx.full_version, o.dry_run and "(dry-run) ready" or "live",
+                             r.environment)
+  else
+    headline = string.format("%s %s → %s: %s at %s", r.service, ctx.full_version, r.environment, status:upper(), failed.step.name)
+  end
+  report:summary(results, status, headline)
+  report:recipe_end { status = status, exit_code = exit_code, failed_step = failed and failed.step.name,
+                      error = failed and failed.error }
+  unlock()
+  finish_ledger()
+  return exit_code
+end
+
+return M

@@ -216,6 +216,9 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
   posix_spawnattr_setsigdefault(&at, &defaults);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
+  /* Counted before the spawn: a Ctrl-C that lands while the child starts
+   * must still stop it. */
+  int signals_seen = signals_count();
   double t0 = proc_now();
   pid_t pid;
   int se = posix_spawn(&pid, exe.data, &fa, &at, spec->argv, envp);
@@ -240,7 +243,7 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
 
   int pfd = pidfd_for(pid);
   size_t in_off = 0;
-  int exited = 0, status = 0, signals_seen = signals_count();
+  int exited = 0, status = 0;
   double deadline = spec->timeout > 0 ? t0 + spec->timeout : 0, kill_at = 0;
   enum { RUNNING, TERMED, KILLED } stage = RUNNING;
   size_t chunklen = 64 * 1024;

@@ -107,9 +107,11 @@ return function(result, argv, script, plan_only)
     local git = require "drun.git"
     local repo_ok, repo = pcall(git.open)
     local gctx = git.context(repo_ok and repo or nil)
+    local auto_rollback -- nil: the recipe's own default
+    if opts["auto-rollback"] then auto_rollback = true elseif opts["no-auto-rollback"] then auto_rollback = false end
     return require("drun.recipe.run").execute(r, {
       params = params, yes = opts.yes, dry_run = opts["dry-run"] or false, json = opts.json,
-      auto_rollback = opts["auto-rollback"] and true or (opts["no-auto-rollback"] and false or nil),
+      auto_rollback = auto_rollback,
       ledger_path = opts.ledger, from_index = from_index, wait_lock = wait, git = gctx,
     })
   end)

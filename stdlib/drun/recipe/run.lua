@@ -165,6 +165,10 @@ function execute(r, o, cleanup)
                         full_version = ctx.full_version, params = o.params, dry_run = o.dry_run, steps = names,
                         sha = ctx.sha, branch = ctx.branch, actor = ctx.actor }
 
+  if o.dry_run then
+    report:would(string.format("record %s %s → %s in the ledger%s", r.service, ctx.version, r.environment,
+                               r.lock and (" and lock " .. r.service .. "/" .. r.environment) or ""))
+  end
   -- everything a step prints, logs or would do goes under the step
   log.sink = function(level, msg) report:output("log", msg, level) end
   runtime.sink = function(msg) report:would(msg) end

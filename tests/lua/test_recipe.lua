@@ -1,0 +1,421 @@
+-- The recipe engine end to end: recipe files in temp dirs, run by the drun
+-- binary, with a real ledger.
+local t = require "t"
+local json = require "drun.json"
+local fs = require "drun.fs"
+local proc = require "drun.proc"
+local ledger = require "drun.ledger"
+
+-- writes a recipe (the body after `local r = recipe.new{...}`) and returns
+-- its path, the ledger path, and the dir
+local function recipe_file(spec, steps)
+  local d = t.tmpdir()
+  local path = t.write(d .. "/recipes/test.lua", table.concat({
+    'local recipe = require "drun.recipe"',
+    "local r = recipe.new " .. spec,
+    steps,
+    "return r",
+  }, "\n"))
+  return path, d .. "/ledger.db", d
+end
+
+local function run(path, ledger_path, args, opts)
+  local argv = { path, "--ledger", ledger_path }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  return t.drun(argv, opts)
+end
+
+local BASIC = [[{ name = "web-deploy", service = "web", environment = "staging", version = "1.2.0",
+  params = { level = { default = "patch", choices = { "patch", "minor", "major" } },
+             count = { default = 1 }, ticket = { required = true, description = "change ticket" } },
+  rollback_hint = "drun recipes/rollback.lua to=${version}" }]]
+local THREE = [[
+r:step("build", { description = "compile it" }, function(ctx) ctx.run { "sh", "-c", "echo building $0", ctx.params.level } end)
+r:step("deploy", { undo = function(ctx) ctx.log.info("undo deploy") end, on_failure = "web ${version} is half deployed" },
+  function(ctx) ctx.set("version_id", "v-" .. ctx.build_number) end)
+r:step("smoke", { on_failure = "new ${version} is live and bad" }, function(ctx)
+  if ctx.params.count > 1 then error("smoke check failed: 503") end
+end)
+]]
+
+t.test("happy path: steps in order, output indented, ledger success with full version", function()
+  local path, lp = recipe_file(BASIC, THREE)
+  local r = run(path, lp, { "ticket=CHG-1", "level=minor" })
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "^web 1%.2%.0%+build%.1 → staging  %(recipe web%-deploy")
+  t.match(r.stdout, "%[1/3%] build  %+%d+%.%ds\n    building minor\n    ok %d+ms\n%[2/3%] deploy")
+  t.match(r.stdout, "\nSTEP%s+STATUS%s+DURATION\nbuild%s+success")
+  t.match(r.stdout, "web 1%.2%.0%+build%.1 is live in staging %(")
+  local rec = ledger.open(lp):latest {}
+  t.eq(rec.status, "success")
+  t.eq(rec.full_version, "1.2.0+build.1")
+  t.eq(rec.recipe, "web-deploy")
+  t.eq(rec.metadata.version_id, "v-1")
+  t.eq(rec.metadata.params.level, "minor")
+  t.eq(#ledger.open(lp):record(rec.id).steps, 3)
+end)
+
+t.test("plan: params, approval, lock and steps; nothing runs", function()
+  local path, lp = recipe_file(BASIC, THREE)
+  local r = t.drun { "plan", path, "ticket=CHG-2" }
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "recipe      web%-deploy %(")
+  t.match(r.stdout, "params      count = 1   %(default 1%)")
+  t.match(r.stdout, "level = patch   %(choices: patch, minor, major; default patch%)")
+  t.match(r.stdout, "ticket = CHG%-2   %(required; change ticket%)")
+  t.match(r.stdout, "lock        web/staging")
+  t.match(r.stdout, " 2%. deploy%s+%[has undo%]")
+  t.eq(fs.exists(lp), false, "plan opened the ledger")
+end)
+
+t.test("params: unknown key, bad choice, missing required, wrong type -> exit 2 with the valid ones", function()
+  local path, lp = recipe_file(BASIC, THREE)
+  for _, case in ipairs {
+    { { "ticket=1", "colour=red" }, "unknown parameter 'colour'; valid: count, level, ticket" },
+    { { "ticket=1", "level=huge" }, "parameter 'level' must be one of patch, minor, major %(got 'huge'%)" },
+    { {}, "missing required parameter 'ticket' %(change ticket%)" },
+    { { "ticket=1", "count=many" }, "parameter 'count' must be a number %(got 'many'%)" },
+    { { "ticket=1", "oops" }, "expected key=value, got 'oops'" },
+    { { "ticket=1", "--frobnicate" }, "unknown option '%-%-frobnicate'" },
+    { { "ticket=1", "--from", "nope" }, "%-%-from: no step 'nope'; steps: build, deploy, smoke" },
+  } do
+    local r = run(path, lp, case[1])
+    t.eq(r.code, 2, table.concat(case[1], " "))
+    t.match(r.stderr, case[2])
+  end
+  t.eq(fs.exists(lp), false, "nothing ran")
+end)
+
+t.test("a failing step: report with error location, done steps, state, next command; exit 1", function()
+  local path, lp = recipe_file(BASIC, THREE)
+  local r = run(path, lp, { "ticket=CHG-3", "count=2" })
+  t.eq(r.code, 1)
+  t.match(r.stdout, "✗ smoke failed after %d+ms\n  error:  [^\n]*recipes/test%.lua:10: smoke check failed: 503\n")
+  t.match(r.stdout, "  done:   build, deploy\n")
+  t.match(r.stdout, "  state:  new 1%.2%.0 is live and bad\n")
+  t.match(r.stdout, "  undo:   not run %(auto%-rollback is off; %-%-auto%-rollback runs the undos of 1 step%(s%)%)\n")
+  t.match(r.stdout, "  next:   drun recipes/rollback%.lua to=1%.2%.0\n")
+  t.match(r.stdout, "web 1%.2%.0%+build%.1 → staging: FAILED at smoke")
+  local rec = ledger.open(lp):latest {}
+  t.eq(rec.status, "failed")
+  t.eq(rec.failed_step, "smoke")
+  t.match(rec.error, "smoke check failed: 503")
+end)
+
+t.test("--auto-rollback: undos of completed steps run in reverse; ledger says rollback", function()
+  local path, lp = recipe_file(BASIC, [[
+r:step("one", { undo = function(ctx) ctx.log.info("undo one") end }, function() end)
+r:step("two", { undo = function(ctx) ctx.log.info("undo two") end }, function() end)
+r:step("three", function() error("boom") end)
+]])
+  local r = run(path, lp, { "ticket=1", "--auto-rollback" })
+  t.eq(r.code, 1)
+  local a, b = r.stdout:find("undo two", 1, true), r.stdout:find("undo one", 1, true)
+  t.ok(a and b and a < b, "undos in reverse order")
+  t.match(r.stdout, "  undo:   rolled back: two, one\n")
+  local db = ledger.open(lp)
+  local rec = db:record(db:latest({}).id)
+  t.eq(rec.status, "rollback")
+  t.eq(rec.steps[4].name, "undo two")
+  t.eq(rec.steps[5].name, "undo one")
+end)
+
+t.test("an undo that fails: ROLLBACK INCOMPLETE naming what is left; status failed", function()
+  local path, lp = recipe_file(BASIC, [[
+r:step("one", { undo = function() end }, function() end)
+r:step("two", { undo = function() error("cannot restore the database") end }, function() end)
+r:step("three", function() error("boom") end)
+]])
+  local r = run(path, lp, { "ticket=1", "--auto-rollback" })
+  t.eq(r.code, 1)
+  t.match(r.stdout, "ROLLBACK INCOMPLETE: these steps could not be undone and are still in effect: two %(.-cannot restore the database%)")
+  t.eq(ledger.open(lp):latest({}).status, "failed")
+end)
+
+t.test("a recipe's auto_rollback default, and --no-auto-rollback", function()
+  local spec = BASIC:gsub("rollback_hint", "auto_rollback = true, rollback_hint")
+  local path, lp = recipe_file(spec, [[
+r:step("one", { undo = function(ctx) ctx.log.info("undone") end }, function() end)
+r:step("two", function() error("boom") end)
+]])
+  t.match(run(path, lp, { "ticket=1" }).stdout, "undone")
+  t.no_match(run(path, lp, { "ticket=1", "--no-auto-rollback" }).stdout, "undone")
+end)
+
+t.test("a step that raises a table: its message is reported", function()
+  local path, lp = recipe_file(BASIC, [[
+r:step("one", function() error({ message = "structured: quota exceeded", code = 429 }) end)
+r:step("two", function() error(setmetatable({}, { __tostring = function() return "custom tostring" end })) end)
+]])
+  local r = run(path, lp, { "ticket=1" })
+  t.eq(r.code, 1)
+  t.match(r.stdout, "error:  structured: quota exceeded")
+  path, lp = recipe_file(BASIC, [[r:step("two", function() error(setmetatable({}, { __tostring = function() return "custom tostring" end })) end)]])
+  t.match(run(path, lp, { "ticket=1" }).stdout, "error:  custom tostring")
+  path, lp = recipe_file(BASIC, [[r:step("three", function() error({ 1, 2 }) end)]])
+  t.match(run(path, lp, { "ticket=1" }).stdout, "error:  error object %[1,2%]")
+end)
+
+t.test("a recipe that returns nothing, or not a recipe", function()
+  local d = t.tmpdir()
+  local p1 = t.write(d .. "/a.lua", 'local r = require("drun.recipe").new { name = "x", service = "s", environment = "e" }\n')
+  local r = t.drun { p1 }
+  t.eq(r.code, 3)
+  t.match(r.stderr, "a%.lua created recipe 'x' but returned nothing: end the file with `return r`")
+  local p2 = t.write(d .. "/b.lua", 'local r = require("drun.recipe").new { name = "x", service = "s", environment = "e" }\nreturn 42\n')
+  t.match(t.drun({ p2 }).stderr, "returned a number")
+  local p3 = t.write(d .. "/c.lua", "print('just a script')\n")
+  r = t.drun { "plan", p3 }
+  t.eq(r.code, 3)
+  t.match(r.stderr, "c%.lua is not a recipe")
+  t.eq(t.drun({ p3 }).code, 0, "a plain script still runs")
+end)
+
+t.test("definition errors: duplicate step names, bad options -> exit 3 with file and line", function()
+  local path, lp = recipe_file(BASIC, 'r:step("a", function() end)\nr:step("a", function() end)')
+  local r = run(path, lp, { "ticket=1" })
+  t.eq(r.code, 3)
+  t.match(r.stderr, "recipes/test%.lua:7: recipe web%-deploy: duplicate step name 'a'")
+  path, lp = recipe_file(BASIC, 'r:step("a", { timeout = -1 }, function() end)')
+  t.match(run(path, lp, { "ticket=1" }).stderr, "timeout must be a positive number")
+  path, lp = recipe_file('{ name = "x", service = "s" }', "")
+  t.match(run(path, lp, {}).stderr, "recipe%.new: 'environment' is required")
+end)
+
+t.test("--from skips earlier steps and records them skipped", function()
+  local path, lp = recipe_file(BASIC, THREE)
+  local r = run(path, lp, { "ticket=1", "--from", "smoke" })
+  t.eq(r.code, 0, r.stderr)
+  t.no_match(r.stdout, "building")
+  t.match(r.stdout, "build%s+skipped")
+  local db = ledger.open(lp)
+  local steps = db:record(db:latest({}).id).steps
+  t.eq(steps[1].status, "skipped")
+  t.eq(steps[3].status, "success")
+end)
+
+t.test("a lock held by a live process: exit 4 naming the holder; --wait-lock waits", function()
+  local path, lp = recipe_file(BASIC, THREE)
+  local holder = [[
+    local db = require('drun.ledger').open(arg[1])
+    db:lock('web', 'staging', { recipe = 'other-deploy' })
+    io.open(arg[2], 'w'):close()
+    require('drun.time').sleep(tonumber(arg[3]))
+  ]]
+  local hp = t.write(fs.dirname(lp) .. "/holder.lua", holder)
+  local r = proc.run { "sh", "-c", [[
+    "$0" "$1" "$2" "$3.ready" 30 & h=$!
+    for i in $(seq 200); do [ -e "$3.ready" ] && break; sleep 0.05; done
+    "$0" "$4" --ledger "$2" ticket=1; echo "exit=$?"
+    kill $h; wait $h 2>/dev/null; true
+  ]], t.DRUN, hp, lp, lp, path, timeout = 60 }
+  t.match(r.stdout, "exit=4\n")
+  t.match(r.stdout, "web/staging is locked by pid %d+ on %S+ %(recipe other%-deploy, since")
+  t.match(r.stdout, "nothing was run; wait for it, or re%-run with %-%-wait%-lock SECONDS")
+  -- --wait-lock: the holder lets go after a second
+  r = proc.run { "sh", "-c", [[
+    rm -f "$3.ready"; "$0" "$1" "$2" "$3.ready" 1 & h=$!
+    for i in $(seq 200); do [ -e "$3.ready" ] && break; sleep 0.05; done
+    "$0" "$4" --ledger "$2" ticket=1 --wait-lock 10; echo "exit=$?"; wait $h
+  ]], t.DRUN, hp, lp, lp, path, timeout = 60 }
+  t.match(r.stdout, "exit=0\n")
+end)
+
+t.test("a lock held by a dead process: taken over with a warning, the run goes on", function()
+  local path, lp = recipe_file(BASIC, THREE)
+  local hp = t.write(fs.dirname(lp) .. "/dies.lua", [[
+    local db = require('drun.ledger').open(arg[1])
+    db:lock('web', 'staging', { recipe = 'crashed-deploy' })
+    os.exit(9)  -- dies holding the lock
+  ]])
+  t.drun { hp, lp }
+  local r = run(path, lp, { "ticket=1" })
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stderr, "took over the lock on web/staging from pid %d+ on %S+ %(recipe crashed%-deploy")
+end)
+
+t.test("approval: required without a TTY and without --yes -> exit 5; --yes records the approver", function()
+  local spec = BASIC:gsub('version = "1.2.0",', 'version = "1.2.0", approval = "required",')
+  local path, lp = recipe_file(spec, THREE)
+  local r = run(path, lp, { "ticket=1" })
+  t.eq(r.code, 5)
+  t.match(r.stdout, "approval required: re%-run with %-%-yes")
+  t.eq(fs.exists(lp), false, "nothing ran, nothing recorded")
+  r = run(path, lp, { "ticket=1", "--yes" }, { env = { GITHUB_ACTOR = "alice" } })
+  t.eq(r.code, 0, r.stderr)
+  local rec = ledger.open(lp):latest {}
+  t.eq(rec.metadata.approved_by, "alice")
+  t.eq(rec.metadata.approval, "--yes")
+end)
+
+t.test("approval on a terminal: yes deploys, anything else refuses", function()
+  local spec = BASIC:gsub('version = "1.2.0",', 'version = "1.2.0", approval = "required",')
+  local path, lp = recipe_file(spec, THREE)
+  local function on_tty(answer)
+    return proc.run { "sh", "-c", [[printf '%s\n' "$0" | script -qec "$1 $2 --ledger $3 ticket=1" /dev/null; echo "exit=$?"]],
+                      answer, t.DRUN, path, lp, timeout = 30 }.stdout
+  end
+  local s = on_tty("yes")
+  t.match(s, "About to deploy web 1%.2%.0 to staging")
+  t.match(s, "is live in staging")
+  t.match(s, "exit=0")
+  s = on_tty("no")
+  t.match(s, "approval refused")
+  t.match(s, "exit=5")
+  t.eq(ledger.open(lp):latest({}).metadata.approval, "prompt")
+end)
+
+t.test("a step that times out: the child is killed, the step fails", function()
+  local path, lp = recipe_file(BASIC, [[
+r:step("slow", { timeout = 0.5 }, function(ctx) ctx.run { "sleep", "30" } end)
+r:step("spin", { timeout = 0.3 }, function() while true do end end)
+]])
+  local t0 = require("drun.time").now()
+  local r = run(path, lp, { "ticket=1" })
+  t.eq(r.code, 1)
+  t.match(r.stdout, "command 'sleep 30' timed out after 0%.%ds and was killed")
+  t.ok(require("drun.time").now() - t0 < 10)
+  path, lp = recipe_file(BASIC, 'r:step("spin", { timeout = 0.3 }, function() while true do end end)')
+  r = run(path, lp, { "ticket=1" })
+  t.match(r.stdout, "step timed out after 0%.3s")
+end)
+
+t.test("Ctrl-C during a step: child terminated, status aborted, report, exit 130", function()
+  local piddir = t.tmpdir()
+  local path, lp, d = recipe_file(BASIC, ([[
+r:step("long", function(ctx) ctx.run { "sh", "-c", "echo $$ > %s/child.pid; exec sleep 30" } end)
+r:step("after", function() end)
+]]):format(piddir))
+  local r = proc.run { "sh", "-c", [[
+    "$0" "$1" --ledger "$2" ticket=1 > "$3/out" 2>&1 & pid=$!
+    for i in $(seq 200); do [ -s "$4/child.pid" ] && break; sleep 0.05; done
+    kill -INT $pid; wait $pid; echo "exit=$?"
+    if kill -0 "$(cat "$4/child.pid")" 2>/dev/null; then echo child-alive; else echo child-gone; fi
+  ]], t.DRUN, path, lp, d, piddir, timeout = 60 }
+  t.eq(r.stdout, "exit=130\nchild-gone\n")
+  local o = fs.read(d .. "/out")
+  t.match(o, "✗ long failed")
+  t.match(o, "error:  interrupted %(Ctrl%-C%)")
+  t.match(o, "undo:   not run %(interrupted%)")
+  t.eq(ledger.open(lp):latest({}).status, "aborted")
+end)
+
+t.test("--json: JSON Lines events on stdout, human text on stderr", function()
+  local path, lp = recipe_file(BASIC, THREE)
+  local r = run(path, lp, { "ticket=1", "count=2", "--json" })
+  t.eq(r.code, 1)
+  local events = {}
+  for line in r.stdout:gmatch("[^\n]+") do events[#events + 1] = json.decode(line) end
+  local kinds = {}
+  for i, e in ipairs(events) do
+    kinds[i] = e.event
+    t.eq(e.recipe, "web-deploy")
+    t.match(e.time, "^%d+%-%d+%-%d+T")
+  end
+  t.eq(table.concat(kinds, ","), "recipe_start,step_start,output,step_end,step_start,step_end,step_start,step_end,recipe_end")
+  t.eq(events[1].full_version, "1.2.0+build.1")
+  t.eq(#events[1].steps, 3)
+  t.eq(events[3].line, "building patch")
+  t.eq(events[3].stream, "stdout")
+  t.eq(events[8].status, "failed")
+  t.match(events[8].error, "smoke check failed")
+  t.eq(events[9].status, "failed")
+  t.eq(events[9].exit_code, 1)
+  t.eq(events[9].failed_step, "smoke")
+  t.match(r.stderr, "%[1/3%] build")
+end)
+
+t.test("under GitHub Actions: groups, an error annotation, a step summary", function()
+  local path, lp, d = recipe_file(BASIC, THREE)
+  local summary = d .. "/summary.md"
+  local r = run(path, lp, { "ticket=1", "count=2" }, { env = { GITHUB_ACTIONS = "true", GITHUB_STEP_SUMMARY = summary } })
+  t.match(r.stdout, "::group::%[1/3%] build\n")
+  t.match(r.stdout, "::endgroup::\n")
+  t.match(r.stdout, "::error title=smoke failed::[^\n]*smoke check failed: 503%%0Astate: new 1%.2%.0 is live and bad\n")
+  local md = fs.read(summary)
+  t.match(md, "### web 1%.2%.0%+build%.1 → staging: FAILED at smoke")
+  t.match(md, "| smoke | failed | %d+ms |")
+end)
+
+t.test("--dry-run: read-only calls run, mutating ones are printed, the ledger is untouched", function()
+  local d0 = t.tmpdir()
+  proc.run { "git", "init", "-q", d0 }
+  proc.run { "git", "-C", d0, "-c", "user.name=x", "-c", "user.email=y", "commit", "-q", "--allow-empty", "-m", "x" }
+  local path, lp, d = recipe_file(BASIC, ([[
+r:step("look", { read_only = true }, function(ctx) ctx.run { "echo", "read-only step ran" } end)
+r:step("change", function(ctx)
+  ctx.run { "touch", %q }
+  ctx.run { "echo", "explicitly read-only", read_only = true }
+  ctx.http.post("http://127.0.0.1:9/deploy", { json = { x = 1 } })
+  ctx.git:tag("v-dry")
+  ctx.set("k", "v")
+end)
+]]):format(d0 .. "/created-by-step"))
+  local r = run(path, lp, { "ticket=1", "--dry-run" }, { cwd = d0 })
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "%[dry%-run%]")
+  t.match(r.stdout, "read%-only step ran")
+  t.match(r.stdout, "explicitly read%-only")
+  t.match(r.stdout, "dry%-run: would record web 1%.2%.0 → staging in the ledger and lock web/staging")
+  t.match(r.stdout, "dry%-run: would touch " .. (d0 .. "/created-by-step"):gsub("%p", "%%%0"))
+  t.match(r.stdout, "dry%-run: would POST http://127%.0%.0%.1:9/deploy")
+  t.match(r.stdout, "dry%-run: would create tag v%-dry")
+  t.eq(fs.exists(d0 .. "/created-by-step"), false)
+  t.eq(fs.exists(lp), false, "ledger written")
+  t.eq(proc.output { "git", "-C", d0, "tag" }, "")
+end)
+
+t.test("a secret appears in no output, event, step summary, ledger row or error", function()
+  local secret = "sk-secret-deploy-token-42"
+  local path, lp, d = recipe_file(BASIC, [[
+r:step("use", function(ctx)
+  local tok = ctx.secret("DEPLOY_TOKEN")
+  print("print " .. tok)
+  ctx.log.info("log %s", tok)
+  ctx.run { "sh", "-c", 'echo "child $DEPLOY_TOKEN"; echo "err $DEPLOY_TOKEN" >&2' }
+  ctx.set("header", "Bearer " .. tok)
+end)
+r:step("fail", { on_failure = "state mentions ${token_hint}" }, function(ctx)
+  error("failed with " .. os.getenv("DEPLOY_TOKEN"))
+end)
+]])
+  local summary = d .. "/summary.md"
+  for _, flags in ipairs { {}, { "--json" } } do
+    local args = { "ticket=1" }
+    for _, f in ipairs(flags) do args[#args + 1] = f end
+    local r = run(path, lp, args, { env = { DEPLOY_TOKEN = secret, GITHUB_STEP_SUMMARY = summary, GITHUB_ACTIONS = "true" } })
+    t.eq(r.code, 1)
+    local shown = (r.stdout .. r.stderr):gsub("::add%-mask::[^\n]*\n", "") -- for the runner, never displayed
+    t.no_match(shown, secret, "output " .. table.concat(flags, " "))
+    t.match(shown, "child %*%*%*")
+  end
+  t.no_match(fs.read(summary), secret, "step summary")
+  t.no_match(proc.output { "sqlite3", lp, ".dump" }, secret, "ledger")
+  t.match(proc.output { "sqlite3", lp, ".dump" }, "failed with %*%*%*")
+end)
+
+t.test("a step's Lua error names the recipe file and line", function()
+  local path, lp = recipe_file(BASIC, 'r:step("bad", function(ctx)\n  local x = nil\n  return x.field\nend)')
+  local r = run(path, lp, { "ticket=1" })
+  t.eq(r.code, 1)
+  t.match(r.stdout, "error:  [^\n]*recipes/test%.lua:8: attempt to index a nil value %(local 'x'%)")
+end)
+
+t.test("the ledger cannot be written: nothing runs", function()
+  local path, _, d = recipe_file(BASIC, 'r:step("s", function() error("must not run") end)')
+  local bad = t.write(d .. "/not-a-ledger.db", string.rep("garbage!", 100))
+  local r = run(path, bad, { "ticket=1" })
+  t.eq(r.code, 1)
+  t.match(r.stdout, "is not a drun ledger")
+  t.match(r.stdout, "nothing was run: drun does not deploy unrecorded")
+  t.no_match(r.stdout, "must not run")
+end)
+
+t.test("a version function that fails is a recipe error before anything runs", function()
+  local spec = BASIC:gsub('version = "1.2.0",', 'version = function() error("package.json has no version") end,')
+  local path, lp = recipe_file(spec, THREE)
+  local r = run(path, lp, { "ticket=1" })
+  t.eq(r.code, 3)
+  t.match(r.stdout, "package%.json has no version")
+  t.eq(fs.exists(lp), false)
+end)

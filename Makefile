@@ -101,6 +101,8 @@ test: deps all $(CTESTS)
 
 demo: deps all
 	$(B)/drun recipes/sample.lua
+	@echo
+	$(B)/drun ledger list --limit 5
 
 bench: all
 	@bench/run $(B)/drun

@@ -1,81 +1,85 @@
--- recipes/sample.lua — drun's runtime on the local machine, until the
--- platform flows land: ship the drun that runs it as a Capistrano-style
--- release (releases/<stamp>-<sha>, a `current` link switched atomically, old
--- releases pruned), smoke-check it, and print a JSON report.
+-- recipes/sample.lua — the recipe engine on the local machine only, until
+-- the platform flows land: ship the drun that runs it as a Capistrano-style
+-- release (releases/<stamp>-<version>, an atomically switched `current`
+-- link, old releases pruned), smoke-check it, and roll back on failure.
 --
---   drun recipes/sample.lua [target_dir]
-local drun = require "drun"
-local proc, fs, json, time, log = drun.proc, drun.fs, drun.json, drun.time, drun.log
+--   drun recipes/sample.lua                  deploy
+--   drun recipes/sample.lua fail_smoke=true  watch the smoke check fail and the undo run
+--   drun plan recipes/sample.lua             what it would do
+local recipe = require "drun.recipe"
+local proc = require "drun.proc"
+local fs = require "drun.fs"
+local time = require "drun.time"
 
-local config = {
-  target = arg[1] or os.getenv("SAMPLE_TARGET") or ".drun/sample-deploy",
-  binary = proc.which(arg[-1]), -- the drun running this recipe is the one shipped
-  keep_releases = 3,
+local drun_binary = proc.which(arg[-1]) -- the drun running this recipe is the one shipped
+
+local r = recipe.new {
+  name = "sample-release", service = "drun", environment = "local",
+  description = "ship this drun binary as a local release",
+  version = function() return proc.output({ drun_binary, "--version" }):match("^drun (%S+)") end,
+  params = {
+    target = { default = ".drun/sample-deploy", description = "where releases/ and current live" },
+    keep = { default = 3, description = "releases kept after pruning" },
+    fail_smoke = { default = false, description = "make the smoke check fail, to see the undo" },
+  },
+  auto_rollback = true,
+  rollback_hint = "nothing: the undo put the previous release back; fix and deploy again",
 }
 
-local report = { recipe = "sample", target = config.target, steps = json.array(), status = "running" }
-local started = time.now()
-local steps = {}
+local function releases(ctx) return fs.join(ctx.params.target, "releases") end
 
-local function step(name, fn)
-  steps[#steps + 1] = { name = name, fn = fn }
+-- Points `current` at a release by renaming a new link over it: there is
+-- never a moment without `current`.
+local function point_current(ctx, release)
+  local link, tmp = fs.join(ctx.params.target, "current"), fs.join(ctx.params.target, ".current.tmp")
+  ctx.run { "ln", "-sfn", "releases/" .. release, tmp }
+  ctx.run { "mv", "-T", tmp, link }
 end
 
-step("inspect", function()
-  report.commit = proc.output { "git", "rev-parse", "--short", "HEAD", check = false } or "unknown"
-  if report.commit == "" then report.commit = "unknown" end
-  report.built = proc.output { config.binary, "--version" }
-  return report.built
+r:step("inspect", { read_only = true, description = "what is shipped and what runs now" }, function(ctx)
+  local current = fs.try.realpath(fs.join(ctx.params.target, "current"))
+  ctx.set("previous_release", current and fs.basename(current) or nil)
+  ctx.log.info("shipping %s (%s)", drun_binary, ctx.version)
+  ctx.log.info("current release: %s", current and fs.basename(current) or "none yet")
 end)
 
-step("upload", function()
+r:step("upload", {
+  description = "copy the binary into releases/<stamp>",
+  undo = function(ctx) fs.remove(fs.join(releases(ctx), ctx.get("release")), true) end,
+}, function(ctx)
   local now = time.unix() -- milliseconds too: two deploys in one second must not collide
-  report.release = string.format("%s.%03d-%s", time.utc(now):gsub("[-:Z]", ""), math.floor(now % 1 * 1000), report.commit)
-  local dir = fs.join(config.target, "releases", report.release)
-  fs.mkdir(dir .. "/bin")
-  proc.run { "install", "-m", "755", config.binary, dir .. "/bin/drun" }
-  return dir
+  local release = string.format("%s.%03d-%s", time.utc(now):gsub("[-:Z]", ""), math.floor(now % 1 * 1000), ctx.version)
+  ctx.set("release", release)
+  fs.mkdir(fs.join(releases(ctx), release, "bin"))
+  ctx.run { "install", "-m", "755", drun_binary, fs.join(releases(ctx), release, "bin/drun") }
 end)
 
-step("smoke-check", function()
-  local dir = fs.join(config.target, "releases", report.release)
-  local got = proc.output { dir .. "/bin/drun", "-e", "print(require('drun.json').encode({ok = true}))" }
-  assert(json.decode(got).ok == true, "release does not run: " .. got)
-  return got
-end)
+r:step("switch", {
+  description = "point current at the new release",
+  on_failure = "current still points at the previous release",
+  undo = function(ctx)
+    local previous = ctx.get("previous_release")
+    if previous then point_current(ctx, previous) else fs.remove(fs.join(ctx.params.target, "current")) end
+  end,
+}, function(ctx) point_current(ctx, ctx.get("release")) end)
 
-step("switch-current", function()
-  -- a new link beside the old one, then rename(2) over it: never a moment without `current`
-  local link, tmp = fs.join(config.target, "current"), fs.join(config.target, ".current.tmp")
-  proc.run { "ln", "-sfn", "releases/" .. report.release, tmp }
-  proc.run { "mv", "-T", tmp, link }
-  return "current -> releases/" .. report.release
-end)
-
-step("prune", function()
-  local releases = fs.list(fs.join(config.target, "releases"))
-  local removed = {}
-  for i = 1, #releases - config.keep_releases do
-    fs.remove(fs.join(config.target, "releases", releases[i]), true)
-    removed[#removed + 1] = releases[i]
+r:step("smoke-check", {
+  description = "run the new current release",
+  on_failure = "release ${release} is current and does not work",
+}, function(ctx)
+  local bin = fs.join(ctx.params.target, "current/bin/drun")
+  local got = ctx.run { bin, "-e", "print(require('drun.json').encode({ ok = true }))", read_only = true }.stdout
+  if ctx.params.fail_smoke or got ~= '{"ok":true}\n' then
+    error("smoke check failed: the new release answered " .. (ctx.params.fail_smoke and "(forced to fail)" or got))
   end
-  report.kept = #releases - #removed
-  return #removed .. " old release(s) removed"
 end)
 
-for i, s in ipairs(steps) do
-  local t0 = time.now()
-  log.info("[%d/%d] %s", i, #steps, s.name)
-  local ok, result = pcall(s.fn)
-  local entry = { name = s.name, ok = ok, ms = math.floor((time.now() - t0) * 1000 + 0.5) }
-  entry[ok and "result" or "error"] = tostring(result)
-  report.steps[#report.steps + 1] = entry
-  if not ok then
-    report.status = "failed"
-    break
+r:step("prune", { description = "keep the newest releases" }, function(ctx)
+  local all = fs.list(releases(ctx))
+  for i = 1, #all - ctx.params.keep do
+    fs.remove(fs.join(releases(ctx), all[i]), true)
+    ctx.log.info("removed %s", all[i])
   end
-end
-if report.status == "running" then report.status = "success" end
-report.duration_ms = math.floor((time.now() - started) * 1000 + 0.5)
-print(json.encode(report, { indent = 2 }))
-os.exit(report.status == "success" and 0 or 1)
+end)
+
+return r

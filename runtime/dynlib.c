@@ -18,7 +18,7 @@ void *dynlib_open(const char *soname, const char **err) {
     *err = "library was not found at build time (pkg-config)";
     return NULL;
   }
-  void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+  void *h = dlopen(soname, RTLD_LAZY | RTLD_LOCAL); /* every function drun calls is dlsym()ed at load */
   if (!h) {
     *err = dlerror();
     return NULL;

@@ -117,17 +117,89 @@ end
 
 -- What every flow stamps (FLOWS.md, "Context every flow stamps"): from the
 -- GitHub Actions variables when set, else from the repository and the user.
-function M.context(repo)
+-- Read from .git's files directly: loading libgit2 (about 10 ms with its
+-- TLS set-up) only to learn HEAD would cost every recipe run.
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- the .git directory for `dir` (a directory, or a file "gitdir: ..." in a worktree)
+local function git_dir(dir)
+  local fs = require "drun.fs"
+  local d = fs.try.realpath(dir or ".")
+  while d do
+    local kind = fs.exists(d .. "/.git")
+    if kind == "directory" then return d .. "/.git" end
+    if kind == "file" then
+      local target = (read(d .. "/.git") or ""):match("^gitdir:%s*(.-)%s*$")
+      if target then return target:sub(1, 1) == "/" and target or (d .. "/" .. target) end
+    end
+    if d == "/" then return nil end
+    d = fs.dirname(d)
+  end
+end
+
+local function resolve_ref(gd, ref)
+  local common = (read(gd .. "/commondir") or ""):match("^%s*(.-)%s*$")
+  local dirs = { gd }
+  if common and common ~= "" then dirs[2] = common:sub(1, 1) == "/" and common or (gd .. "/" .. common) end
+  for _, d in ipairs(dirs) do
+    local sha = (read(d .. "/" .. ref) or ""):match("^(%x+)")
+    if sha then return sha end
+    for line in (read(d .. "/packed-refs") or ""):gmatch("[^\n]+") do
+      local s, name = line:match("^(%x+) (.+)$")
+      if name == ref then return s end
+    end
+  end
+  return nil
+end
+
+-- user.name from the repository's config, then the user's
+local function config_user_name(gd)
+  local home, xdg = os.getenv("HOME"), os.getenv("XDG_CONFIG_HOME")
+  local files = { gd and (gd .. "/config") }
+  if home then files[#files + 1] = home .. "/.gitconfig" end
+  files[#files + 1] = (xdg and xdg ~= "" and xdg or ((home or "") .. "/.config")) .. "/git/config"
+  for _, f in ipairs(files) do
+    local section
+    for line in (f and read(f) or ""):gmatch("[^\n]+") do
+      local sec = line:match("^%s*%[%s*([%w%.%-]+)")
+      if sec then section = sec:lower() end
+      local value = section == "user" and line:match("^%s*[Nn][Aa][Mm][Ee]%s*=%s*(.-)%s*$")
+      if value and value ~= "" then return (value:gsub('^"(.*)"$', "%1")) end
+    end
+  end
+  return nil
+end
+
+-- context(dir_or_repo) -> {actor, sha, branch, run_id, run_url}
+function M.context(where)
   local function env(name)
     local v = os.getenv(name)
     return v ~= "" and v or nil
   end
+  if type(where) == "table" and where.workdir then where = where:workdir() end
+  local gd = git_dir(where)
+  local sha, branch
+  if gd then
+    local head = (read(gd .. "/HEAD") or ""):match("^%s*(.-)%s*$")
+    local ref = head:match("^ref:%s*(%S+)")
+    if ref then
+      branch = ref:match("^refs/heads/(.+)$")
+      sha = resolve_ref(gd, ref)
+    elseif head:match("^%x+$") then
+      sha = head
+    end
+  end
   local ctx = {}
-  local head = repo and select(2, pcall(repo.head, repo))
-  if type(head) ~= "table" then head = nil end
-  ctx.actor = env("GITHUB_ACTOR") or (repo and repo:config("user.name")) or env("USER") or "unknown"
-  ctx.sha = env("GITHUB_SHA") or (head and head.sha)
-  ctx.branch = env("GITHUB_HEAD_REF") or env("GITHUB_REF_NAME") or (head and head.branch)
+  ctx.actor = env("GITHUB_ACTOR") or config_user_name(gd) or env("USER") or "unknown"
+  ctx.sha = env("GITHUB_SHA") or sha
+  ctx.branch = env("GITHUB_HEAD_REF") or env("GITHUB_REF_NAME") or branch
   ctx.run_id = env("GITHUB_RUN_ID")
   local server, repository = env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY")
   if server and repository and ctx.run_id then

@@ -12,10 +12,10 @@ end
 
 -- ledger.open(path) must refuse with `pattern` and leave the file as it was.
 local function refused_untouched(path, pattern)
-  local before = fs.read(path)
+  local before, had_wal = fs.read(path), fs.exists(path .. "-wal")
   t.raises(function() ledger.open(path) end, pattern)
   t.eq(fs.read(path), before, "file changed")
-  t.eq(fs.exists(path .. "-wal"), false, "a -wal file was created")
+  t.eq(fs.exists(path .. "-wal"), had_wal, "a -wal file was created")
 end
 
 local function deploy(db, fields, status)

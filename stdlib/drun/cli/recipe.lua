@@ -104,9 +104,7 @@ return function(result, argv, script, plan_only)
       plan(r, script, params)
       return 0
     end
-    local git = require "drun.git"
-    local repo_ok, repo = pcall(git.open)
-    local gctx = git.context(repo_ok and repo or nil)
+    local gctx = require("drun.git").context() -- from .git's files: no libgit2 unless a step needs it
     local auto_rollback -- nil: the recipe's own default
     if opts["auto-rollback"] then auto_rollback = true elseif opts["no-auto-rollback"] then auto_rollback = false end
     return require("drun.recipe.run").execute(r, {

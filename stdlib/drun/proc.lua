@@ -6,11 +6,14 @@
 -- out raises "command 'wrangler deploy' exited with 1: <stderr tail>".
 -- `check = false` returns the result (or nil, err) instead.
 -- Options (all optional): cwd, env = {NAME = "v" | false}, clear_env, stdin,
--- timeout, grace, cap, stream (true | function(stream, line, partial)), prefix.
+-- timeout, grace, cap, stream (true | function(stream, line, partial)), prefix,
+-- read_only (under --dry-run only read-only commands run; the others are
+-- printed and return {ok = true, code = 0, dry_run = true}).
 -- Result: ok, code, signal, timed_out, interrupted, stdout, stderr,
 -- stdout_dropped, stderr_dropped, duration, pid, command.
 local core = require "drun.core.proc"
 local out = require "drun.core.out"
+local runtime = require "drun.runtime"
 
 local M = { which = core.which, DEFAULT_CAP = core.DEFAULT_CAP }
 
@@ -58,6 +61,13 @@ end
 
 function M.run(spec)
   if type(spec) ~= "table" then error("proc.run: expected a table { \"program\", \"arg\", ... }", 2) end
+  if runtime.dry_run and not spec.read_only then
+    local ok, line = pcall(M.command_line, spec)
+    if not ok then error("proc.run: " .. tostring(line), 2) end
+    runtime.would("%s", line)
+    return { ok = true, code = 0, stdout = "", stderr = "", stdout_dropped = 0, stderr_dropped = 0, duration = 0,
+             timed_out = false, interrupted = false, dry_run = true, command = line }
+  end
   local ok, res, err = pcall(core.run, spec)
   if not ok then error(res, 2) end -- a bad argument: located at the caller
   if not res then

@@ -345,12 +345,13 @@ t.test("--dry-run: read-only calls run, mutating ones are printed, the ledger is
 r:step("look", { read_only = true }, function(ctx) ctx.run { "echo", "read-only step ran" } end)
 r:step("change", function(ctx)
   ctx.run { "touch", %q }
+  require("drun.proc").run { "touch", %q .. "-direct" } -- the primitive itself, not ctx.run
   ctx.run { "echo", "explicitly read-only", read_only = true }
   ctx.http.post("http://127.0.0.1:9/deploy", { json = { x = 1 } })
   ctx.git:tag("v-dry")
   ctx.set("k", "v")
 end)
-]]):format(d0 .. "/created-by-step"))
+]]):format(d0 .. "/created-by-step", d0 .. "/created-by-step"))
   local r = run(path, lp, { "ticket=1", "--dry-run" }, { cwd = d0 })
   t.eq(r.code, 0, r.stdout .. r.stderr)
   t.match(r.stdout, "%[dry%-run%]")
@@ -361,6 +362,7 @@ end)
   t.match(r.stdout, "dry%-run: would POST http://127%.0%.0%.1:9/deploy")
   t.match(r.stdout, "dry%-run: would create tag v%-dry")
   t.eq(fs.exists(d0 .. "/created-by-step"), false)
+  t.eq(fs.exists(d0 .. "/created-by-step-direct"), false, "drun.proc enforces --dry-run too")
   t.eq(fs.exists(lp), false, "ledger written")
   t.eq(proc.output { "git", "-C", d0, "tag" }, "")
 end)

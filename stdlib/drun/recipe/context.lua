@@ -28,11 +28,7 @@ function M.new(engine)
     local s = {}
     for k, v in pairs(spec) do s[k] = v end
     local step = engine.current
-    if engine.dry_run and not (s.read_only or (step and step.read_only)) then
-      engine.report:would(proc.command_line(s))
-      return { ok = true, code = 0, stdout = "", stderr = "", dry_run = true, command = proc.command_line(s) }
-    end
-    s.read_only = nil
+    s.read_only = s.read_only or (step and step.read_only) -- drun.proc enforces --dry-run
     s.stream = function(stream, line) engine.report:output(stream, line) end
     if engine.deadline then
       local left = engine.deadline - time.now()

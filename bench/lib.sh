@@ -25,7 +25,8 @@ compare() {
 # ratio A B: A / B with two decimals
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
-# row NAME DRUN_MS BASE_MS BASE_NAME TARGET: one aligned result line
+# row NAME MS BASE_MS BASE_NAME TARGET [WHO]: one aligned result line; WHO
+# (default drun) is what was timed against the base
 row() {
-  printf '%-34s drun %9.2f ms   %-10s %9.2f ms   ratio %5sx   (target %s)\n' "$1" "$2" "$4" "$3" "$(ratio "$2" "$3")" "$5"
+  printf '%-34s %-5s %9.2f ms   %-10s %9.2f ms   ratio %5sx   (target %s)\n' "$1" "${6:-drun}" "$2" "$4" "$3" "$(ratio "$2" "$3")" "$5"
 }

@@ -11,31 +11,39 @@ end
 
 function M.tabulate(rows, columns, opts)
   opts = opts or {}
-  local cells, widths = {}, {}
+  local cells, cell_widths, widths = {}, {}, {}
   for c, col in ipairs(columns) do widths[c] = utf8_width(col[1]) end
   for r, row in ipairs(rows) do
-    cells[r] = {}
+    local line_cells, line_widths = {}, {}
     for c, col in ipairs(columns) do
-      local v = type(col[2]) == "function" and col[2](row) or row[col[2]]
-      v = v == nil and "" or tostring(v):gsub("%s*\n%s*", " / ") -- one line per row
-      cells[r][c] = v
-      widths[c] = math.max(widths[c], utf8_width(v))
+      local key = col[2]
+      local v = type(key) == "function" and key(row) or row[key]
+      v = v == nil and "" or tostring(v)
+      if v:find("\n", 1, true) then v = v:gsub("%s*\n%s*", " / ") end -- one line per row
+      local w = utf8_width(v)
+      line_cells[c], line_widths[c] = v, w
+      if w > widths[c] then widths[c] = w end
     end
+    cells[r], cell_widths[r] = line_cells, line_widths
   end
   local out = {}
-  local function line(values, row)
+  local function line(values, row, vwidths)
     local parts = {}
+    local n = #values
     for c, v in ipairs(values) do
-      local padded = c < #values and v .. string.rep(" ", widths[c] - utf8_width(v)) or v
+      local padded = c < n and v .. string.rep(" ", widths[c] - (vwidths and vwidths[c] or utf8_width(v))) or v
       if row and opts.colour and columns[c].paint then padded = columns[c].paint(padded, row) end
       parts[c] = padded
     end
-    out[#out + 1] = (table.concat(parts, "  "):gsub("%s+$", ""))
+    local text = table.concat(parts, "  ")
+    local e = #text -- trailing blanks (an empty last cell), trimmed without a pattern: "%s+$" backtracks
+    while e > 0 and text:byte(e) == 32 do e = e - 1 end
+    out[#out + 1] = text:sub(1, e)
   end
   local headers = {}
   for c, col in ipairs(columns) do headers[c] = col[1] end
   line(headers)
-  for r, row in ipairs(rows) do line(cells[r], row) end
+  for r, row in ipairs(rows) do line(cells[r], row, cell_widths[r]) end
   return table.concat(out, "\n") .. "\n"
 end
 

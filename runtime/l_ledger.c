@@ -355,16 +355,7 @@ static const luaL_Reg methods[] = {
 };
 
 int luaopen_drun_core_ledger(lua_State *L) {
-  luaL_newmetatable(L, LEDGER_MT);
-  luaL_newlib(L, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, h_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, h_close);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, h_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  register_handle(L, LEDGER_MT, methods, h_close, h_tostring);
   lua_newtable(L);
   lua_pushcfunction(L, ledger_open_l);
   lua_setfield(L, -2, "open");

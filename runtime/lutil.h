@@ -2,6 +2,7 @@
  * top of the stack. */
 #ifndef DRUN_LUTIL_H
 #define DRUN_LUTIL_H
+#include <lauxlib.h>
 #include <lua.h>
 
 #include "buf.h"
@@ -21,6 +22,23 @@ static inline void setfield_bool(lua_State *L, const char *k, int v) {
 static inline void setfield_str(lua_State *L, const char *k, const char *v) {
   lua_pushstring(L, v);
   lua_setfield(L, -2, k);
+}
+
+/* A handle's metatable: the methods as __index, close as both __gc and
+ * __close (idempotent), and __tostring. Leaves nothing on the stack. */
+static inline void register_handle(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
+                                   lua_CFunction tostring) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L); /* not luaL_newlib: it takes sizeof of an array, and methods is a pointer here */
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
 }
 
 /* The raw primitives' failure: nil and the message in err (which is freed). */

@@ -24,14 +24,6 @@ local function lookup(v, path)
   return v
 end
 
-local function status_ok(expect, status)
-  if type(expect) == "number" then return status == expect end
-  for _, s in ipairs(expect) do
-    if s == status then return true end
-  end
-  return false
-end
-
 local function show(v)
   if v == nil or v == json.null then return "nothing" end
   return type(v) == "string" and string.format("%q", v) or tostring(v)
@@ -44,7 +36,7 @@ function M.probe(url, opts)
                                 check = false, headers = opts.headers }
   if not r then return { ok = false, reason = err:match("^http: %S+ %S+: (.*)$") or err } end
   local res = { ok = false, status = r.status, time_ms = r.time_ms }
-  if not status_ok(opts.expect_status or 200, r.status) then
+  if not http.status_matches(opts.expect_status or 200, r.status) then
     res.reason = tostring(r.status)
     return res
   end

@@ -88,13 +88,15 @@ function Response:json()
   return self._json
 end
 
-local function expected(expect, status)
+-- status_matches(200 | {200, 201}, status)
+function M.status_matches(expect, status)
   if type(expect) == "number" then return status == expect end
   for _, s in ipairs(expect) do
     if s == status then return true end
   end
   return false
 end
+local expected = M.status_matches
 
 local function expect_text(expect)
   return type(expect) == "number" and tostring(expect) or table.concat(expect, " or ")

@@ -61,6 +61,7 @@ help:
 
 deps:
 	@tools/deps vendor/debian-packages.txt
+	@tools/deps-npm tests/sandbox
 
 $(B)/drun: $(OBJ_PLAIN) $(OBJ_LUA) $(B)/obj/stdlib_embed.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

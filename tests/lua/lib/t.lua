@@ -65,7 +65,29 @@ function t.tmpdir()
   dirs[#dirs + 1] = d
   return d
 end
+local sandboxes = {}
+
+-- sandbox([git_dir]) -> env table, dir: a platform sandbox (tests/sandbox),
+-- stopped when the test file ends. env is what `start` prints to export.
+function t.sandbox(git_dir)
+  local root = os.getenv("DRUN_ROOT") or fs.cwd()
+  local dir = t.tmpdir() .. "/sandbox"
+  local r = proc.run { root .. "/tests/sandbox/start", dir, git_dir }
+  local env = {}
+  for name, value in r.stdout:gmatch("export ([%w_]+)='([^']*)'") do env[name] = value end
+  env.PATH = env.PATH or (root .. "/tests/sandbox/bin:" .. os.getenv("PATH"))
+  for line in r.stdout:gmatch("[^\n]+") do
+    if line:match("^export PATH=") then env.PATH = line:match("^export PATH='([^']*)'") .. ":" .. os.getenv("PATH") end
+  end
+  env.WRANGLER_SEND_METRICS = "false"
+  sandboxes[#sandboxes + 1] = dir
+  return env, dir
+end
+
 function t.cleanup()
+  local root = os.getenv("DRUN_ROOT") or fs.cwd()
+  for _, dir in ipairs(sandboxes) do proc.run { root .. "/tests/sandbox/stop", dir, check = false } end
+  sandboxes = {}
   for _, pid in ipairs(servers) do proc.run { "kill", tostring(pid), check = false } end
   for _, d in ipairs(dirs) do fs.remove(d, true) end
 end

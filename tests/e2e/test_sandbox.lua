@@ -1,0 +1,233 @@
+-- The platform sandbox itself: stand-ins in the real shapes (FLOWS.md), the
+-- real local D1, health, GitHub, faults, and no process left behind.
+local t = require "t"
+local fs = require "drun.fs"
+local json = require "drun.json"
+local proc = require "drun.proc"
+local http = require "drun.http"
+
+local ROOT = os.getenv("DRUN_ROOT") or fs.cwd()
+
+-- a sandbox with the CMS fixture repository; returns env, dirs
+local function cms_sandbox()
+  local d = t.tmpdir()
+  local out = proc.output { ROOT .. "/tests/sandbox/fixture", "cms", d }
+  local repo, origin = out:match("^(%S+)\n(%S+)$")
+  local env, sdir = t.sandbox(origin)
+  return env, repo, origin, sdir
+end
+
+local function run(env, cwd, ...)
+  local spec = { ... }
+  spec.env, spec.cwd, spec.check, spec.timeout = env, cwd, false, 120
+  return proc.run(spec)
+end
+
+local function health(env, worker, environment)
+  return http.get(env.SANDBOX_URL .. "/workers/" .. worker .. "/" .. environment .. "/api/health")
+end
+
+t.test("start and stop: environment printed, two at once, nothing left running", function()
+  local env1, dir1 = t.sandbox()
+  local env2, dir2 = t.sandbox()
+  t.match(env1.SANDBOX_URL, "^http://127%.0%.0%.1:%d+$")
+  t.ok(env1.SANDBOX_URL ~= env2.SANDBOX_URL, "each sandbox has its own port")
+  t.match(env1.GITHUB_API_URL, "/github$")
+  t.ok(env1.CLOUDFLARE_API_TOKEN and env1.CLOUDFLARE_ACCOUNT_ID and env1.GITHUB_TOKEN)
+  t.match(env1.PATH, "tests/sandbox/bin:")
+  local pid = fs.read(dir1 .. "/server.pid")
+  proc.run { ROOT .. "/tests/sandbox/stop", dir1 }
+  t.eq(proc.run({ "kill", "-0", pid, check = false }).code ~= 0, true, "server still running")
+  t.eq(http.get(env2.SANDBOX_URL .. "/workers/x/y/api/health").status, 404, "the other one is unaffected")
+end)
+
+t.test("wrangler deploy: Current Version ID, the output file entry, the version served", function()
+  local env, repo = cms_sandbox()
+  local out = t.tmpdir() .. "/wrangler-output.jsonl"
+  env.WRANGLER_OUTPUT_FILE_PATH = out
+  local r = run(env, repo .. "/packages/cms-mcp", "wrangler", "deploy", "--env", "staging", "--message", "deploy by ada")
+  t.eq(r.code, 0, r.stderr)
+  local vid = r.stdout:match("Current Version ID: (%x+%-%x+%-%x+%-%x+%-%x+)")
+  t.ok(vid, r.stdout)
+  local entries = {}
+  for line in fs.read(out):gmatch("[^\n]+") do entries[#entries + 1] = json.decode(line) end
+  t.eq(entries[1].type, "wrangler-session")
+  local d = entries[2]
+  t.eq(d.type, "deploy")
+  t.eq(d.version, 1)
+  t.eq(d.worker_name, "cms-mcp-staging")
+  t.eq(d.version_id, vid)
+  t.eq(d.wrangler_environment, "staging")
+  t.eq(json.kind(d.targets), "array")
+  local h = health(env, "cms-mcp", "staging")
+  t.eq(h.status, 200)
+  t.eq(h:json().version, "1.4.0")
+  t.eq(h:json().status, "ok")
+end)
+
+t.test("the CMS is unhealthy until its MCP binding is deployed in that environment", function()
+  local env, repo = cms_sandbox()
+  t.eq(run(env, repo .. "/apps/cms", "wrangler", "deploy", "--env", "production").code, 0)
+  local h = health(env, "cms", "production")
+  t.eq(h.status, 503)
+  t.match(h:json().error, "cms%-mcp%-production does not resolve")
+  t.eq(run(env, repo .. "/packages/cms-mcp", "wrangler", "deploy", "--env", "production").code, 0)
+  t.eq(health(env, "cms", "production").status, 200)
+  t.eq(health(env, "cms", "staging").status, 404, "never deployed to staging")
+end)
+
+t.test("deployments list --json and versions list --json in the real shapes; rollback", function()
+  local env, repo = cms_sandbox()
+  local cms = repo .. "/packages/cms-mcp"
+  local v1 = run(env, cms, "wrangler", "deploy", "--env", "staging", "-m", "first").stdout:match("Current Version ID: (%S+)")
+  fs.write(cms .. "/package.json", (fs.read(cms .. "/package.json"):gsub('"1%.4%.0"', '"1.5.0"')))
+  local v2 = run(env, cms, "wrangler", "deploy", "--env", "staging", "--message", "second", "--tag", "t2").stdout:match("Current Version ID: (%S+)")
+  local list = json.decode(run(env, cms, "wrangler", "deployments", "list", "--env", "staging", "--json").stdout)
+  t.eq(#list, 2)
+  local d = list[2]
+  for _, k in ipairs { "id", "source", "strategy", "author_email", "annotations", "created_on", "versions" } do t.ok(d[k] ~= nil, k) end
+  t.eq(d.annotations["workers/message"], "second")
+  t.eq(d.versions[1].version_id, v2)
+  t.eq(d.versions[1].percentage, 100)
+  t.eq(list[1].versions[1].version_id, v1, "oldest first")
+  local versions = json.decode(run(env, cms, "wrangler", "versions", "list", "--env", "staging", "--json").stdout)
+  t.eq(versions[2].annotations["workers/tag"], "t2")
+  t.eq(health(env, "cms-mcp", "staging"):json().version, "1.5.0")
+  local r = run(env, cms, "wrangler", "rollback", "-m", "rolling back: smoke failed", "--env", "staging")
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "Successfully rolled back to Version ID: " .. v1:gsub("%p", "%%%0"))
+  t.eq(health(env, "cms-mcp", "staging"):json().version, "1.4.0")
+  r = run(env, cms, "wrangler", "rollback", v2, "-m", "forward again", "--env", "staging")
+  t.eq(health(env, "cms-mcp", "staging"):json().version, "1.5.0")
+  t.match(run(env, cms, "wrangler", "rollback", "nope", "-m", "x", "--env", "staging").stderr, "Version nope was not found")
+end)
+
+t.test("no CLOUDFLARE_API_TOKEN: wrangler's own error, exit 1", function()
+  local env, repo = cms_sandbox()
+  env.CLOUDFLARE_API_TOKEN = false
+  local r = run(env, repo .. "/apps/cms", "wrangler", "deploy", "--env", "staging")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "In a non%-interactive environment, it's necessary to set a CLOUDFLARE_API_TOKEN environment variable")
+  r = run(env, repo .. "/apps/cms", "wrangler", "d1", "migrations", "apply", "cms-staging", "--env", "staging", "--remote")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "CLOUDFLARE_API_TOKEN")
+end)
+
+t.test("d1 runs the real wrangler on a local D1: migrations, the legacy database, the backfill", function()
+  local env, repo = cms_sandbox()
+  local app = repo .. "/apps/cms"
+  local function d1(...) return run(env, app, "wrangler", "d1", ...) end
+  -- a legacy database: the app migrated it at runtime (schema up to 0003), no tracker
+  local schema = "CREATE TABLE organizations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, slug TEXT);" ..
+                 "CREATE TABLE posts (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, title TEXT NOT NULL);"
+  t.eq(d1("execute", "cms-staging", "--env", "staging", "--remote", "--command", schema).code, 0)
+  local r = d1("migrations", "apply", "cms-staging", "--env", "staging", "--remote")
+  t.eq(r.code, 1)
+  t.match(r.stdout .. r.stderr, "duplicate column name: slug")
+  -- the backfill records the historical files; then only 0004 runs
+  t.eq(d1("execute", "cms-staging", "--env", "staging", "--remote", "--file", repo .. "/scripts/backfill-d1-migrations.sql").code, 0)
+  r = d1("migrations", "apply", "cms-staging", "--env", "staging", "--remote")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "0004_post_status%.sql")
+  local q = json.decode(d1("execute", "cms-staging", "--env", "staging", "--remote", "--json",
+                           "--command", "SELECT count(*) AS n FROM d1_migrations").stdout)
+  t.eq(q[1].results[1].n, 4)
+  t.eq(q[1].success, true)
+  t.match(d1("migrations", "apply", "cms-staging", "--env", "staging", "--remote").stdout, "No migrations to apply!")
+  -- environments are separate databases
+  q = json.decode(d1("execute", "cms-production", "--env", "production", "--remote", "--json",
+                     "--command", "SELECT count(*) AS n FROM sqlite_master WHERE name = 'd1_migrations'").stdout)
+  t.eq(q[1].results[1].n, 0)
+end)
+
+t.test("pages deploy: URLs printed, the detailed entry written; --env rejected", function()
+  local env, repo = cms_sandbox()
+  local out = t.tmpdir() .. "/out.jsonl"
+  env.WRANGLER_OUTPUT_FILE_PATH = out
+  local r = run(env, repo, "wrangler", "pages", "deploy", "docs/usage-docs", "--project-name", "usage-docs",
+                "--branch", "pr-12-Feature/Foo_bar", "--commit-hash", "abc123", "--commit-message", "docs")
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "Deployment complete! Take a peek over at https://%x+%.usage%-docs%.pages%.dev\n")
+  t.match(r.stdout, "Deployment alias URL: https://pr%-12%-feature%-foo%-bar%.usage%-docs%.pages%.dev\n")
+  local e = json.decode(fs.read(out):match("([^\n]+)\n?$"))
+  t.eq(e.type, "pages-deploy-detailed")
+  t.eq(e.environment, "preview")
+  t.eq(e.pages_project, "usage-docs")
+  t.eq(e.deployment_trigger.metadata.commit_hash, "abc123")
+  r = run(env, repo, "wrangler", "pages", "deploy", "docs/usage-docs", "--project-name", "usage-docs", "--env", "staging")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "Pages does not support targeting an environment with the %-%-env flag")
+end)
+
+t.test("whoami --json", function()
+  local env, repo = cms_sandbox()
+  local me = json.decode(run(env, repo, "wrangler", "whoami", "--json").stdout)
+  t.eq(me.loggedIn, true)
+  t.eq(me.accounts[1].id, "sandbox-account")
+end)
+
+t.test("faults: a failing deploy, health that serves 500, the old version, invalid JSON; cleared", function()
+  local env, repo, _, sdir = cms_sandbox()
+  local fault = function(...) proc.run { ROOT .. "/tests/sandbox/fault", sdir, ... } end
+  local mcp = repo .. "/packages/cms-mcp"
+  fault("deploy:cms-mcp:staging=fail")
+  local r = run(env, mcp, "wrangler", "deploy", "--env", "staging")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "Script upload failed %(sandbox fault: fail%)")
+  t.eq(run(env, mcp, "wrangler", "deploy", "--env", "staging").code, 0, "one-shot: the next deploy works")
+  fs.write(mcp .. "/package.json", (fs.read(mcp .. "/package.json"):gsub('"1%.4%.0"', '"1.5.0"')))
+  run(env, mcp, "wrangler", "deploy", "--env", "staging")
+  fault("health:cms-mcp:staging=old")
+  t.eq(health(env, "cms-mcp", "staging"):json().version, "1.4.0")
+  t.eq(health(env, "cms-mcp", "staging"):json().version, "1.4.0", "stays until cleared")
+  fault("health:cms-mcp:staging=500")
+  t.eq(health(env, "cms-mcp", "staging").status, 500)
+  fault("health:cms-mcp:staging=invalid-json")
+  t.raises(function() health(env, "cms-mcp", "staging"):json() end, "not JSON")
+  fault("clear")
+  t.eq(health(env, "cms-mcp", "staging"):json().version, "1.5.0")
+  fault("d1-migrations=fail")
+  r = run(env, repo .. "/apps/cms", "wrangler", "d1", "migrations", "apply", "cms-staging", "--env", "staging", "--remote")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "Migration failed %(sandbox fault")
+end)
+
+t.test("GitHub REST: authorization required, releases with generated notes, issues, comments; 422 fault", function()
+  local env, _, _, sdir = cms_sandbox()
+  local api = env.GITHUB_API_URL .. "/repos/acme/cms"
+  local auth = { Authorization = "Bearer " .. env.GITHUB_TOKEN }
+  t.eq(http.post(api .. "/releases", { json = { tag_name = "cms-v1.4.0" } }).status, 401)
+  local r = http.post(api .. "/releases", { headers = auth, expect = 201,
+                                           json = { tag_name = "cms-v1.4.0", name = "cms 1.4.0", generate_release_notes = true } })
+  local rel = r:json()
+  t.eq(rel.tag_name, "cms-v1.4.0")
+  t.match(rel.body, "## What's Changed\n%* docs: organization slugs")
+  t.match(rel.body, "cms%-v1%.3%.0%.%.%.cms%-v1%.4%.0")
+  t.eq(http.post(api .. "/releases", { headers = auth, json = { tag_name = "cms-v1.4.0" } }).status, 422, "exists")
+  t.eq(http.get(api .. "/releases/tags/cms-v1.4.0", { headers = auth }):json().id, rel.id)
+  local issue = http.post(api .. "/issues", { headers = auth, json = { title = "Deployment record" }, expect = 201 }):json()
+  t.match(issue.html_url, "/issues/%d+$")
+  local c = http.post(api .. "/issues/12/comments", { headers = auth, json = { body = "previews: a" }, expect = 201 }):json()
+  http.patch(api .. "/issues/comments/" .. c.id, { headers = auth, json = { body = "previews: b" }, expect = 200 })
+  local comments = http.get(api .. "/issues/12/comments", { headers = auth }):json()
+  t.eq(#comments, 1)
+  t.eq(comments[1].body, "previews: b")
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "github-release=422" }
+  t.eq(http.post(api .. "/releases", { headers = auth, json = { tag_name = "cms-v9.9.9" } }).status, 422)
+  local recorded = json.decode(fs.read(sdir .. "/state/github.json")).requests
+  t.ok(#recorded >= 8)
+  t.eq(recorded[1].authorized, false)
+  t.eq(recorded[2].body.tag_name, "cms-v1.4.0")
+end)
+
+t.test("the call log records every stand-in call in order", function()
+  local env, repo, _, sdir = cms_sandbox()
+  run(env, repo .. "/packages/cms-mcp", "wrangler", "deploy", "--env", "staging")
+  run(env, repo .. "/apps/cms", "wrangler", "deploy", "--env", "staging")
+  local calls = {}
+  for line in fs.read(sdir .. "/calls.jsonl"):gmatch("[^\n]+") do calls[#calls + 1] = json.decode(line) end
+  t.eq(#calls, 2)
+  t.match(calls[1].cwd, "packages/cms%-mcp$")
+  t.match(calls[2].cwd, "apps/cms$")
+  t.eq(calls[1].argv[1], "deploy")
+end)

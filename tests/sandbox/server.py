@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""The sandbox's loopback server (127.0.0.1, ephemeral port):
+
+  /workers/<name>/<env>/api/health   {status, version} of the version the worker
+                                     serves; 503 when a service binding (the CMS's
+                                     MCP) was never deployed in that environment
+  /github/...                        the GitHub REST calls drun makes: releases
+                                     (generated notes list commit subjects), issues,
+                                     issue comments (create, list, update), refs;
+                                     an Authorization header is required and every
+                                     request is recorded in state/github.json
+
+Faults (tests/sandbox/fault, they stay until cleared):
+  health:<name>:<env> = 500 | old | invalid-json | hang
+  github-release = 422
+
+    server.py PORTFILE [GIT_DIR]   GIT_DIR: the repository release notes come from
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import socket
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "lib"))
+import sandbox as sb  # noqa: E402
+
+GIT_DIR = sys.argv[2] if len(sys.argv) > 2 else None
+
+
+def worker_health(name, env):
+    workers = sb.load("workers", {})
+    w = next((w for n, w in workers.items() if w["base"] == name and w["env"] == env), None)
+    if not w or not w["deployments"]:
+        return 404, {"status": "error", "error": "%s is not deployed in %s" % (name, env or "default")}
+    for svc in w.get("services", []):
+        if svc and not workers.get(svc, {}).get("deployments"):
+            return 503, {"status": "error", "error": "service binding to %s does not resolve" % svc}
+    deployments = w["deployments"]
+    fault = sb.peek_fault("health:%s:%s" % (name, env))
+    current = deployments[-1]["version_id"]
+    if fault == "old":
+        older = [d["version_id"] for d in deployments if d["version_id"] != current]
+        current = older[-1] if older else current
+    version = next(v["app_version"] for v in w["versions"] if v["id"] == current)
+    if fault == "500":
+        return 500, {"status": "error", "error": "sandbox fault"}
+    if fault == "invalid-json":
+        return 200, "<html>oops</html>"
+    if fault == "hang":
+        time.sleep(60)
+    return 200, {"status": "ok", "version": version}
+
+
+def release_notes(tag):
+    if not GIT_DIR:
+        return "Release %s" % tag
+    def git(*args):
+        r = subprocess.run(["git", "--git-dir", GIT_DIR] + list(args), capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else None
+    if git("rev-parse", "--verify", "-q", "refs/tags/" + tag) is None:
+        return "Release %s" % tag
+    prefix = re.sub(r"\d.*$", "", tag)
+    previous = git("describe", "--tags", "--abbrev=0", "--match", prefix + "*", tag + "^")
+    rng = "%s..%s" % (previous, tag) if previous else tag
+    subjects = (git("log", "--format=%s", rng) or "").splitlines()
+    lines = ["## What's Changed"] + ["* %s" % s for s in subjects]
+    if previous:
+        lines.append("\n**Full Changelog**: %s...%s" % (previous, tag))
+    return "\n".join(lines)
+
+
+def github(method, path, body, authed):
+    with sb.locked():
+        gh = sb.load("github", {"requests": [], "releases": [], "issues": [], "comments": [], "next_id": 1})
+        gh["requests"].append({"method": method, "path": path, "body": body, "authorized": authed})
+        result = github_route(gh, method, path, body, authed)
+        sb.save("github", gh)
+    return result
+
+
+def github_route(gh, method, path, body, authed):
+    if not authed:
+        return 401, {"message": "Requires authentication", "documentation_url": "https://docs.github.com/rest"}
+    m = re.match(r"^/repos/([^/]+)/([^/]+)(/.*)$", path)
+    if not m:
+        return 404, {"message": "Not Found"}
+    owner, repo, rest = m.groups()
+    base = "https://github.example/%s/%s" % (owner, repo)
+
+    def new_id():
+        gh["next_id"] += 1
+        return gh["next_id"] - 1
+
+    if rest == "/releases" and method == "POST":
+        tag = (body or {}).get("tag_name")
+        if not tag:
+            return 422, {"message": "Validation Failed", "errors": [{"resource": "Release", "code": "missing_field", "field": "tag_name"}]}
+        if sb.peek_fault("github-release") == "422" or any(r["tag_name"] == tag for r in gh["releases"]):
+            return 422, {"message": "Validation Failed",
+                         "errors": [{"resource": "Release", "code": "already_exists", "field": "tag_name"}],
+                         "documentation_url": "https://docs.github.com/rest/releases/releases#create-a-release"}
+        notes = release_notes(tag) if body.get("generate_release_notes") else body.get("body", "")
+        rel = {"id": new_id(), "tag_name": tag, "name": body.get("name") or tag, "body": notes,
+               "draft": bool(body.get("draft")), "prerelease": bool(body.get("prerelease")),
+               "html_url": "%s/releases/tag/%s" % (base, tag), "created_at": sb.now_iso()}
+        gh["releases"].append(rel)
+        return 201, rel
+    if rest == "/releases" and method == "GET":
+        return 200, list(reversed(gh["releases"]))
+    m2 = re.match(r"^/releases/tags/(.+)$", rest)
+    if m2 and method == "GET":
+        rel = next((r for r in gh["releases"] if r["tag_name"] == m2.group(1)), None)
+        return (200, rel) if rel else (404, {"message": "Not Found"})
+    if rest == "/issues" and method == "POST":
+        issue = {"number": new_id(), "title": body.get("title"), "body": body.get("body", ""), "state": "open",
+                 "labels": [{"name": l} for l in body.get("labels", [])]}
+        issue["html_url"] = "%s/issues/%d" % (base, issue["number"])
+        gh["issues"].append(issue)
+        return 201, issue
+    m2 = re.match(r"^/issues/(\d+)/comments$", rest)
+    if m2:
+        n = int(m2.group(1))
+        if method == "GET":
+            return 200, [c for c in gh["comments"] if c["issue"] == n]
+        if method == "POST":
+            c = {"id": new_id(), "issue": n, "body": body.get("body", ""), "user": {"login": "drun-sandbox[bot]"},
+                 "created_at": sb.now_iso()}
+            c["html_url"] = "%s/pull/%d#issuecomment-%d" % (base, n, c["id"])
+            gh["comments"].append(c)
+            return 201, c
+    m2 = re.match(r"^/issues/comments/(\d+)$", rest)
+    if m2 and method == "PATCH":
+        c = next((c for c in gh["comments"] if c["id"] == int(m2.group(1))), None)
+        if not c:
+            return 404, {"message": "Not Found"}
+        c["body"] = body.get("body", c["body"])
+        c["updated_at"] = sb.now_iso()
+        return 200, c
+    m2 = re.match(r"^/git/ref/(.+)$", rest)
+    if m2 and method == "GET" and GIT_DIR:
+        r = subprocess.run(["git", "--git-dir", GIT_DIR, "rev-parse", "--verify", "-q", "refs/" + m2.group(1)],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            return 200, {"ref": "refs/" + m2.group(1), "object": {"sha": r.stdout.strip(), "type": "commit"}}
+    return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def reply(self, status, payload):
+        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html" if isinstance(payload, str) else "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = self.path.split("?")[0]
+        m = re.match(r"^/workers/([^/]+)/([^/]*)(/api/health)?/?$", path)
+        if m:
+            return self.reply(*worker_health(m.group(1), m.group(2)))
+        if path.startswith("/github/"):
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                return self.reply(400, {"message": "Problems parsing JSON"})
+            auth = self.headers.get("Authorization", "")
+            return self.reply(*github(self.command, path[len("/github"):], body, auth.startswith(("token ", "Bearer "))))
+        self.reply(404, {"error": "no route " + path})
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = handle_any
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+server.serve_forever()

@@ -231,3 +231,84 @@ t.test("the call log records every stand-in call in order", function()
   t.match(calls[2].cwd, "apps/cms$")
   t.eq(calls[1].argv[1], "deploy")
 end)
+
+-- a sandbox with the Fly fixture repository
+local function fly_sandbox()
+  local d = t.tmpdir()
+  local repo = proc.output { ROOT .. "/tests/sandbox/fixture", "fly", d }:match("^(%S+)")
+  local env, sdir = t.sandbox()
+  return env, repo, sdir
+end
+
+local function push(env, tag, commit)
+  return run(env, nil, "sandbox-registry", "push", "app:" .. tag, "--label", "commit=" .. commit).stdout:match("(sha256:%x+)")
+end
+
+t.test("fly: deploy by digest runs the release_command; image show, releases, status in flyctl's shapes", function()
+  local env, repo, sdir = fly_sandbox()
+  local digest = push(env, "v1", "abc123")
+  t.match(digest, "^sha256:%x+$")
+  local r = run(env, repo, "fly", "deploy", "-a", "app-staging", "-c", "fly.staging.toml",
+                "--image", "registry.fly.io/app@" .. digest, "--strategy", "rolling", "--wait-timeout", "5m")
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "applying 0001_accounts%.sql")
+  t.eq(proc.output { "sqlite3", sdir .. "/db/app-staging.db", "SELECT count(*) FROM schema_migrations" }, "2")
+  local images = json.decode(run(env, nil, "fly", "image", "show", "-a", "app-staging", "--json").stdout)
+  t.eq(#images, 2)
+  for _, k in ipairs { "MachineID", "Registry", "Repository", "Tag", "Version", "Digest", "Labels" } do t.ok(images[1][k] ~= nil, k) end
+  t.eq(images[1].Digest, digest)
+  t.eq(images[1].Labels.commit, "abc123")
+  local releases = json.decode(run(env, nil, "fly", "releases", "-a", "app-staging", "--json").stdout)
+  for _, k in ipairs { "ID", "Version", "Stable", "Status", "Description", "Reason", "User", "CreatedAt", "ImageRef" } do t.ok(releases[1][k] ~= nil, k) end
+  t.eq(releases[1].ImageRef, "registry.fly.io/app@" .. digest)
+  local st = json.decode(run(env, nil, "fly", "status", "-a", "app-staging", "--json").stdout)
+  for _, k in ipairs { "ID", "Name", "Deployed", "Status", "Hostname", "Version", "Machines" } do t.ok(st[k] ~= nil, k) end
+  t.eq(st.Machines[1].image_ref.digest, digest)
+  t.eq(st.Machines[1].state, "started")
+  local h = http.get(env.SANDBOX_URL .. "/apps/app-staging/health")
+  t.eq(h:json().digest, digest)
+  -- the same digest promoted: newest release first, version counted
+  local d2 = push(env, "v2", "def456")
+  run(env, repo, "fly", "deploy", "-a", "app-staging", "-c", "fly.staging.toml", "--image", "registry.fly.io/app@" .. d2)
+  releases = json.decode(run(env, nil, "fly", "releases", "-a", "app-staging", "--json").stdout)
+  t.eq(releases[1].Version, 2)
+  t.eq(releases[1].ImageRef, "registry.fly.io/app@" .. d2)
+end)
+
+t.test("fly: a failing release_command aborts and the old image keeps serving", function()
+  local env, repo, sdir = fly_sandbox()
+  local d1 = push(env, "v1", "a")
+  run(env, repo, "fly", "deploy", "-a", "app-production", "-c", "fly.production.toml", "--image", "registry.fly.io/app@" .. d1)
+  fs.write(repo .. "/migrations/0003_broken.sql", "ALTER TABLE nope ADD COLUMN x;")
+  local d2 = push(env, "v2", "b")
+  local r = run(env, repo, "fly", "deploy", "-a", "app-production", "-c", "fly.production.toml", "--image", "registry.fly.io/app@" .. d2)
+  t.eq(r.code, 1)
+  t.match(r.stderr, "Error: release command failed, deployment aborted")
+  local st = json.decode(run(env, nil, "fly", "status", "-a", "app-production", "--json").stdout)
+  t.eq(st.Machines[1].image_ref.digest, d1)
+  t.eq(st.Machines[2].image_ref.digest, d1)
+  fs.remove(repo .. "/migrations/0003_broken.sql")
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "release-command:app-production=fail" }
+  t.eq(run(env, repo, "fly", "deploy", "-a", "app-production", "-c", "fly.production.toml", "--image", "registry.fly.io/app@" .. d2).code, 1)
+end)
+
+t.test("fly: digest mismatch fault, unknown digest, missing token, snapshots", function()
+  local env, repo, sdir = fly_sandbox()
+  local d1, d2 = push(env, "v1", "a"), push(env, "v2", "b")
+  run(env, repo, "fly", "deploy", "-a", "app-staging", "-c", "fly.staging.toml", "--image", "registry.fly.io/app@" .. d1)
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "mismatch:app-staging=1" }
+  t.eq(run(env, repo, "fly", "deploy", "-a", "app-staging", "-c", "fly.staging.toml", "--image", "registry.fly.io/app@" .. d2).code, 0)
+  local st = json.decode(run(env, nil, "fly", "status", "-a", "app-staging", "--json").stdout)
+  t.eq(st.Machines[1].image_ref.digest, d1, "one machine kept the old image")
+  t.eq(st.Machines[2].image_ref.digest, d2)
+  local r = run(env, repo, "fly", "deploy", "-a", "app-staging", "-c", "fly.staging.toml",
+                "--image", "registry.fly.io/app@sha256:" .. string.rep("0", 64))
+  t.eq(r.code, 1)
+  t.match(r.stderr, "not found in the registry")
+  env.FLY_API_TOKEN = false
+  t.match(run(env, nil, "fly", "status", "-a", "app-staging", "--json").stderr, "No access token available")
+  local b = run(env, nil, "sandbox-snapshot", "app-staging-db").stdout
+  t.match(b, "^bkp%-%x+\n$")
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "snapshot:app-staging-db=fail" }
+  t.eq(run(env, nil, "sandbox-snapshot", "app-staging-db").code, 1)
+end)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The sandbox's loopback server (127.0.0.1, ephemeral port):
 
+  /apps/<app>/health                 {status, digest, commit} of a Fly app's image
   /workers/<name>/<env>/api/health   {status, version} of the version the worker
                                      serves; 503 when a service binding (the CMS's
                                      MCP) was never deployed in that environment
@@ -11,7 +12,8 @@
                                      request is recorded in state/github.json
 
 Faults (tests/sandbox/fault, they stay until cleared):
-  health:<name>:<env> = 500 | old | invalid-json | hang
+  health:<name>:<env> = 500 | old | invalid-json | hang   (workers)
+  health:<app> = 500 | invalid-json | hang                 (Fly apps)
   github-release = 422
 
     server.py PORTFILE [GIT_DIR]   GIT_DIR: the repository release notes come from
@@ -53,6 +55,21 @@ def worker_health(name, env):
     if fault == "hang":
         time.sleep(60)
     return 200, {"status": "ok", "version": version}
+
+
+def app_health(app):
+    a = sb.load("apps", {}).get(app)
+    if not a or not any(m["image_ref"] for m in a["machines"]):
+        return 404, {"status": "error", "error": "%s is not deployed" % app}
+    fault = sb.peek_fault("health:%s" % app)
+    if fault == "500":
+        return 500, {"status": "error", "error": "sandbox fault"}
+    if fault == "invalid-json":
+        return 200, "<html>oops</html>"
+    if fault == "hang":
+        time.sleep(60)
+    ref = a["machines"][0]["image_ref"]
+    return 200, {"status": "ok", "digest": ref["digest"], "commit": ref.get("labels", {}).get("commit")}
 
 
 def release_notes(tag):
@@ -174,6 +191,9 @@ class Handler(BaseHTTPRequestHandler):
         m = re.match(r"^/workers/([^/]+)/([^/]*)(/api/health)?/?$", path)
         if m:
             return self.reply(*worker_health(m.group(1), m.group(2)))
+        m = re.match(r"^/apps/([^/]+)/health/?$", path)
+        if m:
+            return self.reply(*app_health(m.group(1)))
         if path.startswith("/github/"):
             try:
                 body = json.loads(raw) if raw else {}

@@ -312,3 +312,74 @@ t.test("fly: digest mismatch fault, unknown digest, missing token, snapshots", f
   proc.run { ROOT .. "/tests/sandbox/fault", sdir, "snapshot:app-staging-db=fail" }
   t.eq(run(env, nil, "sandbox-snapshot", "app-staging-db").code, 1)
 end)
+
+-- a sandbox with the compose fixture checked out on host web1 (at `rev`)
+local function compose_sandbox(rev)
+  local d = t.tmpdir()
+  local out = proc.output { ROOT .. "/tests/sandbox/fixture", "compose", d }
+  local origin = out:match("\n(%S+)$")
+  local env, sdir = t.sandbox()
+  local checkout = sdir .. "/hosts/web1/srv/app"
+  proc.run { "git", "clone", "-q", origin, checkout }
+  if rev then proc.run { "git", "-C", checkout, "checkout", "-q", rev } end
+  env.APP_PORT = proc.output { "python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])" }
+  return env, checkout, sdir
+end
+
+local function on_web1(env, script) return run(env, nil, "ssh", "deploy@web1", "--", "cd srv/app && " .. script) end
+
+t.test("compose over ssh: up --wait, ps --format json, exec -T, logs, down", function()
+  local env, checkout = compose_sandbox()
+  local r = on_web1(env, "docker compose up -d --build --wait")
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "Container app%-app%-1  Healthy")
+  local ps = json.decode(on_web1(env, "docker compose ps --format json").stdout:match("[^\n]+"))
+  for _, k in ipairs { "Name", "Service", "State", "Health", "ExitCode", "Publishers" } do t.ok(ps[k] ~= nil, k) end
+  t.eq(ps.Service, "app")
+  t.eq(ps.State, "running")
+  t.eq(ps.Health, "healthy")
+  t.eq(ps.Publishers[1].PublishedPort, tonumber(env.APP_PORT))
+  r = on_web1(env, "docker compose exec -T app python3 scripts/migrate.py")
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "applied 0002_pinned%.sql")
+  local h = http.get("http://127.0.0.1:" .. env.APP_PORT .. "/health"):json()
+  t.eq(h.version, "1.1.0")
+  t.eq(h.migrations, 2)
+  t.match(on_web1(env, "docker compose logs --tail 1 app").stdout, "^app%-app%-1  | request /health\n$")
+  t.eq(on_web1(env, "docker compose down").code, 0)
+  t.eq(http.get("http://127.0.0.1:" .. env.APP_PORT .. "/health", { check = false }), nil, "the port refuses after down")
+  t.ok(checkout)
+end)
+
+t.test("compose up restarts with a real gap; a failed build leaves the old app serving", function()
+  local env, checkout, sdir = compose_sandbox("HEAD~1")
+  t.eq(on_web1(env, "docker compose up -d --build --wait").code, 0)
+  t.eq(http.get("http://127.0.0.1:" .. env.APP_PORT .. "/health"):json().version, "1.0.0")
+  proc.run { "git", "-C", checkout, "checkout", "-q", "main" }
+  -- poll while it restarts: the port must refuse for a while
+  local r = proc.run { "sh", "-c", [[
+    ( for i in $(seq 60); do curl -fsS -o /dev/null "http://127.0.0.1:$APP_PORT/health" 2>/dev/null && echo up || echo down; sleep 0.02; done ) > "$1/poll" &
+    ssh web1 -- "cd srv/app && docker compose up -d --build --wait" >/dev/null; wait
+    cat "$1/poll"
+  ]], "sh", sdir, env = env, timeout = 60 }
+  t.match(r.stdout, "down", "the gap was observed")
+  t.eq(http.get("http://127.0.0.1:" .. env.APP_PORT .. "/health"):json().version, "1.1.0")
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "compose-build:app=fail" }
+  r = on_web1(env, "docker compose up -d --build --wait")
+  t.eq(r.code, 17)
+  t.match(r.stderr, "failed to solve")
+  t.eq(http.get("http://127.0.0.1:" .. env.APP_PORT .. "/health"):json().version, "1.1.0", "old app still answering")
+end)
+
+t.test("ssh: unknown host, arguments joined like the real one; stop leaves no container", function()
+  local env, _, sdir = compose_sandbox()
+  local r = run(env, nil, "ssh", "nowhere.example", "--", "true")
+  t.eq(r.code, 255)
+  t.match(r.stderr, "Could not resolve hostname nowhere%.example")
+  t.eq(run(env, nil, "ssh", "-p", "2222", "web1", "echo", "a  b", "'$HOME'").stdout, "a b $HOME\n")
+  t.eq(on_web1(env, "docker compose up -d --wait").code, 0)
+  local pid = fs.read(sdir .. "/compose-app-app.pid")
+  proc.run { ROOT .. "/tests/sandbox/stop", sdir }
+  require("drun.time").sleep(0.2)
+  t.ok(proc.run({ "kill", "-0", pid, check = false }).code ~= 0, "container process still running")
+end)

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The sandbox's loopback server (127.0.0.1, ephemeral port):
 
   /apps/<app>/health                 {status, digest, commit} of a Fly app's image

@@ -383,3 +383,19 @@ t.test("ssh: unknown host, arguments joined like the real one; stop leaves no co
   require("drun.time").sleep(0.2)
   t.ok(proc.run({ "kill", "-0", pid, check = false }).code ~= 0, "container process still running")
 end)
+
+t.test("faults: health that hangs; a push the remote rejects", function()
+  local env, repo, origin, sdir = cms_sandbox()
+  run(env, repo .. "/packages/cms-mcp", "wrangler", "deploy", "--env", "staging")
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "health:cms-mcp:staging=hang" }
+  local t0 = require("drun.time").now()
+  local p = require("drun.health").probe(env.SANDBOX_URL .. "/workers/cms-mcp/staging/api/health", { timeout = 0.3 })
+  t.eq(p.ok, false)
+  t.match(p.reason, "timed out")
+  t.ok(require("drun.time").now() - t0 < 2)
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "push-reject=" .. origin }
+  local git = require "drun.git"
+  local r = git.open(repo)
+  r:commit({ "docs/usage-docs/index.md" }, "a change that will not be pushed") -- nothing changed: still a commit
+  t.raises(function() r:push("origin", "refs/heads/main") end, "git: push to 'origin' rejected")
+end)

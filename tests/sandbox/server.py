@@ -33,6 +33,17 @@ import sandbox as sb  # noqa: E402
 GIT_DIR = sys.argv[2] if len(sys.argv) > 2 else None
 
 
+def faulty_health(fault):
+    """The response a health fault calls for, or None to answer normally."""
+    if fault == "500":
+        return 500, {"status": "error", "error": "sandbox fault"}
+    if fault == "invalid-json":
+        return 200, "<html>oops</html>"
+    if fault == "hang":
+        time.sleep(60)
+    return None
+
+
 def worker_health(name, env):
     workers = sb.load("workers", {})
     w = next((w for n, w in workers.items() if w["base"] == name and w["env"] == env), None)
@@ -48,28 +59,16 @@ def worker_health(name, env):
         older = [d["version_id"] for d in deployments if d["version_id"] != current]
         current = older[-1] if older else current
     version = next(v["app_version"] for v in w["versions"] if v["id"] == current)
-    if fault == "500":
-        return 500, {"status": "error", "error": "sandbox fault"}
-    if fault == "invalid-json":
-        return 200, "<html>oops</html>"
-    if fault == "hang":
-        time.sleep(60)
-    return 200, {"status": "ok", "version": version}
+    return faulty_health(fault) or (200, {"status": "ok", "version": version})
 
 
 def app_health(app):
     a = sb.load("apps", {}).get(app)
     if not a or not any(m["image_ref"] for m in a["machines"]):
         return 404, {"status": "error", "error": "%s is not deployed" % app}
-    fault = sb.peek_fault("health:%s" % app)
-    if fault == "500":
-        return 500, {"status": "error", "error": "sandbox fault"}
-    if fault == "invalid-json":
-        return 200, "<html>oops</html>"
-    if fault == "hang":
-        time.sleep(60)
     ref = a["machines"][0]["image_ref"]
-    return 200, {"status": "ok", "digest": ref["digest"], "commit": ref.get("labels", {}).get("commit")}
+    return faulty_health(sb.peek_fault("health:%s" % app)) or (
+        200, {"status": "ok", "digest": ref["digest"], "commit": ref.get("labels", {}).get("commit")})
 
 
 def release_notes(tag):

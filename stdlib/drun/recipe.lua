@@ -7,6 +7,7 @@
 --     params = { version_bump = { default = "patch", choices = { "patch", "minor", "major" } } },
 --     approval = "required", lock = true, auto_rollback = false,
 --     rollback_hint = "drun recipes/cms-rollback.lua",
+--     secrets = { "CLOUDFLARE_API_TOKEN" },   -- checked before anything runs
 --   }
 --   r:step("deploy-mcp", { on_failure = "prod still on the previous CMS+MCP", undo = fn }, function(ctx) ... end)
 --   return r
@@ -53,6 +54,7 @@ function M.new(spec)
     name = spec.name, service = spec.service, environment = spec.environment, version = v,
     description = spec.description, params = params, approval = spec.approval or "none",
     lock = spec.lock ~= false, auto_rollback = spec.auto_rollback == true, rollback_hint = spec.rollback_hint,
+    secrets = spec.secrets or {},
     steps = {}, by_name = {},
   }, Recipe)
   M.created[#M.created + 1] = r
@@ -61,7 +63,9 @@ end
 
 function M.is_recipe(v) return getmetatable(v) == Recipe end
 
--- r:step(name, [opts,] fn): opts = {description, on_failure, undo, read_only, timeout}
+-- r:step(name, [opts,] fn): opts = {description, on_failure, undo, undo_always,
+-- read_only, timeout}. undo_always: the undo is a local clean-up (a file put
+-- back) that runs whenever a later step fails, auto-rollback or not.
 function Recipe:step(name, opts, fn)
   if type(opts) == "function" and fn == nil then opts, fn = {}, opts end
   if type(name) ~= "string" or name == "" then fail("recipe %s: a step needs a name", self.name) end
@@ -74,7 +78,7 @@ function Recipe:step(name, opts, fn)
   end
   local info = debug.getinfo(fn, "S")
   local s = { name = name, fn = fn, description = opts.description, on_failure = opts.on_failure, undo = opts.undo,
-              read_only = opts.read_only == true, timeout = opts.timeout,
+              read_only = opts.read_only == true, timeout = opts.timeout, undo_always = opts.undo_always == true,
               where = info.short_src .. ":" .. info.linedefined }
   self.steps[#self.steps + 1] = s
   self.by_name[name] = s

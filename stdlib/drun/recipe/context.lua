@@ -8,6 +8,7 @@
 --   ctx.set(key, value) / ctx.get(key)  kept in the ledger record's metadata
 --   ctx.secret(NAME)                    drun.env.secret, masked everywhere
 --   ctx.http, ctx.health, ctx.log, ctx.json, ctx.fs, ctx.git (the repository, opened on use)
+--   ctx.ledger (the run's ledger; nil under --dry-run), ctx.ledger_path
 local proc = require "drun.proc"
 local env = require "drun.env"
 local time = require "drun.time"

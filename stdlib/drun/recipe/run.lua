@@ -94,6 +94,7 @@ function execute(r, o, cleanup)
   local engine = { report = report, dry_run = o.dry_run, params = o.params, repo_dir = o.repo_dir }
   local ctx = context.new(engine)
   ctx.recipe, ctx.service, ctx.environment = r.name, r.service, r.environment
+  ctx.ledger_path = o.ledger_path or ledger_mod.default_path()
   for k, v in pairs(o.git or {}) do ctx[k] = v end
 
   -- what is deployed
@@ -107,6 +108,15 @@ function execute(r, o, cleanup)
     version = v
   end
   ctx.version = version and tostring(version) or "0.0.0"
+
+  -- the credentials the recipe needs, before anything runs (and masked from now on)
+  for _, name in ipairs(r.secrets) do
+    local ok, e = pcall(ctx.secret, name)
+    if not ok then
+      report:say("drun: " .. text(e):gsub("^.-env: ", "env: ") .. "\nnothing was run\n")
+      return 2
+    end
+  end
 
   local approved_via, why = approve(r, ctx, report, o)
   if not approved_via then
@@ -158,6 +168,7 @@ function execute(r, o, cleanup)
     ctx.full_version, ctx.build_number, ctx.record_id = rec.full_version, rec.build_number, rec.id
   end
   engine.ledger, engine.record = db, rec
+  ctx.ledger = db -- for recipes that read the history (rollbacks); nil under --dry-run
 
   local names = {}
   for i, s in ipairs(r.steps) do names[i] = s.name end
@@ -207,9 +218,14 @@ function execute(r, o, cleanup)
     local auto = o.auto_rollback
     if auto == nil then auto = r.auto_rollback end
     local undo_text, incomplete
-    local undoable = {}
+    local undoable, local_only = {}, {}
     for j = #completed, 1, -1 do
       if completed[j].undo then undoable[#undoable + 1] = completed[j] end
+      if completed[j].undo and completed[j].undo_always then local_only[#local_only + 1] = completed[j] end
+    end
+    -- without auto-rollback only the local clean-ups run (a bumped file put back)
+    if not auto and not failed.interrupted and #local_only > 0 then
+      undoable, auto = local_only, true
     end
     if failed.interrupted then
       undo_text = "not run (interrupted)"

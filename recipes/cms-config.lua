@@ -1,0 +1,22 @@
+-- The CMS + MCP workers of this repository: every name the flow uses.
+-- Another repository adapts the flow by editing these values.
+local env = os.getenv
+return {
+  service = "cms",
+  cms_dir = "apps/cms",                        -- wrangler.jsonc of the CMS worker
+  mcp_dir = "packages/cms-mcp",                -- wrangler.jsonc of the MCP worker (deployed first)
+  package_json = "apps/cms/package.json",      -- its "version" is what /api/health reports
+  tag_prefix = "cms-v",
+  database = { staging = "cms-staging", production = "cms-production" },
+  backfill = "scripts/backfill-d1-migrations.sql",
+  schema_table = "organizations",              -- present without d1_migrations: backfill first
+  test = { "npm", "test", "--silent" },
+  build = { "npm", "run", "--silent", "build" }, -- run in cms_dir
+  health_url = {
+    staging = env("CMS_STAGING_HEALTH_URL") or "https://staging.cms.example.com/api/health",
+    production = env("CMS_PRODUCTION_HEALTH_URL") or "https://cms.example.com/api/health",
+  },
+  smoke = { attempts = 5, interval = tonumber(env("CMS_SMOKE_INTERVAL") or "") or 5 },
+  github_repo = env("GITHUB_REPOSITORY") or "acme/cms",
+  remote = "origin",
+}

@@ -1,0 +1,216 @@
+-- The Cloudflare CMS + MCP flow (FLOWS.md §1), built from a config table
+-- (recipes/cms-config.lua). MCP is deployed before CMS so the service
+-- binding always resolves; every deploy is stamped with who and what; a
+-- production release is committed, tagged and published only after the
+-- smoke check saw the new version.
+local recipe = require "drun.recipe"
+local cf = require "drun.cloudflare"
+local pkgjson = require "drun.pkgjson"
+local semver = require "drun.semver"
+local github = require "drun.github"
+local fs = require "drun.fs"
+
+local M = {}
+
+-- "GitHub Actions deploy by <actor> @ <sha> (<run-url>)", or locally "drun deploy by <actor> @ <sha>";
+-- production prefixes "cms@X.Y.Z prod ".
+local function stamp(ctx, prefix)
+  local who = string.format("deploy by %s @ %s", ctx.actor, ctx.sha or "unknown")
+  if ctx.run_url then return string.format("%sGitHub Actions %s (%s)", prefix, who, ctx.run_url) end
+  return prefix .. (prefix == "" and "drun " or "") .. who
+end
+
+local function worker_steps(r, c, env, opts)
+  r:step("backfill", {
+    description = "record historical migrations in d1_migrations if the database predates the tracker",
+    on_failure = "nothing deployed: run the backfill by hand (" .. c.backfill .. "), then retry",
+  }, function(ctx)
+    local res = cf.d1.backfill_if_needed { db = c.database[env], env = env, dir = c.cms_dir, run = ctx.run,
+                                           file = fs.realpath(c.backfill), table = c.schema_table }
+    ctx.log.info("%s", res.reason)
+    ctx.set("backfill", res.reason)
+  end)
+
+  r:step("migrate", {
+    description = "wrangler d1 migrations apply " .. c.database[env],
+    on_failure = "nothing deployed (a failing migration is rolled back; earlier ones stay): "
+                 .. "fix the migration on main, verify on staging, retry",
+  }, function(ctx)
+    local applied = cf.d1.migrate { db = c.database[env], env = env, dir = c.cms_dir, run = ctx.run }
+    ctx.log.info(#applied > 0 and ("applied " .. table.concat(applied, ", ")) or "no migrations to apply")
+    ctx.set("migrations_applied", applied)
+  end)
+
+  local function deploy_step(name, dir, key, on_failure)
+    r:step(name, {
+      description = "wrangler deploy --env " .. env .. " in " .. dir,
+      on_failure = on_failure,
+      undo = function(ctx)
+        local previous = ctx.get(key .. "_previous_version")
+        if previous then
+          cf.rollback { dir = dir, env = env, version_id = previous, run = ctx.run,
+                        message = "rolling back: " .. ctx.recipe .. " failed" }
+        end
+      end,
+    }, function(ctx)
+      local msg = stamp(ctx, opts.message_prefix(ctx))
+      -- asked quietly: on a first deploy wrangler's "does not exist" is expected
+      ctx.set(key .. "_previous_version", cf.current_version { dir = dir, env = env })
+      local id = cf.deploy { dir = dir, env = env, message = msg, run = ctx.run }
+      ctx.set(key .. "_version_id", id)
+      ctx.set("deploy_message", msg)
+      ctx.log.info("%s is version %s", (name:gsub("^deploy%-", "")), id or "(dry-run)")
+    end)
+  end
+  deploy_step("deploy-mcp", c.mcp_dir, "mcp", env .. " still on the previous CMS+MCP: fix and retry")
+  deploy_step("deploy-cms", c.cms_dir, "cms",
+              "MCP is new, CMS is old and still serving: investigate; if the new MCP is incompatible with the old "
+              .. "CMS, roll MCP back (drun recipes/cms-rollback.lua environment=" .. env .. ")")
+
+  r:step("smoke-check", {
+    description = string.format("GET %s (%d attempts, %gs apart)", c.health_url[env], c.smoke.attempts, c.smoke.interval),
+    on_failure = opts.smoke_failure,
+  }, function(ctx)
+    if ctx.dry_run then return ctx.log.info("dry-run: the health check is not run") end
+    ctx.health.wait { url = c.health_url[env], attempts = c.smoke.attempts, interval = c.smoke.interval,
+                      expect_json = opts.expect_version and { version = ctx.version } or nil }
+  end)
+end
+
+function M.staging(c)
+  local r = recipe.new {
+    name = "cms-staging", service = c.service, environment = "staging",
+    description = "deploy main to staging: migrations, MCP, CMS, smoke check",
+    version = function() return pkgjson.version(c.package_json) end,
+    rollback_hint = "drun recipes/cms-rollback.lua environment=staging",
+    secrets = { "CLOUDFLARE_API_TOKEN" },
+  }
+  worker_steps(r, c, "staging", {
+    message_prefix = function() return "" end,
+    smoke_failure = "the new bundle is live on staging and not healthy: roll back (drun recipes/cms-rollback.lua "
+                    .. "environment=staging) or fix on main",
+  })
+  return r
+end
+
+function M.production(c)
+  local r = recipe.new {
+    name = "cms-prod", service = c.service, environment = "production",
+    description = "release to production: test, bump, migrate, MCP, CMS, smoke, then tag and release",
+    version = function(ctx) return semver.bump(pkgjson.version(c.package_json), ctx.params.version_bump) end,
+    params = { version_bump = { default = "patch", choices = { "patch", "minor", "major" },
+                                description = "patch: fixes; minor: features, schema, API; major: breaking" } },
+    approval = "required",
+    rollback_hint = "drun recipes/cms-rollback.lua environment=production",
+    secrets = { "CLOUDFLARE_API_TOKEN", "GITHUB_TOKEN" },
+  }
+  r:step("test", { description = "the test gate", on_failure = "nothing deployed: fix on main, let staging redeploy, retry" },
+         function(ctx) ctx.run(c.test) end)
+  r:step("bump-version", {
+    description = "set " .. c.package_json .. " to the new version (that one value, nothing else)",
+    on_failure = "nothing deployed: read the log; retry",
+    undo_always = true, -- a failed run leaves package.json as it was, so a re-run bumps from the same version
+    undo = function(ctx) if ctx.get("previous_version") then pkgjson.set_version(c.package_json, ctx.get("previous_version")) end end,
+  }, function(ctx)
+    if ctx.dry_run then return ctx.log.info("dry-run: would set %s to %s", c.package_json, ctx.version) end
+    ctx.set("previous_version", pkgjson.set_version(c.package_json, ctx.version))
+  end)
+  r:step("build", { description = "the CMS bundle", on_failure = "nothing deployed: read the log; retry" },
+         function(ctx)
+           local spec = {}
+           for k, v in pairs(c.build) do spec[k] = v end
+           spec.cwd = c.cms_dir
+           ctx.run(spec)
+         end)
+  worker_steps(r, c, "production", {
+    message_prefix = function(ctx) return string.format("%s@%s prod ", c.service, ctx.version) end,
+    expect_version = true,
+    smoke_failure = "the new bundle is live and bad; no commit, tag or release was made: roll back "
+                    .. "(drun recipes/cms-rollback.lua environment=production); re-running after a fix picks up cleanly",
+  })
+  r:step("tag", {
+    description = "commit the version bump, tag " .. c.tag_prefix .. "X.Y.Z, push",
+    on_failure = "the release is live; the bump commit or tag did not reach " .. c.remote .. ": push them by hand",
+  }, function(ctx)
+    local tag = semver.format(ctx.version, c.tag_prefix)
+    ctx.git:commit({ c.package_json }, string.format("%s %s", c.service, ctx.version))
+    ctx.git:tag(tag, { message = string.format("%s %s (%s)", c.service, ctx.version, ctx.full_version) })
+    ctx.git:push(c.remote, { "refs/heads/" .. (ctx.branch or "main"), "refs/tags/" .. tag })
+    ctx.set("tag", tag)
+  end)
+  r:step("release", {
+    description = "GitHub release with generated notes",
+    on_failure = "the release is live and tagged; create the GitHub release by hand",
+  }, function(ctx)
+    local tag = semver.format(ctx.version, c.tag_prefix)
+    local rel = github.release { repo = c.github_repo, tag = tag, name = string.format("%s %s", c.service, ctx.version) }
+    ctx.set("release_url", rel.html_url)
+    ctx.log.info("released %s", rel.html_url or tag)
+  end)
+  return r
+end
+
+-- Rollback through Workers' deployment history: the version ids the ledger
+-- recorded for the last good deployment, CMS first, then MCP.
+function M.rollback(c)
+  local function target(ctx)
+    local db = ctx.ledger or require("drun.ledger").open(ctx.ledger_path)
+    local env = ctx.params.environment
+    local latest = db:latest { service = c.service, environment = env }
+    if ctx.params.to ~= "" then
+      local rec = db:record(ctx.params.to)
+      if not rec then error("no deployment '" .. ctx.params.to .. "' in the ledger", 0) end
+      return rec, latest
+    end
+    local good = latest and latest.status == "success" and db:previous_success(c.service, env, latest.id)
+                 or db:latest { service = c.service, environment = env, status = "success" }
+    if not good then
+      error(string.format("no earlier successful deployment of %s to %s in the ledger: nothing to roll back to",
+                          c.service, env), 0)
+    end
+    return good, latest
+  end
+  local r = recipe.new {
+    name = "cms-rollback", service = c.service, environment = "production",
+    description = "put the last good CMS (and MCP) versions back, from the ledger",
+    params = {
+      environment = { default = "production", choices = { "staging", "production" } },
+      to = { default = "", description = "a deployment id or full version (default: the last good one)" },
+      reason = { default = "smoke check failed", description = "recorded and stamped on the rollback" },
+      mcp = { default = true, description = "roll MCP back too" },
+    },
+    version = function(ctx) return (target(ctx)).version end,
+    approval = "required",
+    secrets = { "CLOUDFLARE_API_TOKEN" },
+  }
+  local function rollback_step(name, dir, key)
+    r:step(name, { description = "wrangler rollback to the recorded " .. key .. " version",
+                   on_failure = "see the log: " .. name .. " did not complete" }, function(ctx)
+      if key == "mcp" and not ctx.params.mcp then return ctx.log.info("MCP left as it is (mcp=false)") end
+      local good = target(ctx)
+      local id = good.metadata[key .. "_version_id"]
+      if not id then error(string.format("the ledger record %s has no %s_version_id", good.full_version, key), 0) end
+      cf.rollback { dir = dir, env = ctx.params.environment, version_id = id, run = ctx.run,
+                    message = "rolling back: " .. ctx.params.reason }
+      ctx.set(key .. "_version_id", id)
+    end)
+  end
+  rollback_step("rollback-cms", c.cms_dir, "cms")
+  rollback_step("rollback-mcp", c.mcp_dir, "mcp")
+  r:step("smoke-check", { description = "the rolled-back version answers",
+                          on_failure = "the rollback is done but the health check disagrees: investigate" }, function(ctx)
+    if ctx.dry_run then return end
+    ctx.health.wait { url = c.health_url[ctx.params.environment], attempts = c.smoke.attempts,
+                      interval = c.smoke.interval, expect_json = { version = ctx.version } }
+  end)
+  r:step("mark", { description = "mark the bad deployment rollback in the ledger" }, function(ctx)
+    local good, latest = target(ctx)
+    if ctx.ledger and latest and latest.id ~= good.id and latest.id ~= ctx.record_id then
+      ctx.ledger:mark_rollback(latest.id, ctx.params.reason)
+      ctx.log.info("%s marked rollback", latest.full_version)
+    end
+  end)
+  return r
+end
+
+return M

@@ -1,0 +1,152 @@
+-- drun.cloudflare: wrangler for recipes (FLOWS.md §1).
+--
+--   local cf = require "drun.cloudflare"
+--   local id = cf.deploy { dir = "apps/cms", env = "staging", message = msg }   -- the new version id
+--   cf.d1.backfill_if_needed { db = "cms-staging", env = "staging", dir = "apps/cms",
+--                              file = "scripts/backfill-d1-migrations.sql" }
+--   cf.d1.migrate { db = "cms-staging", env = "staging", dir = "apps/cms" }      -- applied file names
+--   cf.rollback { dir = "apps/cms", env = "production", version_id = id, message = "rolling back: ..." }
+--
+-- Every call takes `run` (default drun.proc.run; recipes pass ctx.run so
+-- wrangler's output shows under the step) and `remote` (default true).
+-- Credentials: CLOUDFLARE_API_TOKEN through env.secret (a clear error when
+-- missing; masked everywhere). Failures raise with wrangler's own message.
+local proc = require "drun.proc"
+local env = require "drun.env"
+local fs = require "drun.fs"
+local json = require "drun.json"
+local runtime = require "drun.runtime"
+
+local M = { d1 = {} }
+
+local function credentials()
+  env.secret("CLOUDFLARE_API_TOKEN")
+  return env.get("CLOUDFLARE_ACCOUNT_ID")
+end
+
+-- wrangler(args, o): o.dir, o.run, o.env (added to the environment), o.read_only
+local function wrangler(args, o)
+  local spec = { "wrangler" }
+  for _, a in ipairs(args) do spec[#spec + 1] = a end
+  spec.cwd, spec.env, spec.read_only, spec.check = o.dir, o.env, o.read_only, false
+  local res, err = (o.run or proc.run)(spec)
+  if not res then error("cloudflare: " .. err, 3) end
+  if not res.ok and not res.dry_run then
+    -- wrangler prints its errors on stderr, and --json errors as {"error": ...} on stdout
+    local jerr = res.stdout:match("^%s*{") and select(2, pcall(json.decode, res.stdout))
+    local what = type(jerr) == "table" and jerr.error and (jerr.error.text or json.encode(jerr.error))
+                 or proc.failure_message(res)
+    error("cloudflare: wrangler " .. table.concat(args, " ") .. " failed: " .. what, 3)
+  end
+  return res
+end
+
+local function with_env(list, e)
+  if e and e ~= "" then list[#list + 1] = "--env"; list[#list + 1] = e end
+  return list
+end
+
+local function remote(o) return o.remote == false and "--local" or "--remote" end
+
+-- deploy{dir, env, message, tag} -> version id (from the output file, not the text)
+function M.deploy(o)
+  credentials()
+  local out = fs.tmpdir("drun-wrangler") .. "/output.jsonl"
+  local args = with_env({ "deploy" }, o.env)
+  if o.message then args[#args + 1] = "--message"; args[#args + 1] = o.message end
+  if o.tag then args[#args + 1] = "--tag"; args[#args + 1] = o.tag end
+  local res = wrangler(args, { dir = o.dir, run = o.run, env = { WRANGLER_OUTPUT_FILE_PATH = out } })
+  local text = fs.try.read(out) or ""
+  fs.remove(fs.dirname(out), true)
+  if res.dry_run then return nil end
+  for line in text:gmatch("[^\n]+") do
+    local ok, e = pcall(json.decode, line)
+    if ok and type(e) == "table" and e.type == "deploy" and e.version_id then return e.version_id end
+  end
+  error("cloudflare: wrangler deploy wrote no deploy entry to its output file (is this wrangler 3.x or older?)", 2)
+end
+
+-- deployments{dir, env} -> the deployments, oldest first (wrangler's JSON)
+function M.deployments(o)
+  credentials()
+  local res = wrangler(with_env({ "deployments", "list", "--json" }, o.env), { dir = o.dir, run = o.run, read_only = true })
+  return json.decode(res.stdout)
+end
+
+-- The version id serving now (100% of traffic), or nil if never deployed.
+function M.current_version(o)
+  local ok, list = pcall(M.deployments, o)
+  if not ok then
+    if tostring(list):find("does not exist", 1, true) then return nil end
+    error(list, 2)
+  end
+  local last = list[#list]
+  return last and last.versions[1] and last.versions[1].version_id or nil
+end
+
+-- rollback{dir, env, version_id, message}
+function M.rollback(o)
+  credentials()
+  local args = with_env({ "rollback" }, o.env)
+  if o.version_id then args[#args + 1] = o.version_id end
+  args[#args + 1] = "--message"
+  args[#args + 1] = o.message or "rolled back by drun"
+  wrangler(args, { dir = o.dir, run = o.run })
+end
+
+-- d1.execute{db, env, sql | file, remote, dir, read_only} -> rows of the last statement, all results
+function M.d1.execute(o)
+  if o.remote ~= false then credentials() end
+  local args = with_env({ "d1", "execute", o.db, remote(o), "--json" }, o.env)
+  if o.sql then args[#args + 1] = "--command"; args[#args + 1] = o.sql
+  elseif o.file then args[#args + 1] = "--file"; args[#args + 1] = o.file
+  else error("cloudflare: d1.execute needs sql or file", 2) end
+  local res = wrangler(args, { dir = o.dir, run = o.run, read_only = o.read_only })
+  if res.dry_run then return {}, {} end
+  local ok, results = pcall(json.decode, res.stdout)
+  if not ok or type(results) ~= "table" then error("cloudflare: d1 execute printed no JSON: " .. res.stdout:sub(1, 200), 2) end
+  local last = results[#results]
+  return (last and last.results) or {}, results
+end
+
+-- d1.migrate{db, env, remote, dir} -> the migration files applied now ({} when up to date)
+function M.d1.migrate(o)
+  if o.remote ~= false then credentials() end
+  local res = wrangler(with_env({ "d1", "migrations", "apply", o.db, remote(o) }, o.env), { dir = o.dir, run = o.run })
+  local applied, seen = {}, {}
+  if res.stdout:find("No migrations to apply!", 1, true) then return applied end
+  -- wrangler redraws its table as it goes: each file once, in order
+  for name in res.stdout:gmatch("│%s*([%w_%-%.]+%.sql)%s*│%s*✅") do
+    if not seen[name] then applied[#applied + 1], seen[name] = name, true end
+  end
+  return applied
+end
+
+-- d1.backfill_if_needed{db, env, file, dir, table = "organizations"}:
+-- databases the app migrated itself have the schema but no d1_migrations
+-- table; `migrations apply` would re-run every file and fail on the first
+-- ADD COLUMN. Rule: if `table` exists and d1_migrations does not, run
+-- `file` (idempotent: INSERT OR IGNORE); otherwise skip. Returns
+-- {ran = bool, reason = "..."}.
+function M.d1.backfill_if_needed(o)
+  local probe = o.table or "organizations"
+  local rows = M.d1.execute { db = o.db, env = o.env, remote = o.remote, dir = o.dir, run = o.run, read_only = true,
+    sql = string.format("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('%s', 'd1_migrations')",
+                        probe:gsub("'", "''")) }
+  local has = {}
+  for _, r in ipairs(rows) do has[r.name] = true end
+  if runtime.dry_run and not rows[1] then
+    return { ran = false, reason = "dry-run: the database was not inspected" }
+  end
+  if has.d1_migrations then
+    return { ran = false, reason = "the migration tracker (d1_migrations) is already there" }
+  end
+  if not has[probe] then
+    return { ran = false, reason = string.format("a fresh database (no %s table): nothing to backfill", probe) }
+  end
+  M.d1.execute { db = o.db, env = o.env, remote = o.remote, dir = o.dir, run = o.run, file = o.file }
+  return { ran = true, reason = string.format("%s exists without d1_migrations: the tracker was backfilled from %s",
+                                              probe, o.file) }
+end
+
+return M

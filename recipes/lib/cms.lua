@@ -156,7 +156,10 @@ function M.rollback(c)
   local function target(ctx)
     local db = ctx.ledger or require("drun.ledger").open(ctx.ledger_path)
     local env = ctx.params.environment
-    local latest = db:latest { service = c.service, environment = env }
+    local latest -- the newest deployment that is not this rollback's own record
+    for _, rec in ipairs(db:history { service = c.service, environment = env, limit = 2 }) do
+      if rec.id ~= ctx.record_id then latest = latest or rec end
+    end
     if ctx.params.to ~= "" then
       local rec = db:record(ctx.params.to)
       if not rec then error("no deployment '" .. ctx.params.to .. "' in the ledger", 0) end

@@ -421,3 +421,28 @@ t.test("a version function that fails is a recipe error before anything runs", f
   t.match(r.stdout, "package%.json has no version")
   t.eq(fs.exists(lp), false)
 end)
+
+t.test("declared secrets are checked before anything runs: exit 2", function()
+  local spec = BASIC:gsub('version = "1.2.0",', 'version = "1.2.0", secrets = { "DEPLOY_API_TOKEN" },')
+  local path, lp = recipe_file(spec, 'r:step("s", function() error("must not run") end)')
+  local r = run(path, lp, { "ticket=1" }, { env = { DEPLOY_API_TOKEN = false } })
+  t.eq(r.code, 2)
+  t.match(r.stdout, "env: secret DEPLOY_API_TOKEN is not set; export it before running drun\nnothing was run")
+  t.eq(fs.exists(lp), false)
+  r = run(path, lp, { "ticket=1" }, { env = { DEPLOY_API_TOKEN = "tok-1234" } })
+  t.match(r.stdout, "must not run") -- with the secret it gets as far as the step
+end)
+
+t.test("an undo_always clean-up runs without --auto-rollback and leaves the status failed", function()
+  local d = t.tmpdir()
+  local path, lp = recipe_file(BASIC, ([[
+r:step("bump", { undo_always = true, undo = function() io.open(%q, "w"):write("put back"):close() end }, function() end)
+r:step("deploy", { undo = function() error("must not run without --auto-rollback") end }, function() end)
+r:step("smoke", function() error("unhealthy") end)
+]]):format(d .. "/marker"))
+  local r = run(path, lp, { "ticket=1" })
+  t.eq(r.code, 1)
+  t.eq(fs.read(d .. "/marker"), "put back")
+  t.match(r.stdout, "undo:   put back %(local clean%-up%): bump; auto%-rollback is off, nothing deployed was undone")
+  t.eq(require("drun.ledger").open(lp):latest({}).status, "failed")
+end)

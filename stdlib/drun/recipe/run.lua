@@ -223,9 +223,11 @@ function execute(r, o, cleanup)
       if completed[j].undo then undoable[#undoable + 1] = completed[j] end
       if completed[j].undo and completed[j].undo_always then local_only[#local_only + 1] = completed[j] end
     end
-    -- without auto-rollback only the local clean-ups run (a bumped file put back)
+    -- without auto-rollback only the local clean-ups run (a bumped file put
+    -- back); they change nothing deployed, so the status stays failed
+    local cleanup_only = false
     if not auto and not failed.interrupted and #local_only > 0 then
-      undoable, auto = local_only, true
+      undoable, auto, cleanup_only = local_only, true, true
     end
     if failed.interrupted then
       undo_text = "not run (interrupted)"
@@ -242,8 +244,13 @@ function execute(r, o, cleanup)
         report:rollback(s, ok and "success" or "failed", dur, err)
         if not ok then left[#left + 1] = s.name .. " (" .. err .. ")" end
       end
-      if #left == 0 then
-        undo_text = "rolled back: " .. table.concat((function() local t = {} for i, s in ipairs(undoable) do t[i] = s.name end return t end)(), ", ")
+      local names = {}
+      for i, s in ipairs(undoable) do names[i] = s.name end
+      if #left == 0 and cleanup_only then
+        undo_text = "put back (local clean-up): " .. table.concat(names, ", ")
+            .. "; auto-rollback is off, nothing deployed was undone"
+      elseif #left == 0 then
+        undo_text = "rolled back: " .. table.concat(names, ", ")
         status = "rollback"
       else
         incomplete = "these steps could not be undone and are still in effect: " .. table.concat(left, "; ")

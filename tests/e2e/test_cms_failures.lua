@@ -1,0 +1,132 @@
+-- The CMS + MCP flow when things go wrong: what the report says, what the
+-- environment is left as, rollbacks, and the gates before anything runs.
+local t = require "t"
+local fs = require "drun.fs"
+local json = require "drun.json"
+local proc = require "drun.proc"
+local cmsfix = require "cmsfix"
+
+-- staging and a first production release done: prod runs 1.4.1
+local function released()
+  local f = cmsfix.setup()
+  assert(f:run("cms-staging").code == 0)
+  assert(f:run("cms-prod", "--yes").code == 0)
+  return f
+end
+
+local function current(f, dir) local d = f:deployments(dir, "production"); return d[#d].versions[1].version_id end
+
+t.test("the CMS deploy fails: the report says MCP is new and CMS old", function()
+  local f = released()
+  local mcp_before = current(f, "packages/cms-mcp")
+  f:fault("deploy:cms:production=fail")
+  local r = f:run("cms-prod", "--yes")
+  t.eq(r.code, 1)
+  t.match(r.stdout, "✗ deploy%-cms failed")
+  t.match(r.stdout, "Script upload failed %(sandbox fault")
+  t.match(r.stdout, "state:  MCP is new, CMS is old and still serving: investigate; if the new MCP is incompatible "
+                    .. "with the old CMS, roll MCP back")
+  t.ok(current(f, "packages/cms-mcp") ~= mcp_before, "MCP is new")
+  t.eq(f:health("production"):json().version, "1.4.1", "the old CMS still serves")
+end)
+
+t.test("the smoke check sees the old version: no commit, tag or release; live and bad; cms-rollback named", function()
+  local f = released()
+  local tags_before = proc.output { "git", "-C", f.origin, "tag" }
+  f:fault("health:cms:production=old")
+  local r = f:run("cms-prod", "--yes")
+  t.eq(r.code, 1)
+  t.match(r.stdout, "health: attempt 5/5: 200 with version \"1%.4%.1\" %(expected \"1%.4%.2\"%)")
+  t.match(r.stdout, "state:  the new bundle is live and bad; no commit, tag or release was made")
+  t.match(r.stdout, "next:   drun recipes/cms%-rollback%.lua environment=production")
+  t.eq(proc.output { "git", "-C", f.origin, "tag" }, tags_before, "no tag")
+  t.eq(proc.output { "git", "-C", f.origin, "log", "-1", "--format=%s" }, "cms 1.4.1", "no commit")
+  t.eq(#json.decode(fs.read(f.sandbox .. "/state/github.json")).releases, 1, "no new release")
+  t.eq(f:latest().status, "failed")
+end)
+
+t.test("the same with --auto-rollback: both workers back on their previous versions, ledger rollback", function()
+  local f = released()
+  local cms_before, mcp_before = current(f, "apps/cms"), current(f, "packages/cms-mcp")
+  f:fault("health:cms:production=500")
+  local r = f:run("cms-prod", "--yes", "--auto-rollback")
+  t.eq(r.code, 1)
+  t.match(r.stdout, "undo:   rolled back: deploy%-cms, deploy%-mcp, bump%-version")
+  t.eq(current(f, "apps/cms"), cms_before)
+  t.eq(current(f, "packages/cms-mcp"), mcp_before)
+  t.eq(f:latest().status, "rollback")
+  f:fault("clear")
+  t.eq(f:health("production"):json().version, "1.4.1")
+end)
+
+t.test("cms-rollback on its own: the last good versions back, the bad deployment marked", function()
+  local f = released()
+  local good = f:latest()
+  -- a release that passed its smoke check but turns out bad
+  t.eq(f:run("cms-prod", "--yes").code, 0)
+  t.eq(f:health("production"):json().version, "1.4.2")
+  local bad = f:latest()
+  local r = f:run("cms-rollback", "--yes", "reason=checkout broken")
+  t.eq(r.code, 0, r.stdout)
+  t.eq(f:health("production"):json().version, "1.4.1")
+  t.eq(current(f, "apps/cms"), good.metadata.cms_version_id)
+  t.eq(current(f, "packages/cms-mcp"), good.metadata.mcp_version_id)
+  local d = f:deployments("apps/cms", "production")
+  t.eq(d[#d].annotations["workers/message"], "rolling back: checkout broken")
+  local db = require("drun.ledger").open(f.ledger)
+  t.eq(db:record(bad.id).status, "rollback")
+  t.eq(db:record(bad.id).metadata.rollback_reason, "checkout broken")
+  t.eq(db:latest({ status = "success" }).recipe, "cms-rollback")
+end)
+
+t.test("cms-rollback with no earlier success: a clear error, nothing runs", function()
+  local f = cmsfix.setup()
+  local r = f:run("cms-rollback", "--yes")
+  t.eq(r.code, 3)
+  t.match(r.stdout, "no earlier successful deployment of cms to production in the ledger: nothing to roll back to")
+  t.eq(#f:calls("rollback"), 0)
+end)
+
+t.test("no CLOUDFLARE_API_TOKEN: a clear error before anything runs", function()
+  local f = cmsfix.setup()
+  f.env.CLOUDFLARE_API_TOKEN = false
+  local r = f:run("cms-prod", "--yes")
+  t.eq(r.code, 2)
+  t.match(r.stdout, "env: secret CLOUDFLARE_API_TOKEN is not set; export it before running drun\nnothing was run")
+  t.eq(#f:calls(), 0)
+  t.eq(fs.exists(f.ledger), false)
+end)
+
+t.test("version_bump=huge: exit 2 naming the choices", function()
+  local f = cmsfix.setup()
+  local r = f:run("cms-prod", "version_bump=huge", "--yes")
+  t.eq(r.code, 2)
+  t.match(r.stderr, "parameter 'version_bump' must be one of patch, minor, major %(got 'huge'%)")
+end)
+
+t.test("production without --yes and without a terminal: exit 5, nothing runs", function()
+  local f = cmsfix.setup()
+  local r = f:run("cms-prod")
+  t.eq(r.code, 5)
+  t.match(r.stdout, "approval required: re%-run with %-%-yes")
+  t.eq(#f:calls(), 0)
+end)
+
+t.test("a second production run while one holds the lock: exit 4", function()
+  local f = cmsfix.setup()
+  local hold = t.write(f.dir .. "/hold.lua", [[
+    local db = require('drun.ledger').open(arg[1])
+    db:lock('cms', 'production', { recipe = 'cms-prod' })
+    io.open(arg[2], 'w'):close()
+    require('drun.time').sleep(30)
+  ]])
+  local r = proc.run { "sh", "-c", [[
+    "$0" "$1" "$2" "$3" & h=$!
+    for i in $(seq 200); do [ -e "$3" ] && break; sleep 0.05; done
+    cd "$4" && "$0" "$5" --ledger "$2" --yes; echo "exit=$?"
+    kill $h
+  ]], t.DRUN, hold, f.ledger, f.dir .. "/ready", f.repo, (os.getenv("DRUN_ROOT") or fs.cwd()) .. "/recipes/cms-prod.lua",
+    env = f.env, timeout = 60 }
+  t.match(r.stdout, "exit=4\n")
+  t.match(r.stdout, "cms/production is locked by pid %d+")
+end)

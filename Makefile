@@ -55,7 +55,7 @@ help:
 	@echo "make deps       install the missing Debian packages (vendor/debian-packages.txt)"
 	@echo "make test       deps + build + C unit, Lua and end-to-end tests"
 	@echo "make asan test  the same under AddressSanitizer + UBSan (build/asan/)"
-	@echo "make demo       deps + build + run the sample recipe"
+	@echo "make demo       deps + build + the CMS flow against the local platform sandbox"
 	@echo "make bench      benchmarks in bench/, side by side with their baselines"
 	@echo "make install PREFIX=/usr/local"
 
@@ -101,9 +101,7 @@ test: deps all $(CTESTS)
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run $(B)
 
 demo: deps all
-	$(B)/drun recipes/sample.lua
-	@echo
-	$(B)/drun ledger list --limit 5
+	@tools/demo $(B)
 
 bench: all
 	@bench/run $(B)/drun

@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "out.h"
@@ -250,6 +251,18 @@ static int proc_getpid(lua_State *L) {
   return 1;
 }
 
+/* rusage() -> {maxrss_kb, children_maxrss_kb}: peak resident memory of drun
+ * itself and of its largest child (getrusage). */
+static int proc_rusage(lua_State *L) {
+  struct rusage self, kids;
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &kids);
+  lua_createtable(L, 0, 2);
+  setfield_int(L, "maxrss_kb", self.ru_maxrss);
+  setfield_int(L, "children_maxrss_kb", kids.ru_maxrss);
+  return 1;
+}
+
 /* interrupted() -> true once drun got SIGINT/SIGTERM */
 static int proc_interrupted(lua_State *L) {
   lua_pushboolean(L, signals_caught() != 0);
@@ -258,6 +271,7 @@ static int proc_interrupted(lua_State *L) {
 
 static const luaL_Reg proc_funcs[] = {
     {"interrupted", proc_interrupted},
+    {"rusage", proc_rusage},
     {"run", proc_run_l},
     {"which", proc_which},
     {"pid", proc_getpid},

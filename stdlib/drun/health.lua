@@ -14,7 +14,7 @@ local json = require "drun.json"
 local time = require "drun.time"
 local log = require "drun.log"
 
-local M = {}
+local M = { stats = { waits = 0, seconds = 0 } } -- time spent waiting for health (DRUN_STATS)
 
 local function lookup(v, path)
   for part in path:gmatch("[^.]+") do
@@ -70,6 +70,8 @@ function M.wait(opts)
   if type(opts) ~= "table" or type(opts.url) ~= "string" then error("health.wait: url is required", 2) end
   local attempts, interval = opts.attempts or 5, opts.interval or 5
   local started = time.now()
+  M.stats.waits = M.stats.waits + 1
+  local function account() M.stats.seconds = M.stats.seconds + (time.now() - started) end
   local entries, last = {}, nil
   for i = 1, attempts do
     local t0 = time.now()
@@ -78,10 +80,12 @@ function M.wait(opts)
     entries[#entries + 1] = last
     log.info("health: attempt %d/%d: %s", i, attempts, last.ok and ("ok (" .. last.status .. ")") or last.reason)
     if last.ok then
+      account()
       return { ok = true, attempts = i, elapsed = time.now() - started, last_status = last.status, log = entries }
     end
     if i < attempts then time.sleep(interval) end
   end
+  account()
   error(string.format("health: %s not healthy after %d attempts in %.1fs: last %s", opts.url, attempts,
                       time.now() - started, last.reason), 2)
 end

@@ -15,7 +15,9 @@ local core = require "drun.core.proc"
 local out = require "drun.core.out"
 local runtime = require "drun.runtime"
 
-local M = { which = core.which, DEFAULT_CAP = core.DEFAULT_CAP }
+-- stats: how many programs ran and how long they took (for DRUN_STATS and
+-- the benchmarks: drun's own overhead is the wall time minus this)
+local M = { which = core.which, DEFAULT_CAP = core.DEFAULT_CAP, stats = { runs = 0, seconds = 0 } }
 
 local TAIL_LINES = 20
 
@@ -75,6 +77,7 @@ function M.run(spec)
     error(err, 2)
   end
   res.command = M.command_line(spec)
+  M.stats.runs, M.stats.seconds = M.stats.runs + 1, M.stats.seconds + res.duration
   if res.interrupted then error("interrupted", 0) end
   if not res.ok and spec.check ~= false then error(M.failure_message(res), 2) end
   return res

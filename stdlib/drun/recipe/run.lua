@@ -286,6 +286,15 @@ function execute(r, o, cleanup)
   report:summary(results, status, headline)
   report:recipe_end { status = status, exit_code = exit_code, failed_step = failed and failed.step.name,
                       error = failed and failed.error }
+  local stats_path = os.getenv("DRUN_STATS") -- measurements for bench/cms
+  if stats_path and stats_path ~= "" then
+    local pstats, hstats = require("drun.proc").stats, require("drun.health").stats
+    local rusage = core_proc.rusage()
+    require("drun.fs").write(stats_path, require("drun.json").encode {
+      children = pstats.runs, children_s = pstats.seconds, health_waits = hstats.waits, health_s = hstats.seconds,
+      maxrss_kb = rusage.maxrss_kb, children_maxrss_kb = rusage.children_maxrss_kb,
+    })
+  end
   unlock()
   finish_ledger()
   return exit_code

@@ -1,0 +1,61 @@
+-- drun.cloudflare and drun.github against the sandbox.
+local t = require "t"
+local proc = require "drun.proc"
+local fs = require "drun.fs"
+local json = require "drun.json"
+
+local ROOT = os.getenv("DRUN_ROOT") or fs.cwd()
+
+-- runs Lua code in a drun with the sandbox's environment, in dir
+local function drun_in(env, dir, code)
+  local spec = { t.DRUN, "-e", code }
+  spec.env, spec.cwd, spec.check, spec.timeout = env, dir, false, 120
+  return proc.run(spec)
+end
+
+t.test("github: release (422 carries GitHub's message), issue, comment updated not duplicated", function()
+  local env, sdir = t.sandbox()
+  local r = drun_in(env, "/", [[
+    local github = require 'drun.github'
+    local rel = github.release { repo = 'acme/cms', tag = 'cms-v2.0.0', name = 'cms 2.0.0' }
+    print(rel.tag_name, rel.name)
+    print(select(2, pcall(github.release, { repo = 'acme/cms', tag = 'cms-v2.0.0' })))
+    local issue = github.issue { repo = 'acme/app', title = 'Deployment record: app-production', body = 'digest ...' }
+    print(issue.number > 0, issue.title)
+    for i = 1, 2 do github.comment { repo = 'acme/cms', issue = 12, body = 'previews, push ' .. i, update = '<!-- drun:previews -->' } end
+    print(pcall(github.release, { repo = 'not a repo', tag = 'x' }))
+  ]])
+  t.eq(r.code, 0, r.stderr)
+  local lines = {}
+  for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  t.eq(lines[1], "cms-v2.0.0\tcms 2.0.0")
+  t.match(lines[2], "github: POST /repos/acme/cms/releases: 422 Validation Failed: Release tag_name already_exists")
+  t.eq(lines[3], "true\tDeployment record: app-production")
+  t.match(lines[4], "^false\t.*github: repo must be \"owner/name\"")
+  local gh = json.decode(fs.read(sdir .. "/state/github.json"))
+  t.eq(#gh.comments, 1, "updated, not duplicated")
+  t.match(gh.comments[1].body, "^previews, push 2\n<!%-%- drun:previews %-%->$")
+  t.eq(gh.releases[1].tag_name, "cms-v2.0.0")
+  env.GITHUB_TOKEN = false
+  r = drun_in(env, "/", "require('drun.github').issue { repo = 'a/b', title = 'x' }")
+  t.match(r.stderr, "env: secret GITHUB_TOKEN is not set")
+end)
+
+t.test("cloudflare: d1.execute returns rows; a SQL error carries wrangler's message", function()
+  local d = t.tmpdir()
+  local repo = proc.output { ROOT .. "/tests/sandbox/fixture", "cms", d }:match("^(%S+)")
+  local env = t.sandbox()
+  local r = drun_in(env, repo .. "/apps/cms", [[
+    local cf = require 'drun.cloudflare'
+    local rows = cf.d1.execute { db = 'cms-staging', env = 'staging', sql = 'SELECT 1 AS one, 2 AS two' }
+    print(rows[1].one, rows[1].two)
+    print(select(2, pcall(cf.d1.execute, { db = 'cms-staging', env = 'staging', sql = 'SELECT * FROM nowhere' })))
+    print(cf.current_version { dir = '.', env = 'staging' })
+  ]])
+  t.eq(r.code, 0, r.stderr)
+  local lines = {}
+  for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  t.eq(lines[1], "1\t2")
+  t.match(lines[2], "cloudflare: wrangler d1 execute cms%-staging %-%-remote %-%-json %-%-env staging %-%-command SELECT %* FROM nowhere failed: .*no such table: nowhere")
+  t.eq(lines[3], "nil", "never deployed")
+end)

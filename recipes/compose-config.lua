@@ -1,0 +1,20 @@
+-- The app on one server behind a reverse proxy: every name the
+-- compose-restart flow uses. Another repository edits these values.
+local env = os.getenv
+return {
+  service = "app",                                   -- the ledger's name for it, and the compose service
+  environment = env("APP_ENVIRONMENT") or "production",
+  server = {                                         -- reached with ssh; the checkout lives in dir
+    host = env("APP_HOST") or "web1.example.com",
+    user = env("APP_USER") or "deploy",
+    port = tonumber(env("APP_SSH_PORT") or ""),
+    dir = env("APP_DIR") or "/srv/app",
+  },
+  branch = "main",
+  test = { "python3", "-m", "py_compile", "app/server.py" }, -- the test gate, run here
+  migrate = { "python3", "scripts/migrate.py" },     -- inside the container (e.g. alembic -c app/alembic.ini upgrade head)
+  health_url = env("APP_HEALTH_URL") or "https://app.example.com/health",
+  expect_json = { status = "ok" },
+  health = { attempts = 5, interval = tonumber(env("APP_HEALTH_INTERVAL") or "") or 5 },
+  logs_tail = 50,
+}

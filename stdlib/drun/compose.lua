@@ -1,0 +1,113 @@
+-- drun.compose: docker compose on this machine or on a server over ssh
+-- (FLOWS.md §3).
+--
+--   local server = { host = "web1", user = "deploy", port = 22, dir = "/srv/app" }   -- no host: local
+--   compose.up(server, { build = true, wait = true, wait_timeout = 60 })
+--   compose.exec(server, { service = "app", argv = { "alembic", "upgrade", "head" } })
+--   compose.ps(server)        -- {Name, Service, State, Health, ExitCode, Publishers}, ...
+--   compose.logs(server, { service = "app", tail = 50 })
+--   compose.sh(server, { "git", "pull", "--ff-only", "origin", "main" })  -- any command in dir
+--
+-- Over ssh every argument is quoted for the remote shell (ssh joins them
+-- with spaces and the remote shell splits them again), so an argument with
+-- spaces, quotes, $ or ; arrives as it was. Every call takes `run` (default
+-- drun.proc.run; recipes pass ctx.run) and `check` (default true).
+local proc = require "drun.proc"
+local json = require "drun.json"
+
+local M = {}
+
+-- POSIX shell quoting: plain words as they are, anything else in '...'
+function M.quote(s)
+  s = tostring(s)
+  if s ~= "" and s:match("^[%w%-%._/:=@,+%%]+$") then return s end
+  return "'" .. s:gsub("'", [['\'']]) .. "'"
+end
+
+local function quote_all(argv)
+  local parts = {}
+  for i, a in ipairs(argv) do parts[i] = M.quote(a) end
+  return table.concat(parts, " ")
+end
+
+-- The argv that runs `argv` in the target's directory, here or over ssh.
+function M.command(target, argv)
+  target = target or {}
+  if not target.host then
+    local spec = {}
+    for i, a in ipairs(argv) do spec[i] = a end
+    spec.cwd = target.dir
+    return spec
+  end
+  local spec = { "ssh", "-o", "BatchMode=yes" }
+  if target.port then spec[#spec + 1] = "-p"; spec[#spec + 1] = tostring(target.port) end
+  spec[#spec + 1] = target.user and (target.user .. "@" .. target.host) or target.host
+  spec[#spec + 1] = "--"
+  spec[#spec + 1] = (target.dir and ("cd " .. M.quote(target.dir) .. " && ") or "") .. quote_all(argv)
+  return spec
+end
+
+-- sh(target, argv, opts) -> result: any command in the target's directory
+function M.sh(target, argv, opts)
+  opts = opts or {}
+  local spec = M.command(target, argv)
+  for k, v in pairs(opts) do if type(k) ~= "number" and k ~= "run" then spec[k] = v end end
+  local ok, res, err = pcall(opts.run or proc.run, spec)
+  if not ok then error(res, 2) end
+  return res, err
+end
+
+local function compose(target, args, opts)
+  local argv = { "docker", "compose" }
+  if target and target.file then argv[#argv + 1] = "-f"; argv[#argv + 1] = target.file end
+  if target and target.project then argv[#argv + 1] = "-p"; argv[#argv + 1] = target.project end
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return M.sh(target, argv, opts)
+end
+
+-- up(target, {build, wait, wait_timeout, services, run})
+function M.up(target, o)
+  o = o or {}
+  local args = { "up", "-d" }
+  if o.build then args[#args + 1] = "--build" end
+  if o.wait then
+    args[#args + 1] = "--wait"
+    if o.wait_timeout then args[#args + 1] = "--wait-timeout"; args[#args + 1] = tostring(o.wait_timeout) end
+  end
+  for _, s in ipairs(o.services or {}) do args[#args + 1] = s end
+  return compose(target, args, { run = o.run, check = o.check, timeout = o.timeout })
+end
+
+-- ps(target, {run}) -> the services' containers
+function M.ps(target, o)
+  o = o or {}
+  local res = compose(target, { "ps", "--format", "json" }, { run = o.run, read_only = true })
+  local out = res.stdout:gsub("^%s+", "")
+  if out:sub(1, 1) == "[" then return json.decode(out) end -- older compose: one array
+  local list = json.array()
+  for line in out:gmatch("[^\n]+") do list[#list + 1] = json.decode(line) end
+  return list
+end
+
+-- exec(target, {service, argv, tty = false, run, check})
+function M.exec(target, o)
+  local args = { "exec" }
+  if not o.tty then args[#args + 1] = "-T" end
+  args[#args + 1] = o.service
+  for _, a in ipairs(o.argv) do args[#args + 1] = a end
+  return compose(target, args, { run = o.run, check = o.check, timeout = o.timeout })
+end
+
+-- logs(target, {service, tail = 50, run}) -> the text
+function M.logs(target, o)
+  o = o or {}
+  local args = { "logs", "--tail", tostring(o.tail or 50) }
+  if o.service then args[#args + 1] = o.service end
+  return compose(target, args, { run = o.run, read_only = true, check = false }).stdout
+end
+
+function M.down(target, o)
+  return compose(target, { "down" }, { run = o and o.run })
+end
+
+return M

@@ -18,10 +18,12 @@ local function quiet_git(c, ...) return compose.sh(c.server, { "git", ... }, { c
 -- The restart gap: a drun in the background polls the health URL and writes
 -- each up/down transition with its time; the gap is from the first "down"
 -- to the next "up".
+-- It exits by itself when the drun that started it is gone (a run that
+-- failed between restart and health never stops it) and after 15 minutes.
 local POLLER = [[
-  local http, time = require 'drun.http', require 'drun.time'
-  local out, last = io.open(arg[1], 'w'), nil
-  while true do
+  local http, time, fs = require 'drun.http', require 'drun.time', require 'drun.fs'
+  local out, last, parent, deadline = io.open(arg[1], 'w'), nil, '/proc/' .. arg[3], time.now() + 900
+  while fs.exists(parent) and time.now() < deadline do
     local r = http.get(arg[2], { timeout = 0.5, connect_timeout = 0.5, check = false })
     local up = r ~= nil and r.status < 500
     if up ~= last then out:write(string.format('%s %.3f\n', up and 'up' or 'down', time.unix())); out:flush(); last = up end
@@ -30,8 +32,8 @@ local POLLER = [[
 
 local function start_gap_poller(url)
   local dir = fs.tmpdir("drun-gap")
-  local pid = proc.run { "sh", "-c", '"$0" -e "$1" "$2" "$3" >/dev/null 2>&1 & echo $!', DRUN, POLLER,
-                         dir .. "/gap", url, read_only = true }.stdout:match("%d+")
+  local pid = proc.run { "sh", "-c", '"$0" -e "$1" "$2" "$3" "$4" >/dev/null 2>&1 & echo $!', DRUN, POLLER,
+                         dir .. "/gap", url, tostring(require("drun.core.proc").pid()), read_only = true }.stdout:match("%d+")
   for _ = 1, 100 do -- until its first observation
     if (fs.try.read(dir .. "/gap") or "") ~= "" then break end
     time.sleep(0.01)

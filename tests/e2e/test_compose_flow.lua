@@ -60,6 +60,9 @@ t.test("a failing migration: new code on the old schema, roll back now", functio
   t.match(r.stdout, "✗ migrate failed")
   t.match(r.stdout, "migration 0003_broken%.sql failed")
   t.match(r.stdout, "state:  the new code is running against the old schema: roll back now %(drun recipes/compose%-rollback%.lua %-%-yes%)")
+  require("drun.time").sleep(0.3)
+  t.eq(proc.run({ "pgrep", "-af", "drun-gap", check = false }).stdout:find(f.env.APP_PORT, 1, true), nil,
+       "the gap poller outlived the run")
 end)
 
 t.test("a dirty checkout on the server: refused, nothing restarted", function()

@@ -4,6 +4,7 @@
 --   local r = recipe.new {
 --     name = "cms-prod", service = "cms", environment = "production",
 --     version = function(ctx) return pkg.version end,   -- or a string
+--     commit = function(ctx) return label end,  -- optional: what is deployed, when not HEAD (an image's commit)
 --     params = { version_bump = { default = "patch", choices = { "patch", "minor", "major" } } },
 --     approval = "required", lock = true, auto_rollback = false,
 --     rollback_hint = "drun recipes/cms-rollback.lua",
@@ -40,18 +41,23 @@ end
 
 function M.new(spec)
   if type(spec) ~= "table" then fail("recipe.new: expected a table") end
-  for _, k in ipairs { "name", "service", "environment" } do
+  for _, k in ipairs { "name", "service" } do
     if type(spec[k]) ~= "string" or spec[k] == "" then fail("recipe.new: '%s' is required (a string)", k) end
   end
-  if spec.approval ~= nil and spec.approval ~= "required" and spec.approval ~= "none" then
-    fail("recipe.new: approval must be \"required\" or \"none\" (got %s)", tostring(spec.approval))
+  local e = spec.environment -- a string, or function(params) when a parameter chooses it
+  if not ((type(e) == "string" and e ~= "") or type(e) == "function") then
+    fail("recipe.new: 'environment' is required (a string, or a function of the params)")
+  end
+  if spec.approval ~= nil and spec.approval ~= "required" and spec.approval ~= "none" and type(spec.approval) ~= "function" then
+    fail("recipe.new: approval must be \"required\", \"none\" or a function of the params (got %s)", tostring(spec.approval))
   end
   local v = spec.version
   if v ~= nil and type(v) ~= "string" and type(v) ~= "function" then fail("recipe.new: version must be a string or a function") end
+  if spec.commit ~= nil and type(spec.commit) ~= "function" then fail("recipe.new: commit must be a function") end
   local params = spec.params or {}
   check_params(params)
   local r = setmetatable({
-    name = spec.name, service = spec.service, environment = spec.environment, version = v,
+    name = spec.name, service = spec.service, environment = spec.environment, version = v, commit = spec.commit,
     description = spec.description, params = params, approval = spec.approval or "none",
     lock = spec.lock ~= false, auto_rollback = spec.auto_rollback == true, rollback_hint = spec.rollback_hint,
     secrets = spec.secrets or {},
@@ -62,6 +68,16 @@ function M.new(spec)
 end
 
 function M.is_recipe(v) return getmetatable(v) == Recipe end
+
+-- The recipe as one run sees it: its environment resolved from the params.
+-- (environment and approval may be functions of the params)
+function Recipe:for_run(params)
+  if type(self.environment) ~= "function" and type(self.approval) ~= "function" then return self end
+  local view = setmetatable({}, { __index = self })
+  if type(self.environment) == "function" then view.environment = tostring(self.environment(params)) end
+  if type(self.approval) == "function" then view.approval = self.approval(params) and "required" or "none" end
+  return view
+end
 
 -- r:step(name, [opts,] fn): opts = {description, on_failure, undo, undo_always,
 -- read_only, timeout}. undo_always: the undo is a local clean-up (a file put

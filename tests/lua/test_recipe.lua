@@ -446,3 +446,32 @@ r:step("smoke", function() error("unhealthy") end)
   t.match(r.stdout, "undo:   put back %(local clean%-up%): bump; auto%-rollback is off, nothing deployed was undone")
   t.eq(require("drun.ledger").open(lp):latest({}).status, "failed")
 end)
+
+t.test("environment and approval chosen by a parameter; commit of what is deployed from the recipe", function()
+  local spec = BASIC:gsub('environment = "staging", version = "1.2.0",',
+    'environment = function(p) return p.level == "major" and "production" or "staging" end, version = "1.2.0", '
+    .. 'approval = function(p) return p.level == "major" end, commit = function(ctx) return "abc123" end,')
+  local path, lp = recipe_file(spec, THREE)
+  local r = run(path, lp, { "ticket=1", "level=major" })
+  t.eq(r.code, 5, "production wants an approval")
+  r = run(path, lp, { "ticket=1" })
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  local rec = ledger.open(lp):latest {}
+  t.eq(rec.environment, "staging")
+  t.eq(rec.git_commit, "abc123")
+  r = run(path, lp, { "ticket=1", "level=major", "--yes" })
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.eq(ledger.open(lp):latest {}.environment, "production")
+  r = t.drun { path, "--help" }
+  t.match(r.stdout, "deploys     web → %(chosen by the params%)")
+  t.match(r.stdout, "approval    depends on the params")
+end)
+
+t.test("a commit function that fails: exit 3, nothing run or recorded", function()
+  local spec = BASIC:gsub('version = "1.2.0",', 'version = "1.2.0", commit = function() error("registry unreachable", 0) end,')
+  local path, lp = recipe_file(spec, THREE)
+  local r = run(path, lp, { "ticket=1" })
+  t.eq(r.code, 3)
+  t.match(r.stdout, "registry unreachable\n%(while working out the commit to deploy; nothing was run%)")
+  t.eq(fs.exists(lp), false)
+end)

@@ -20,7 +20,8 @@ local function complain(s) out.write("stderr", "drun: " .. s .. "\n") end
 local function plan(r, script, params)
   local lines = {
     string.format("recipe      %s (%s)", r.name, script),
-    string.format("deploys     %s → %s", r.service, r.environment),
+    string.format("deploys     %s → %s", r.service,
+                  type(r.environment) == "function" and "(chosen by the params)" or r.environment),
     string.format("version     %s", type(r.version) == "string" and r.version or "worked out when it runs"),
   }
   if r.description then lines[#lines + 1] = "about       " .. r.description end
@@ -42,8 +43,8 @@ local function plan(r, script, params)
                                       tostring(params[name]), #about > 0 and ("   (" .. table.concat(about, "; ") .. ")") or "")
   end
   if #names == 0 then lines[#lines + 1] = "params      none" end
-  lines[#lines + 1] = "approval    " .. r.approval
-  lines[#lines + 1] = "lock        " .. (r.lock and (r.service .. "/" .. r.environment) or "none")
+  lines[#lines + 1] = "approval    " .. (type(r.approval) == "function" and "depends on the params" or r.approval)
+  lines[#lines + 1] = "lock        " .. (r.lock and (r.service .. "/" .. (type(r.environment) == "string" and r.environment or "<environment>")) or "none")
   lines[#lines + 1] = "rollback    " .. (r.auto_rollback and "automatic on failure" or "manual (--auto-rollback to undo on failure)")
   if r.rollback_hint then lines[#lines + 1] = "            then: " .. (type(r.rollback_hint) == "string" and r.rollback_hint or "(computed)") end
   lines[#lines + 1] = "steps"
@@ -76,7 +77,9 @@ return function(result, argv, script, plan_only)
   local ok, res = pcall(function()
     local opts, rest = args.parse(argv, SPEC)
     if opts.help then
-      plan(r, script, r:resolve_params({}) or {})
+      local defaults = r:resolve_params({}) or {}
+      plan(type(r.environment) == "function" and setmetatable({ environment = "(chosen by the params)" }, { __index = r }) or r,
+           script, defaults)
       return 0
     end
     local given = {}
@@ -100,6 +103,7 @@ return function(result, argv, script, plan_only)
       end
     end
     local wait = opts["wait-lock"] and args.count(opts, "wait-lock", 0)
+    r = r:for_run(params) -- an environment chosen by a parameter is known from here on
     if plan_only then
       plan(r, script, params)
       return 0

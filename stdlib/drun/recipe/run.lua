@@ -108,6 +108,15 @@ function execute(r, o, cleanup)
     version = v
   end
   ctx.version = version and tostring(version) or "0.0.0"
+  -- an image built elsewhere was built from its own commit, not this checkout's HEAD
+  if r.commit then
+    local ok, c = pcall(r.commit, ctx)
+    if not ok then
+      report:say("drun: " .. out.redact(text(c)) .. "\n(while working out the commit to deploy; nothing was run)\n")
+      return 3
+    end
+    if type(c) == "string" and c ~= "" then ctx.sha = c end
+  end
 
   -- the credentials the recipe needs, before anything runs (and masked from now on)
   for _, name in ipairs(r.secrets) do

@@ -1,0 +1,75 @@
+-- The Fly promotion flow under test: the fixture app (three commits: accounts
+-- migration, no migration, orders migration), one image per commit in the
+-- sandbox registry, and app-development already running the first.
+local t = require "t"
+local proc = require "drun.proc"
+local json = require "drun.json"
+
+local M = {}
+local ROOT = os.getenv("DRUN_ROOT") or require("drun.fs").cwd()
+
+function M.setup()
+  local d = t.tmpdir()
+  local out = proc.output { ROOT .. "/tests/sandbox/fixture", "fly", d }
+  local repo = out:match("^(%S+)\n")
+  local env, sdir = t.sandbox()
+  env.FLY_HEALTH_URL = env.SANDBOX_APPS_URL .. "/%s/health"
+  env.FLY_SNAPSHOT_COMMAND, env.FLY_HEALTH_INTERVAL = "sandbox-snapshot", "0.05"
+  env.GITHUB_ACTOR, env.GITHUB_SHA = false, false
+  local f = setmetatable({ dir = d, repo = repo, env = env, sandbox = sdir, ledger = d .. "/ledger.db",
+                           commits = {}, digests = {} }, { __index = M })
+  for i = 1, 3 do
+    f.commits[i] = proc.output { "git", "-C", repo, "rev-parse", "HEAD~" .. (3 - i) }
+    f.digests[i] = f:sh("sandbox-registry", "push", "app:v" .. i, "--label", "commit=" .. f.commits[i]).stdout:match("%S+")
+  end
+  f:put("development", 1)
+  return f
+end
+
+function M:sh(...)
+  local argv = { ... }
+  argv.cwd, argv.env, argv.check, argv.timeout = self.repo, self.env, false, 60
+  return proc.run(argv)
+end
+
+-- the dev pipeline's part: app-<env> runs image i
+function M:put(env, i)
+  local r = self:sh("fly", "deploy", "-a", "app-" .. env, "-c", "fly." .. env .. ".toml",
+                    "--image", "registry.fly.io/app@" .. self.digests[i])
+  assert(r.code == 0, r.stdout .. r.stderr)
+end
+
+function M:run(name, ...)
+  local argv = { t.DRUN, ROOT .. "/recipes/" .. name .. ".lua", "--ledger", self.ledger, ... }
+  argv.cwd, argv.env, argv.check, argv.timeout = self.repo, self.env, false, 120
+  return proc.run(argv)
+end
+
+function M:promote(path, ...) return self:run("fly-promote", "promotion_path=" .. path, ...) end
+
+-- the digest every machine of app-<env> runs (fly status), nil when none
+function M:running(env)
+  local r = self:sh("fly", "status", "-a", "app-" .. env, "--json")
+  if r.code ~= 0 then return nil end -- no such app yet
+  local st = json.decode(r.stdout)
+  local d
+  for _, m in ipairs(type(st.Machines) == "table" and st.Machines or {}) do
+    local digest = m.image_ref and m.image_ref.digest
+    assert(d == nil or d == digest, "machines differ")
+    d = digest
+  end
+  return d
+end
+
+function M:fault(...) proc.run { ROOT .. "/tests/sandbox/fault", self.sandbox, ... } end
+function M:latest(q) return require("drun.ledger").open(self.ledger):latest(q or {}) end
+function M:calls(cmd)
+  local n = 0
+  for line in io.lines(self.sandbox .. "/calls.jsonl") do
+    local c = json.decode(line)
+    if (c.tool .. " " .. table.concat(c.argv, " ")):find(cmd, 1, true) then n = n + 1 end
+  end
+  return n
+end
+
+return M

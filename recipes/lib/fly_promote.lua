@@ -19,8 +19,10 @@ local function health_url(c, app) return (c.health_url:gsub("%%s", app)) end
 local function running(app, ctx)
   local ok, img = pcall(fly.current_image, app, {})
   if ok then return img end
-  if tostring(img):find("different images", 1, true) then error(img, 0) end
-  return nil
+  local e = tostring(img)
+  -- an app not created yet, or with no machine started, runs nothing; anything else (a mismatch, an outage) stops the run
+  if e:find("Could not find App", 1, true) or e:find("has no started machine", 1, true) then return nil end
+  error(img, 0)
 end
 
 -- the commit an image was built from: its label, else the ledger record of its digest

@@ -48,22 +48,34 @@ end
 
 local function remote(o) return o.remote == false and "--local" or "--remote" end
 
--- deploy{dir, env, message, tag} -> version id (from the output file, not the text)
-function M.deploy(o)
+-- Runs wrangler with WRANGLER_OUTPUT_FILE_PATH and returns the first entry
+-- of `kind` it wrote (the machine-readable result, never the text); nil under
+-- --dry-run. Shared with drun.pages.
+function M.run_for_output(args, o, kind)
   credentials()
   local out = fs.tmpdir("drun-wrangler") .. "/output.jsonl"
+  local ok, res = pcall(wrangler, args, { dir = o.dir, run = o.run, env = { WRANGLER_OUTPUT_FILE_PATH = out } })
+  local text = fs.try.read(out) or ""
+  fs.remove(fs.dirname(out), true)
+  if not ok then error((tostring(res):gsub("^[^:\n]+:%d+: ", "")), 0) end -- wrangler's words, not our line
+  if res.dry_run then return nil end
+  for line in text:gmatch("[^\n]+") do
+    local okj, e = pcall(json.decode, line)
+    if okj and type(e) == "table" and e.type == kind then return e end
+  end
+  error(string.format("cloudflare: wrangler %s wrote no %s entry to its output file (is this wrangler 3.x or older?)",
+                      args[1] .. (args[2] and not args[2]:match("^%-") and (" " .. args[2]) or ""), kind), 2)
+end
+
+-- deploy{dir, env, message, tag} -> version id (from the output file, not the text)
+function M.deploy(o)
   local args = with_env({ "deploy" }, o.env)
   if o.message then args[#args + 1] = "--message"; args[#args + 1] = o.message end
   if o.tag then args[#args + 1] = "--tag"; args[#args + 1] = o.tag end
-  local res = wrangler(args, { dir = o.dir, run = o.run, env = { WRANGLER_OUTPUT_FILE_PATH = out } })
-  local text = fs.try.read(out) or ""
-  fs.remove(fs.dirname(out), true)
-  if res.dry_run then return nil end
-  for line in text:gmatch("[^\n]+") do
-    local ok, e = pcall(json.decode, line)
-    if ok and type(e) == "table" and e.type == "deploy" and e.version_id then return e.version_id end
-  end
-  error("cloudflare: wrangler deploy wrote no deploy entry to its output file (is this wrangler 3.x or older?)", 2)
+  local e = M.run_for_output(args, o, "deploy")
+  if not e then return nil end
+  if not e.version_id then error("cloudflare: wrangler deploy's output entry has no version_id", 2) end
+  return e.version_id
 end
 
 -- deployments{dir, env} -> the deployments, oldest first (wrangler's JSON)

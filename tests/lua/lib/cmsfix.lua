@@ -1,31 +1,21 @@
 -- The CMS flow under test: the fixture repository, a sandbox, and a way to
 -- run the shipped recipes from the repository's root as a user would.
-local t = require "t"
 local fs = require "drun.fs"
 local json = require "drun.json"
 local proc = require "drun.proc"
 
-local M = {}
-local ROOT = os.getenv("DRUN_ROOT") or fs.cwd()
+local flowfix = require "flowfix"
+
+local M = flowfix.class(180)
 
 function M.setup()
-  local d = t.tmpdir()
-  local out = proc.output { ROOT .. "/tests/sandbox/fixture", "cms", d }
-  local repo, origin = out:match("^(%S+)\n(%S+)$")
-  local env, sdir = t.sandbox(origin)
+  local f = flowfix.new(M, "cms", true)
+  local env = f.env
   env.CMS_STAGING_HEALTH_URL = env.SANDBOX_WORKERS_URL .. "/cms/staging/api/health"
   env.CMS_PRODUCTION_HEALTH_URL = env.SANDBOX_WORKERS_URL .. "/cms/production/api/health"
   env.CMS_SMOKE_INTERVAL = "0.1"
   env.GITHUB_ACTOR, env.GITHUB_SHA, env.GITHUB_RUN_ID, env.GITHUB_REF_NAME, env.GITHUB_REPOSITORY = false, false, false, false, false
-  local f = { dir = d, repo = repo, origin = origin, env = env, sandbox = sdir, ledger = d .. "/ledger.db" }
-  return setmetatable(f, { __index = M })
-end
-
--- run("cms-prod", "version_bump=minor", "--yes") -> result
-function M:run(name, ...)
-  local argv = { t.DRUN, ROOT .. "/recipes/" .. name .. ".lua", "--ledger", self.ledger, ... }
-  argv.cwd, argv.env, argv.check, argv.timeout = self.repo, self.env, false, 180
-  return proc.run(argv)
+  return f
 end
 
 function M:wrangler(dir, ...)
@@ -34,7 +24,6 @@ function M:wrangler(dir, ...)
   return proc.run(argv)
 end
 
-function M:fault(...) proc.run { ROOT .. "/tests/sandbox/fault", self.sandbox, ... } end
 
 -- the wrangler calls, in order, as {cmd, cwd}
 function M:calls(kind)
@@ -52,7 +41,6 @@ end
 
 function M:health(env) return require("drun.http").get(self.env[env == "staging" and "CMS_STAGING_HEALTH_URL" or "CMS_PRODUCTION_HEALTH_URL"]) end
 
-function M:latest() return require("drun.ledger").open(self.ledger):latest {} end
 
 -- a legacy database: the app migrated itself (schema up to 0003), no tracker
 function M:make_legacy(db, env)

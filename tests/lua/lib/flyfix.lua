@@ -1,23 +1,20 @@
 -- The Fly promotion flow under test: the fixture app (three commits: accounts
 -- migration, no migration, orders migration), one image per commit in the
 -- sandbox registry, and app-development already running the first.
-local t = require "t"
 local proc = require "drun.proc"
 local json = require "drun.json"
 
-local M = {}
-local ROOT = os.getenv("DRUN_ROOT") or require("drun.fs").cwd()
+local flowfix = require "flowfix"
+
+local M = flowfix.class(120)
 
 function M.setup()
-  local d = t.tmpdir()
-  local out = proc.output { ROOT .. "/tests/sandbox/fixture", "fly", d }
-  local repo = out:match("^(%S+)\n")
-  local env, sdir = t.sandbox()
+  local f = flowfix.new(M, "fly")
+  local env, repo = f.env, f.repo
+  f.commits, f.digests = {}, {}
   env.FLY_HEALTH_URL = env.SANDBOX_APPS_URL .. "/%s/health"
   env.FLY_SNAPSHOT_COMMAND, env.FLY_HEALTH_INTERVAL = "sandbox-snapshot", "0.05"
   env.GITHUB_ACTOR, env.GITHUB_SHA = false, false
-  local f = setmetatable({ dir = d, repo = repo, env = env, sandbox = sdir, ledger = d .. "/ledger.db",
-                           commits = {}, digests = {} }, { __index = M })
   for i = 1, 3 do
     f.commits[i] = proc.output { "git", "-C", repo, "rev-parse", "HEAD~" .. (3 - i) }
     f.digests[i] = f:sh("sandbox-registry", "push", "app:v" .. i, "--label", "commit=" .. f.commits[i]).stdout:match("%S+")
@@ -39,12 +36,6 @@ function M:put(env, i)
   assert(r.code == 0, r.stdout .. r.stderr)
 end
 
-function M:run(name, ...)
-  local argv = { t.DRUN, ROOT .. "/recipes/" .. name .. ".lua", "--ledger", self.ledger, ... }
-  argv.cwd, argv.env, argv.check, argv.timeout = self.repo, self.env, false, 120
-  return proc.run(argv)
-end
-
 function M:promote(path, ...) return self:run("fly-promote", "promotion_path=" .. path, ...) end
 
 -- the digest every machine of app-<env> runs (fly status), nil when none
@@ -61,8 +52,6 @@ function M:running(env)
   return d
 end
 
-function M:fault(...) proc.run { ROOT .. "/tests/sandbox/fault", self.sandbox, ... } end
-function M:latest(q) return require("drun.ledger").open(self.ledger):latest(q or {}) end
 function M:calls(cmd)
   local n = 0
   for line in io.lines(self.sandbox .. "/calls.jsonl") do

@@ -1,0 +1,33 @@
+-- What the flow fixtures (cmsfix, composefix, flyfix) share: a repository
+-- from tests/sandbox/fixture with its origin, a sandbox, a ledger file;
+-- running a shipped recipe there, faults, the ledger's latest record.
+local t = require "t"
+local proc = require "drun.proc"
+
+local M = {}
+M.ROOT = os.getenv("DRUN_ROOT") or require("drun.fs").cwd()
+
+-- class(run_timeout) -> a fixture class whose methods fall back to these
+function M.class(run_timeout) return setmetatable({ run_timeout = run_timeout }, { __index = M }) end
+
+-- new(class, kind, sandbox_git_dir?) -> {dir, repo, origin, env, sandbox, ledger}
+-- (a sandbox_git_dir of true means: the fixture's origin)
+function M.new(class, kind, with_origin)
+  local d = t.tmpdir()
+  local repo, origin = proc.output { M.ROOT .. "/tests/sandbox/fixture", kind, d }:match("^(%S+)\n(%S+)$")
+  local env, sdir = t.sandbox(with_origin and origin or nil)
+  return setmetatable({ dir = d, repo = repo, origin = origin, env = env, sandbox = sdir, ledger = d .. "/ledger.db" },
+                      { __index = class })
+end
+
+-- run("cms-prod", "version_bump=minor", "--yes") -> result
+function M:run(name, ...)
+  local argv = { t.DRUN, M.ROOT .. "/recipes/" .. name .. ".lua", "--ledger", self.ledger, ... }
+  argv.cwd, argv.env, argv.check, argv.timeout = self.repo, self.env, false, self.run_timeout
+  return proc.run(argv)
+end
+
+function M:fault(...) proc.run { M.ROOT .. "/tests/sandbox/fault", self.sandbox, ... } end
+function M:latest(filter) return require("drun.ledger").open(self.ledger):latest(filter or {}) end
+
+return M

@@ -188,9 +188,9 @@ If the database itself must go back (path B, by hand, never automated):
   3. re-promote the digest that matches that schema with this recipe (to=sha256:...)]]
 
 function M.rollback(c)
-  local function target(ctx)
+  -- the digest to go back to and the deployment it replaces, read from the ledger once per run
+  local function find_target(ctx, db)
     local env = ctx.params.environment
-    local db = ctx.ledger or require("drun.ledger").open(ctx.ledger_path)
     local latest
     for _, rec in ipairs(db:history { service = c.service, environment = env, limit = 2 }) do
       if rec.id ~= ctx.record_id then latest = latest or rec end
@@ -206,6 +206,16 @@ function M.rollback(c)
                           .. "(give to=sha256:...)", c.service, env), 0)
     end
     return { digest = good.metadata.digest, ref = good.metadata.image_ref }, latest
+  end
+  local function target(ctx)
+    if not ctx.rollback_target then
+      local db = ctx.ledger or require("drun.ledger").open(ctx.ledger_path)
+      local ok, t, latest = pcall(find_target, ctx, db)
+      if db ~= ctx.ledger then db:close() end
+      if not ok then error(t, 0) end
+      ctx.rollback_target = { t, latest }
+    end
+    return table.unpack(ctx.rollback_target, 1, 2)
   end
   local r = recipe.new {
     name = "fly-rollback", service = c.service,

@@ -10,6 +10,7 @@
 --     rollback_hint = "drun recipes/cms-rollback.lua",
 --     secrets = { "CLOUDFLARE_API_TOKEN" },   -- checked before anything runs
 --   }
+--   (environment, approval, lock and secrets may also be functions of the params)
 --   r:step("deploy-mcp", { on_failure = "prod still on the previous CMS+MCP", undo = fn }, function(ctx) ... end)
 --   return r
 --
@@ -54,12 +55,15 @@ function M.new(spec)
   local v = spec.version
   if v ~= nil and type(v) ~= "string" and type(v) ~= "function" then fail("recipe.new: version must be a string or a function") end
   if spec.commit ~= nil and type(spec.commit) ~= "function" then fail("recipe.new: commit must be a function") end
+  if spec.secrets ~= nil and type(spec.secrets) ~= "table" and type(spec.secrets) ~= "function" then
+    fail("recipe.new: secrets must be a list of variable names or a function of the params")
+  end
   local params = spec.params or {}
   check_params(params)
   local r = setmetatable({
     name = spec.name, service = spec.service, environment = spec.environment, version = v, commit = spec.commit,
     description = spec.description, params = params, approval = spec.approval or "none",
-    lock = spec.lock ~= false, auto_rollback = spec.auto_rollback == true, rollback_hint = spec.rollback_hint,
+    lock = type(spec.lock) == "function" and spec.lock or spec.lock ~= false, auto_rollback = spec.auto_rollback == true, rollback_hint = spec.rollback_hint,
     secrets = spec.secrets or {},
     steps = {}, by_name = {},
   }, Recipe)
@@ -69,14 +73,24 @@ end
 
 function M.is_recipe(v) return getmetatable(v) == Recipe end
 
--- The recipe as one run sees it: its environment resolved from the params.
--- (environment and approval may be functions of the params)
+-- The recipe as one run sees it: what depends on the params resolved
+-- (environment, approval, lock and secrets may be functions of the params).
+local PER_RUN = {
+  environment = tostring,
+  approval = function(v) return v and "required" or "none" end,
+  lock = function(v) return v ~= false and v ~= nil end,
+  secrets = function(v) return type(v) == "table" and v or {} end,
+}
+
 function Recipe:for_run(params)
-  if type(self.environment) ~= "function" and type(self.approval) ~= "function" then return self end
-  local view = setmetatable({}, { __index = self })
-  if type(self.environment) == "function" then view.environment = tostring(self.environment(params)) end
-  if type(self.approval) == "function" then view.approval = self.approval(params) and "required" or "none" end
-  return view
+  local view
+  for k, conv in pairs(PER_RUN) do
+    if type(self[k]) == "function" then
+      view = view or setmetatable({}, { __index = self })
+      view[k] = conv(self[k](params))
+    end
+  end
+  return view or self
 end
 
 -- r:step(name, [opts,] fn): opts = {description, on_failure, undo, undo_always,

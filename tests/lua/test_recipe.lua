@@ -433,6 +433,25 @@ t.test("declared secrets are checked before anything runs: exit 2", function()
   t.match(r.stdout, "must not run") -- with the secret it gets as far as the step
 end)
 
+t.test("lock and secrets chosen by the params: a preview run neither locks nor needs the release token", function()
+  local spec = BASIC:gsub('version = "1.2.0",', 'version = "1.2.0", lock = function(p) return p.level ~= "patch" end, '
+    .. 'secrets = function(p) return p.level == "major" and { "RELEASE_TOKEN" } or {} end,')
+  local path, lp = recipe_file(spec, 'r:step("s", function(ctx) ctx.log.info("ran") end)')
+  local db = ledger.open(lp)
+  db:lock("web", "staging", { recipe = "other-deploy" })
+  local r = run(path, lp, { "ticket=1" }, { env = { RELEASE_TOKEN = false } })
+  t.eq(r.code, 0, r.stdout .. r.stderr) -- patch: no lock taken, no secret wanted
+  r = run(path, lp, { "ticket=1", "level=minor" }, { env = { RELEASE_TOKEN = false } })
+  t.eq(r.code, 4, r.stdout) -- minor: locks, and the lock is held
+  db:unlock("web", "staging")
+  db:close()
+  r = run(path, lp, { "ticket=1", "level=major" }, { env = { RELEASE_TOKEN = false } })
+  t.eq(r.code, 2)
+  t.match(r.stdout, "secret RELEASE_TOKEN is not set")
+  r = t.drun { path, "--help" }
+  t.match(r.stdout, "lock        depends on the params")
+end)
+
 t.test("an undo_always clean-up runs without --auto-rollback and leaves the status failed", function()
   local d = t.tmpdir()
   local path, lp = recipe_file(BASIC, ([[

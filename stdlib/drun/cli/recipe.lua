@@ -44,7 +44,7 @@ local function plan(r, script, params)
   end
   if #names == 0 then lines[#lines + 1] = "params      none" end
   lines[#lines + 1] = "approval    " .. (type(r.approval) == "function" and "depends on the params" or r.approval)
-  lines[#lines + 1] = "lock        " .. (r.lock and (r.service .. "/" .. (type(r.environment) == "string" and r.environment or "<environment>")) or "none")
+  lines[#lines + 1] = "lock        " .. (type(r.lock) == "function" and "depends on the params" or r.lock and (r.service .. "/" .. (type(r.environment) == "string" and r.environment or "<environment>")) or "none")
   lines[#lines + 1] = "rollback    " .. (r.auto_rollback and "automatic on failure" or "manual (--auto-rollback to undo on failure)")
   if r.rollback_hint then lines[#lines + 1] = "            then: " .. (type(r.rollback_hint) == "string" and r.rollback_hint or "(computed)") end
   lines[#lines + 1] = "steps"

@@ -26,10 +26,10 @@ local function repo_of(o)
   return repo
 end
 
--- call(method, path, body, expect) -> decoded response
-local function call(method, path, body, expect)
-  local r = http.request { method = method, url = api() .. path, headers = headers(), json = body, retries = 2,
-                           retry_non_idempotent = false }
+-- call(method, path, body, expect, query) -> decoded response
+local function call(method, path, body, expect, query)
+  local r = http.request { method = method, url = api() .. path, query = query, headers = headers(), json = body,
+                           retries = 2, retry_non_idempotent = false }
   if r.dry_run then return {} end
   if not http.status_matches(expect, r.status) then
     local ok, j = pcall(r.json, r)
@@ -64,11 +64,18 @@ function M.comment(o)
   local repo = repo_of(o)
   local body = o.update and (o.body .. "\n" .. o.update) or o.body
   if o.update then
-    local existing = call("GET", string.format("/repos/%s/issues/%d/comments", repo, o.issue), nil, 200)
-    for _, c in ipairs(existing) do
-      if type(c.body) == "string" and c.body:find(o.update, 1, true) then
-        return call("PATCH", string.format("/repos/%s/issues/comments/%d", repo, c.id), { body = body }, 200)
+    -- GitHub lists 30 comments a page by default: a busy PR's marker may be on a later page
+    local page = 1
+    while true do
+      local existing = call("GET", string.format("/repos/%s/issues/%d/comments", repo, o.issue), nil, 200,
+                            { per_page = "100", page = tostring(page) })
+      for _, c in ipairs(existing) do
+        if type(c.body) == "string" and c.body:find(o.update, 1, true) then
+          return call("PATCH", string.format("/repos/%s/issues/comments/%d", repo, c.id), { body = body }, 200)
+        end
       end
+      if #existing < 100 then break end
+      page = page + 1
     end
   end
   return call("POST", string.format("/repos/%s/issues/%d/comments", repo, o.issue), { body = body }, 201)

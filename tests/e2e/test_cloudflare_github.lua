@@ -41,6 +41,25 @@ t.test("github: release (422 carries GitHub's message), issue, comment updated n
   t.match(r.stderr, "env: secret GITHUB_TOKEN is not set")
 end)
 
+t.test("github: on a busy PR (the marked comment on page 3 of 100) the comment is updated, not duplicated", function()
+  local env, sdir = t.sandbox()
+  local r = drun_in(env, "/", [[
+    local github = require 'drun.github'
+    for i = 1, 230 do github.comment { repo = 'acme/cms', issue = 7, body = 'review remark ' .. i } end
+    github.comment { repo = 'acme/cms', issue = 7, body = 'first previews', update = '<!-- drun:previews -->' }
+    github.comment { repo = 'acme/cms', issue = 7, body = 'previews again', update = '<!-- drun:previews -->' }
+  ]])
+  t.eq(r.code, 0, r.stderr)
+  local gh = json.decode(fs.read(sdir .. "/state/github.json"))
+  t.eq(#gh.comments, 231, "updated, not duplicated")
+  t.match(gh.comments[231].body, "^previews again\n")
+  local gets = 0
+  for _, q in ipairs(gh.requests) do
+    if q.method == "GET" then gets = gets + 1; t.match(q.query, "per_page=100") end
+  end
+  t.eq(gets, 3 + 3, "pages 1..3 before posting it, pages 1..3 to find it again")
+end)
+
 t.test("cloudflare: d1.execute returns rows; a SQL error carries wrangler's message", function()
   local d = t.tmpdir()
   local repo = proc.output { ROOT .. "/tests/sandbox/fixture", "cms", d }:match("^(%S+)")

@@ -8,6 +8,8 @@
   /github/...                        the GitHub REST calls drun makes: releases
                                      (generated notes list commit subjects), issues,
                                      issue comments (create, list, update), refs;
+                                     lists are paginated as GitHub does (per_page
+                                     30 by default, 100 at most; page from 1);
                                      an Authorization header is required and every
                                      request is recorded in state/github.json
 
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 import socket
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "lib"))
@@ -89,11 +92,21 @@ def release_notes(tag):
     return "\n".join(lines)
 
 
-def github(method, path, body, authed):
+def page_of(items, query):
+    """GitHub's list pagination: per_page (default 30, at most 100), page from 1."""
+    q = parse_qs(query)
+    per_page = min(int((q.get("per_page") or ["30"])[0]), 100)
+    page = int((q.get("page") or ["1"])[0])
+    return items[(page - 1) * per_page:page * per_page]
+
+
+def github(method, path, query, body, authed):
     with sb.locked():
         gh = sb.load("github", {"requests": [], "releases": [], "issues": [], "comments": [], "next_id": 1})
-        gh["requests"].append({"method": method, "path": path, "body": body, "authorized": authed})
+        gh["requests"].append({"method": method, "path": path, "query": query, "body": body, "authorized": authed})
         result = github_route(gh, method, path, body, authed)
+        if method == "GET" and result[0] == 200 and isinstance(result[1], list):
+            result = (200, page_of(result[1], query))
         sb.save("github", gh)
     return result
 
@@ -186,7 +199,7 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        path = self.path.split("?")[0]
+        path, _, query = self.path.partition("?")
         m = re.match(r"^/workers/([^/]+)/([^/]*)(/api/health)?/?$", path)
         if m:
             return self.reply(*worker_health(m.group(1), m.group(2)))
@@ -199,7 +212,7 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError:
                 return self.reply(400, {"message": "Problems parsing JSON"})
             auth = self.headers.get("Authorization", "")
-            return self.reply(*github(self.command, path[len("/github"):], body, auth.startswith(("token ", "Bearer "))))
+            return self.reply(*github(self.command, path[len("/github"):], query, body, auth.startswith(("token ", "Bearer "))))
         self.reply(404, {"error": "no route " + path})
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = handle_any

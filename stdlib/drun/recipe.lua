@@ -9,6 +9,7 @@
 --     approval = "required", lock = true, auto_rollback = false,
 --     rollback_hint = "drun recipes/cms-rollback.lua",
 --     secrets = { "CLOUDFLARE_API_TOKEN" },   -- checked before anything runs
+--     validate = function(params) return "why not" end, -- params that only fail together: exit 2
 --   }
 --   (environment, approval, lock and secrets may also be functions of the params)
 --   r:step("deploy-mcp", { on_failure = "prod still on the previous CMS+MCP", undo = fn }, function(ctx) ... end)
@@ -55,6 +56,7 @@ function M.new(spec)
   local v = spec.version
   if v ~= nil and type(v) ~= "string" and type(v) ~= "function" then fail("recipe.new: version must be a string or a function") end
   if spec.commit ~= nil and type(spec.commit) ~= "function" then fail("recipe.new: commit must be a function") end
+  if spec.validate ~= nil and type(spec.validate) ~= "function" then fail("recipe.new: validate must be a function") end
   if spec.secrets ~= nil and type(spec.secrets) ~= "table" and type(spec.secrets) ~= "function" then
     fail("recipe.new: secrets must be a list of variable names or a function of the params")
   end
@@ -64,7 +66,7 @@ function M.new(spec)
     name = spec.name, service = spec.service, environment = spec.environment, version = v, commit = spec.commit,
     description = spec.description, params = params, approval = spec.approval or "none",
     lock = type(spec.lock) == "function" and spec.lock or spec.lock ~= false, auto_rollback = spec.auto_rollback == true, rollback_hint = spec.rollback_hint,
-    secrets = spec.secrets or {},
+    secrets = spec.secrets or {}, validate = spec.validate,
     steps = {}, by_name = {},
   }, Recipe)
   M.created[#M.created + 1] = r
@@ -153,6 +155,9 @@ function Recipe:resolve_params(given)
                                                         p.description and (" (" .. p.description .. ")") or "") end
     end
   end
+  -- what no single parameter can say ("mode=pr needs pr=<number>")
+  local why = self.validate and self.validate(values)
+  if why then return nil, tostring(why) end
   return values
 end
 

@@ -452,6 +452,17 @@ t.test("lock and secrets chosen by the params: a preview run neither locks nor n
   t.match(r.stdout, "lock        depends on the params")
 end)
 
+t.test("validate: parameters that are wrong only together are a usage error (exit 2), nothing recorded", function()
+  local spec = BASIC:gsub('version = "1.2.0",', 'version = "1.2.0", validate = function(p) '
+    .. 'if p.level == "major" and p.count < 2 then return "level=major needs count=2 or more (two approvers)" end end,')
+  local path, lp = recipe_file(spec, 'r:step("s", function(ctx) ctx.log.info("ran") end)')
+  local r = run(path, lp, { "ticket=1", "level=major" })
+  t.eq(r.code, 2)
+  t.match(r.stderr, "level=major needs count=2 or more %(two approvers%)")
+  t.eq(fs.exists(lp), false)
+  t.eq(run(path, lp, { "ticket=1", "level=major", "count=2" }).code, 0)
+end)
+
 t.test("an undo_always clean-up runs without --auto-rollback and leaves the status failed", function()
   local d = t.tmpdir()
   local path, lp = recipe_file(BASIC, ([[

@@ -111,7 +111,7 @@ function Report:failure(f)
     "  error:  " .. f.error:gsub("\n", "\n          "),
     "  done:   " .. (#f.done > 0 and table.concat(f.done, ", ") or "nothing"),
   }
-  if f.state then lines[#lines + 1] = "  state:  " .. f.state end
+  if f.state then lines[#lines + 1] = "  state:  " .. f.state:gsub("\n", "\n          ") end
   if f.undo then lines[#lines + 1] = "  undo:   " .. f.undo end
   if f.incomplete then lines[#lines + 1] = self:paint("red", "  ROLLBACK INCOMPLETE: " .. f.incomplete) end
   if f.next then lines[#lines + 1] = "  next:   " .. f.next end

@@ -34,9 +34,10 @@ local function wrangler(args, o)
   if not res.ok and not res.dry_run then
     -- wrangler prints its errors on stderr, and --json errors as {"error": ...} on stdout
     local jerr = res.stdout:match("^%s*{") and select(2, pcall(json.decode, res.stdout))
-    local what = type(jerr) == "table" and jerr.error and (jerr.error.text or json.encode(jerr.error))
-                 or proc.failure_message(res)
-    error("cloudflare: wrangler " .. table.concat(args, " ") .. " failed: " .. what, 3)
+    if type(jerr) == "table" and jerr.error then
+      error("cloudflare: wrangler " .. table.concat(args, " ") .. " failed: " .. (jerr.error.text or json.encode(jerr.error)), 3)
+    end
+    error("cloudflare: " .. proc.failure_message(res), 3) -- it names the whole command once
   end
   return res
 end

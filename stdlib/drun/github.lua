@@ -58,8 +58,10 @@ function M.issue(o)
               { title = o.title, body = o.body, labels = o.labels }, 201)
 end
 
--- comment{repo, issue, body, update = marker}: with `update`, the issue's
--- comment containing the marker is edited instead of adding another.
+-- comment{repo, issue, body, update = marker, create = true}: with `update`,
+-- the issue's comment containing the marker is edited instead of adding
+-- another; with create = false as well, nothing is posted (nil returned)
+-- when there is no such comment yet.
 function M.comment(o)
   local repo = repo_of(o)
   local body = o.update and (o.body .. "\n" .. o.update) or o.body
@@ -77,6 +79,7 @@ function M.comment(o)
       if #existing < 100 then break end
       page = page + 1
     end
+    if o.create == false then return nil end
   end
   return call("POST", string.format("/repos/%s/issues/%d/comments", repo, o.issue), { body = body }, 201)
 end

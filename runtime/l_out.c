@@ -1,5 +1,6 @@
 /* drun.core.out: terminal output through redaction, for the stdlib's log and
  * report writers. */
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdio.h>
@@ -16,13 +17,22 @@ static int stream_fd(lua_State *L, int arg) {
   return luaL_argerror(L, arg, "expected \"stdout\" or \"stderr\"");
 }
 
-/* write("stdout" | "stderr", text) */
+/* write("stdout" | "stderr", text). A reader that went away (`drun ... |
+ * head`: EPIPE) or a full disk under a redirect must not stop a deploy
+ * halfway: the ledger is the record, the terminal a view of it. The stream
+ * is then left alone for the rest of the run. */
+static int gone[3];
+
 static int out_write(lua_State *L) {
   int fd = stream_fd(L, 1);
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
+  if (gone[fd]) return 0;
   fflush(stdout); /* keep order with io.write */
-  if (out_redacted(fd, s, n)) return luaL_error(L, "out: out of memory");
+  if (out_redacted(fd, s, n)) {
+    if (errno == ENOMEM) return luaL_error(L, "out: out of memory");
+    gone[fd] = 1;
+  }
   return 0;
 }
 

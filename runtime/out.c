@@ -23,7 +23,10 @@ int out_write_all(int fd, const void *p, size_t n) {
 int out_redacted(int fd, const char *s, size_t n) {
   size_t len;
   char *r = redact_dup(s, n, &len);
-  if (!r) return -1;
+  if (!r) {
+    errno = ENOMEM;
+    return -1;
+  }
   int rc = out_write_all(fd, r, len);
   free(r);
   return rc;

@@ -463,6 +463,21 @@ t.test("validate: parameters that are wrong only together are a usage error (exi
   t.eq(run(path, lp, { "ticket=1", "level=major", "count=2" }).code, 0)
 end)
 
+t.test("a reader that goes away (drun ... | head -1) does not stop the deploy halfway", function()
+  local d = t.tmpdir()
+  local path, lp = recipe_file(BASIC, ([[
+r:step("wait", function(ctx) ctx.run { "sleep", "0.3" } end) -- head has exited by now
+r:step("deploy", function(ctx) for i = 1, 50 do ctx.log.info("line %%d", i) end end)
+r:step("mark", function(ctx) ctx.fs.write(%q, "deployed") end)
+]]):format(d .. "/marker"))
+  local r = proc.run { "bash", "-c", '"$0" "$1" --ledger "$2" ticket=1 | head -1; echo "drun=${PIPESTATUS[0]}"',
+                       t.DRUN, path, lp, check = false, timeout = 30 }
+  t.match(r.stdout, "^web 1%.2%.0%+build%.1 → staging[^\n]*\ndrun=0\n$")
+  t.eq(r.stderr, "")
+  t.eq(fs.read(d .. "/marker"), "deployed")
+  t.eq(ledger.open(lp):latest({}).status, "success")
+end)
+
 t.test("an undo_always clean-up runs without --auto-rollback and leaves the status failed", function()
   local d = t.tmpdir()
   local path, lp = recipe_file(BASIC, ([[

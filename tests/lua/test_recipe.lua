@@ -66,6 +66,9 @@ t.test("plan: params, approval, lock and steps; nothing runs", function()
   t.match(r.stdout, "lock        web/staging")
   t.match(r.stdout, " 2%. deploy%s+%[has undo%]")
   t.eq(fs.exists(lp), false, "plan opened the ledger")
+  r = t.drun { path, "--help" } -- without the required ticket: the defaults, and what is still to give
+  t.match(r.stdout, "params      count = 1   %(default 1%)")
+  t.match(r.stdout, "ticket = %(not given%)   %(required; change ticket%)")
 end)
 
 t.test("params: unknown key, bad choice, missing required, wrong type -> exit 2 with the valid ones", function()

@@ -36,11 +36,12 @@ local function plan(r, script, params)
       for j, c in ipairs(p.choices) do cs[j] = tostring(c) end
       about[#about + 1] = "choices: " .. table.concat(cs, ", ")
     end
-    if p.default ~= nil then about[#about + 1] = "default " .. tostring(p.default) end
+    if p.default ~= nil then about[#about + 1] = "default " .. (p.default == "" and '""' or tostring(p.default)) end
     if p.required then about[#about + 1] = "required" end
     if p.description then about[#about + 1] = p.description end
+    local v = params[name]
     lines[#lines + 1] = string.format("%s %s = %s%s", i == 1 and "params     " or "           ", name,
-                                      tostring(params[name]), #about > 0 and ("   (" .. table.concat(about, "; ") .. ")") or "")
+                                      v == nil and "(not given)" or v == "" and '""' or tostring(v), #about > 0 and ("   (" .. table.concat(about, "; ") .. ")") or "")
   end
   if #names == 0 then lines[#lines + 1] = "params      none" end
   lines[#lines + 1] = "approval    " .. (type(r.approval) == "function" and "depends on the params" or r.approval)
@@ -77,7 +78,8 @@ return function(result, argv, script, plan_only)
   local ok, res = pcall(function()
     local opts, rest = args.parse(argv, SPEC)
     if opts.help then
-      local defaults = r:resolve_params({}) or {}
+      local defaults = {} -- what each parameter is without one given (a required one: nothing yet)
+      for name, p in pairs(r.params) do defaults[name] = p.default end
       plan(type(r.environment) == "function" and setmetatable({ environment = "(chosen by the params)" }, { __index = r }) or r,
            script, defaults)
       return 0

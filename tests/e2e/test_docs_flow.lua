@@ -4,14 +4,6 @@
 local t = require "t"
 local docsfix = require "docsfix"
 
-local function count_calls(f, what)
-  local n = 0
-  for line in (require("drun.fs").try.read(f.sandbox .. "/calls.jsonl") or ""):gmatch("[^\n]+") do
-    if line:find(what, 1, true) then n = n + 1 end
-  end
-  return n
-end
-
 -- whether a site was built (its build writes dist/)
 local function built(f, site) return require("drun.fs").exists(f.repo .. "/docs/" .. site .. "/dist") end
 
@@ -25,6 +17,7 @@ t.test("staging: only the changed site deploys (to the staging branch), the othe
   t.eq(usage[1].commit_hash, f:git("rev-parse", "HEAD"))
   t.eq(usage[1].commit_message, "docs: drafts")
   t.eq(#f:pages("dev-docs"), 0, "dev-docs did not change since HEAD~1")
+  t.eq(f:count_calls("wrangler pages deploy"), 1)
   t.match(r.stdout, "dev%-docs%s+skipped%s+nothing under docs/dev%-docs changed since the previous main commit")
   t.match(r.stdout, "usage%-docs%s+deployed%s+https://staging%.usage%-docs%.pages%.dev")
   local run = f:latest { service = "docs" }
@@ -51,7 +44,7 @@ t.test("staging: neither site changed since the previous main commit -> nothing 
   local r = f:docs("staging")
   t.eq(r.code, 0, r.stdout .. r.stderr)
   t.match(r.stdout, "nothing to deploy: no site changed")
-  t.eq(count_calls(f, '"pages"'), 0, "no wrangler pages call")
+  t.eq(f:count_calls("wrangler pages"), 0, "no wrangler pages call")
   t.eq(built(f, "usage-docs") or built(f, "dev-docs"), false, "nothing built")
   t.eq(#f:pages("usage-docs") + #f:pages("dev-docs"), 0)
   local run = f:latest { service = "docs" }
@@ -119,7 +112,7 @@ t.test("a baseline that does not exist (base=cms-v9.9.9): a clear error, nothing
   t.eq(r.code, 1)
   t.match(r.stdout, "base 'cms%-v9%.9%.9' is not a revision in this repository; fetch it first")
   t.match(r.stdout, "state:  nothing built or deployed")
-  t.eq(count_calls(f, '"pages"'), 0)
+  t.eq(f:count_calls("wrangler pages"), 0)
   t.eq(built(f, "usage-docs") or built(f, "dev-docs"), false, "nothing built")
   t.eq(f:latest { service = "docs" }.status, "failed")
 end)
@@ -159,7 +152,7 @@ t.test("pr: a PR that changes no docs deploys nothing and posts no comment", fun
   f:commit("api: fix", { ["apps/cms/src/index.js"] = "// fix\n" })
   local r = f:docs("pr", "pr=13")
   t.eq(r.code, 0, r.stdout .. r.stderr)
-  t.eq(count_calls(f, '"pages"'), 0)
+  t.eq(f:count_calls("wrangler pages"), 0)
   t.eq(#f:comments(13), 0)
   t.eq(#f:records("usage-docs") + #f:records("dev-docs"), 0)
 end)
@@ -173,7 +166,7 @@ t.test("a build failure: every site is built before any deploys, so nothing depl
   t.match(r.stdout, "error:  dev%-docs: command 'npm run %-%-silent build' exited with 1:\n%s+error: notes%.md has no title: its first line must be '# %.%.%.'\n")
   t.match(r.stdout, "state:  nothing deployed: every site serves what it served before\n%s+usage%-docs%s+not deployed%s+a build failed")
   t.match(r.stdout, "\n%s+dev%-docs%s+build failed%s+error: notes%.md has no title")
-  t.eq(count_calls(f, '"pages"'), 0)
+  t.eq(f:count_calls("wrangler pages"), 0)
   local run = f:latest { service = "docs" }
   t.eq(run.status, "failed")
   t.eq(run.failed_step, "build")
@@ -269,7 +262,7 @@ t.test("bad input: uncommitted changes under a site are refused (what deploys mu
   local r = f:docs("staging")
   t.eq(r.code, 1)
   t.match(r.stdout, "uncommitted changes under the doc sites %(docs/dev%-docs/index%.md%): commit or stash them")
-  t.eq(count_calls(f, '"pages"'), 0)
+  t.eq(f:count_calls("wrangler pages"), 0)
 end)
 
 t.test("pr: a branch name of symbols and a long one still give an alias within 28 characters", function()
@@ -290,7 +283,7 @@ t.test("--dry-run: says what it would build and deploy; nothing runs, nothing is
   t.eq(r.code, 0, r.stdout .. r.stderr)
   t.match(r.stdout, "dry%-run: would npm run %-%-silent build\n")
   t.match(r.stdout, "dry%-run: would wrangler pages deploy %S+/docs/usage%-docs/dist %-%-project%-name usage%-docs %-%-branch staging")
-  t.eq(count_calls(f, '"pages"'), 0)
+  t.eq(f:count_calls("wrangler pages"), 0)
   t.eq(built(f, "usage-docs"), false, "nothing built")
   t.eq(require("drun.fs").exists(f.ledger), false)
 end)

@@ -27,6 +27,16 @@ function M:run(name, ...)
   return proc.run(argv)
 end
 
+-- how many stand-in calls ("tool arg arg ...", from calls.jsonl) contain `cmd`
+function M:count_calls(cmd)
+  local n = 0
+  for line in (require("drun.fs").try.read(self.sandbox .. "/calls.jsonl") or ""):gmatch("[^\n]+") do
+    local c = require("drun.json").decode(line)
+    if (c.tool .. " " .. table.concat(c.argv, " ")):find(cmd, 1, true) then n = n + 1 end
+  end
+  return n
+end
+
 function M:fault(...) proc.run { M.ROOT .. "/tests/sandbox/fault", self.sandbox, ... } end
 function M:latest(filter) return require("drun.ledger").open(self.ledger):latest(filter or {}) end
 

@@ -52,13 +52,4 @@ function M:running(env)
   return d
 end
 
-function M:calls(cmd)
-  local n = 0
-  for line in io.lines(self.sandbox .. "/calls.jsonl") do
-    local c = json.decode(line)
-    if (c.tool .. " " .. table.concat(c.argv, " ")):find(cmd, 1, true) then n = n + 1 end
-  end
-  return n
-end
-
 return M

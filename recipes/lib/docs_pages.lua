@@ -83,6 +83,46 @@ local function globs_of(site)
   return globs
 end
 
+-- What builds must be what the ledger says: the recorded commit.
+local function refuse_uncommitted(c, ctx)
+  local dirty = {}
+  for _, d in ipairs(ctx.git:dirty()) do
+    for _, site in ipairs(c.sites) do
+      if d.path:sub(1, #site.dir + 1) == site.dir .. "/" then dirty[#dirty + 1] = d.path end
+    end
+  end
+  if #dirty > 0 then
+    error(string.format("uncommitted changes under the doc sites (%s): commit or stash them, "
+                        .. "so what deploys is commit %s", table.concat(dirty, ", "), short(ctx.sha)), 0)
+  end
+end
+
+-- A site's plan: {name, site, status = "to deploy" | "skipped", reason, url}
+local function site_plan(ctx, site, base, branch)
+  local s = { name = site.name, site = site, status = "to deploy" }
+  if ctx.params.force then
+    s.reason = "force=true"
+    return s
+  end
+  if not base.sha then
+    s.reason = base.why
+  else
+    local changed = ctx.git:changed(base.sha, "HEAD", globs_of(site))
+    if #changed == 0 then
+      s.status, s.reason = "skipped", string.format("nothing under %s changed since %s", site.dir, ctx.docs.base_text)
+      return s
+    end
+    s.reason = string.format("%d file(s) changed: %s%s", #changed, table.concat(changed, ", ", 1, math.min(3, #changed)),
+                             #changed > 3 and ", ..." or "")
+  end
+  local prior = already_deployed(ctx, site, branch)
+  if prior then
+    s.status, s.url = "skipped", prior.metadata.url
+    s.reason = string.format("already deployed from %s to %s (%s)", short(ctx.sha), branch, prior.full_version)
+  end
+  return s
+end
+
 -- Each site's fate as the ledger keeps it, under "sites".
 local function record_sites(ctx)
   local sites = {}
@@ -181,46 +221,16 @@ function M.recipe(c)
     local branch = pages_branch(c, ctx)
     ctx.docs = { sites = {}, pages_branch = branch, branch = ctx.params.branch ~= "" and ctx.params.branch or ctx.branch or "?",
                  base_text = base.sha and string.format("%s (%s)", base.label, short(base.sha)) or base.why }
-    local dirty = {}
-    for _, d in ipairs(ctx.git:dirty()) do
-      for _, site in ipairs(c.sites) do
-        if d.path:sub(1, #site.dir + 1) == site.dir .. "/" then dirty[#dirty + 1] = d.path end
-      end
-    end
-    if #dirty > 0 then
-      error(string.format("uncommitted changes under the doc sites (%s): commit or stash them, "
-                          .. "so what deploys is commit %s", table.concat(dirty, ", "), short(ctx.sha)), 0)
-    end
+    refuse_uncommitted(c, ctx)
     ctx.set("baseline", base.sha or json.null)
     ctx.set("baseline_ref", base.label or json.null)
     ctx.set("pages_branch", branch)
     if ctx.params.mode == "pr" then ctx.set("pr", ctx.params.pr) end
     ctx.log.info("baseline: %s", ctx.docs.base_text)
-    for _, site in ipairs(c.sites) do
-      local s = { name = site.name, site = site, status = "to deploy" }
-      local prior = already_deployed(ctx, site, branch)
-      if ctx.params.force then
-        s.reason = "force=true"
-      elseif not base.sha then
-        s.reason = base.why
-      else
-        local changed = ctx.git:changed(base.sha, "HEAD", globs_of(site))
-        if #changed == 0 then
-          s.status, s.reason = "skipped", string.format("nothing under %s changed since %s", site.dir, ctx.docs.base_text)
-        else
-          s.reason = string.format("%d file(s) changed: %s%s", #changed, table.concat(changed, ", ", 1, math.min(3, #changed)),
-                                   #changed > 3 and ", ..." or "")
-        end
-      end
-      if s.status ~= "skipped" and prior and not ctx.params.force then
-        s.status, s.url = "skipped", prior.metadata.url
-        s.reason = string.format("already deployed from %s to %s (%s)", short(ctx.sha), branch, prior.full_version)
-      end
-      ctx.docs.sites[#ctx.docs.sites + 1] = s
-    end
+    for _, site in ipairs(c.sites) do ctx.docs.sites[#ctx.docs.sites + 1] = site_plan(ctx, site, base, branch) end
     record_sites(ctx)
     log_sites(ctx)
-    if #to_deploy(ctx) == 0 then ctx.log.info("nothing to deploy: no site changed") end
+    if #to_deploy(ctx) == 0 then ctx.log.info("nothing to deploy: every site is unchanged or already deployed") end
   end)
 
   r:step("build", {

@@ -11,6 +11,7 @@ local pages = require "drun.pages"
 local github = require "drun.github"
 local pkgjson = require "drun.pkgjson"
 local json = require "drun.json"
+local tab = require "drun.tabulate"
 
 local M = {}
 
@@ -134,15 +135,12 @@ local function record_sites(ctx)
 end
 
 -- One line per site: name, status, URL or reason; for logs and failure reports.
+local SITE_COLUMNS = {
+  { "SITE", "name" }, { "STATUS", "status" },
+  { "DETAIL", function(s) return s.url and (s.url .. (s.reason and (" (" .. s.reason .. ")") or "")) or s.reason end },
+}
 local function site_lines(ctx)
-  local width = 0
-  for _, s in ipairs(ctx.docs.sites) do width = math.max(width, #s.name) end
-  local lines = {}
-  for _, s in ipairs(ctx.docs.sites) do
-    local detail = s.url and (s.url .. (s.reason and (" (" .. s.reason .. ")") or "")) or s.reason or ""
-    lines[#lines + 1] = string.format("%-" .. width .. "s  %-12s  %s", s.name, s.status, detail)
-  end
-  return table.concat(lines, "\n")
+  return (tab.tabulate(ctx.docs.sites, SITE_COLUMNS, { header = false }):gsub("\n$", ""))
 end
 
 local function log_sites(ctx)

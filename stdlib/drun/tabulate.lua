@@ -1,5 +1,6 @@
 -- Aligned text tables for terminals.
 --   tabulate(rows, { {"ID", "id"}, {"STATUS", "status", paint = fn} }, { colour = true })
+--   (header = false in the options: the rows alone, still aligned)
 -- Each column: header, key (or function(row) -> text), optional paint(text, row)
 -- that wraps the text in colour codes (applied after padding, so columns
 -- stay aligned).
@@ -12,7 +13,7 @@ end
 function M.tabulate(rows, columns, opts)
   opts = opts or {}
   local cells, cell_widths, widths = {}, {}, {}
-  for c, col in ipairs(columns) do widths[c] = utf8_width(col[1]) end
+  for c, col in ipairs(columns) do widths[c] = opts.header == false and 0 or utf8_width(col[1]) end
   for r, row in ipairs(rows) do
     local line_cells, line_widths = {}, {}
     for c, col in ipairs(columns) do
@@ -40,9 +41,11 @@ function M.tabulate(rows, columns, opts)
     while e > 0 and text:byte(e) == 32 do e = e - 1 end
     out[#out + 1] = text:sub(1, e)
   end
-  local headers = {}
-  for c, col in ipairs(columns) do headers[c] = col[1] end
-  line(headers)
+  if opts.header ~= false then
+    local headers = {}
+    for c, col in ipairs(columns) do headers[c] = col[1] end
+    line(headers)
+  end
   for r, row in ipairs(rows) do line(cells[r], row, cell_widths[r]) end
   return table.concat(out, "\n") .. "\n"
 end

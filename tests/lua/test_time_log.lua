@@ -1,4 +1,4 @@
--- drun.time and drun.log.
+-- drun.time, drun.log and drun.tabulate.
 local t = require "t"
 local time = require "drun.time"
 
@@ -36,4 +36,12 @@ end)
 
 t.test("no colour when not a terminal", function()
   t.eq(require("drun.log").colour_enabled(), false)
+end)
+
+t.test("tabulate: aligned by characters, not bytes; header = false gives the rows alone", function()
+  local tab = require "drun.tabulate"
+  local rows = { { name = "usage-docs", status = "deployed", url = "https://x" }, { name = "dév", status = "skipped" } }
+  local cols = { { "SITE", "name" }, { "STATUS", "status" }, { "URL", "url" } }
+  t.eq(tab.tabulate(rows, cols), "SITE        STATUS    URL\nusage-docs  deployed  https://x\ndév         skipped\n")
+  t.eq(tab.tabulate(rows, cols, { header = false }), "usage-docs  deployed  https://x\ndév         skipped\n")
 end)

@@ -148,6 +148,13 @@ int host_run(const host_job *job) {
     rc = status == LUA_ERRFILE ? EXIT_USAGE : EXIT_SCRIPT;
   } else {
     int nargs = job->argc;
+    /* Lua guarantees only LUA_MINSTACK free slots: any number of arguments
+     * needs room made for it (43 of them used to overflow the stack). */
+    if (!lua_checkstack(L, nargs + 2)) {
+      report("too many arguments");
+      lua_close(L);
+      return EXIT_USAGE;
+    }
     if (job->module) lua_pushstring(L, job->module), nargs++;
     for (int i = 0; i < job->argc; i++) lua_pushstring(L, job->argv[i]);
     running = L;

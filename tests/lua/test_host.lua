@@ -134,3 +134,21 @@ t.test("SIGINT or SIGTERM during a Lua loop, a sleep or a child: exit 130", func
     end
   end
 end)
+
+t.test("any number of arguments (43 used to overflow Lua's stack: segfault)", function()
+  for _, n in ipairs { 42, 43, 300, 5000 } do
+    local args = { "-e", "print(select('#', ...), #arg, arg[#arg])" }
+    for i = 1, n do args[#args + 1] = tostring(i) end
+    local r = t.drun(args)
+    t.eq(r.code, 0, n .. " arguments")
+    t.eq(r.stdout, string.format("%d\t%d\t%d\n", n, n, n))
+  end
+  local d = t.tmpdir()
+  local f = t.write(d .. "/r.lua", "local r = require('drun.recipe').new { name = 'x', service = 's', environment = 'e' }\n"
+    .. "r:step('a', function() end)\nreturn r\n")
+  local args = { f }
+  for i = 1, 100 do args[#args + 1] = "k" .. i .. "=v" end
+  local r = t.drun(args)
+  t.eq(r.code, 2)
+  t.match(r.stderr, "unknown parameter 'k%d+'")
+end)

@@ -122,6 +122,7 @@ typedef struct {
   int (*cb)(void *, const char *);
   void *ud;
   int maxdepth; /* -1: unlimited (the pattern has **) */
+  int skip_git; /* .git is a repository's internals, not its files: left out unless named */
 } walk;
 
 static int walk_dir(walk *w, buf *path, int depth) {
@@ -132,6 +133,7 @@ static int walk_dir(walk *w, buf *path, int depth) {
   int rc = 0;
   while (!rc && (e = readdir(d))) {
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    if (w->skip_git && !strcmp(e->d_name, ".git")) continue;
     path->len = base;
     if ((base && path->data[base - 1] != '/' && buf_add(path, "/", 1)) || buf_addstr(path, e->d_name)) {
       rc = -1;
@@ -158,15 +160,15 @@ int fs_glob(const char *pattern, int (*cb)(void *, const char *), void *ud) {
     return lstat(pattern, &st) == 0 ? cb(ud, pattern) : 0;
   }
   /* The literal leading directories are where the walk starts. */
-  const char *magic = strpbrk(pattern, "*?[");
-  const char *cut = magic;
-  while (cut > pattern && cut[-1] != '/') cut--;
+  size_t dir = glob_literal_dir(pattern);
+  if (!dir && pattern[0] == '/') dir = 1; /* "/x*": the walk starts at the root */
+  const char *cut = dir ? pattern + dir + (pattern[dir] == '/') : pattern;
   buf start = {0};
-  if (cut > pattern && buf_add(&start, pattern, (size_t)(cut - pattern - (cut - pattern > 1 ? 1 : 0)))) return -1;
+  if (dir && buf_add(&start, pattern, dir)) return -1;
   int segs = 1, deep = 0;
   for (const char *p = cut; *p; p++) segs += *p == '/';
   for (const char *p = strstr(cut, "**"); p; p = strstr(p + 2, "**")) deep = 1;
-  walk w = {pattern, cb, ud, deep ? -1 : segs};
+  walk w = {pattern, cb, ud, deep ? -1 : segs, strstr(pattern, ".git") == NULL};
   int rc = walk_dir(&w, &start, 0);
   buf_free(&start);
   return rc;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "glob.h"
 #include "lutil.h"
 
 static int fail(lua_State *L, const char *what, const char *path) {
@@ -137,10 +138,22 @@ static int glob_add(void *ud, const char *path) {
 /* glob(pattern) -> sorted matching paths */
 static int fs_glob_l(lua_State *L) {
   const char *pattern = luaL_checkstring(L, 1);
+  const char *why = glob_check(pattern);
+  if (why) return luaL_error(L, "fs.glob: pattern '%s': %s", pattern, why);
   lua_newtable(L);
   globacc g = {L, 0};
   if (fs_glob(pattern, glob_add, &g)) return fail(L, "glob", pattern);
   sort_top(L);
+  return 1;
+}
+
+/* match(pattern, path) -> boolean: the matcher fs.glob and git's changed()
+ * use, for lists a recipe already has */
+static int fs_match(lua_State *L) {
+  const char *pattern = luaL_checkstring(L, 1), *path = luaL_checkstring(L, 2);
+  const char *why = glob_check(pattern);
+  if (why) return luaL_error(L, "fs.match: pattern '%s': %s", pattern, why);
+  lua_pushboolean(L, glob_match(pattern, path));
   return 1;
 }
 
@@ -183,7 +196,7 @@ static int fs_realpath(lua_State *L) {
 
 static const luaL_Reg fs_funcs[] = {
     {"read", fs_read},   {"write", fs_write}, {"exists", fs_exists},   {"stat", fs_stat},
-    {"mkdir", fs_mkdir}, {"remove", fs_remove}, {"list", fs_list},     {"glob", fs_glob_l},
+    {"mkdir", fs_mkdir}, {"remove", fs_remove}, {"list", fs_list},     {"glob", fs_glob_l}, {"match", fs_match},
     {"tmpdir", fs_tmpdir}, {"cwd", fs_cwd},   {"realpath", fs_realpath}, {NULL, NULL},
 };
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lutil.h"
+#include "glob.h"
 #include "repo.h"
 
 #define GIT_MT "drun.git"
@@ -140,6 +141,9 @@ static int h_changed(lua_State *L) {
   lua_settop(L, 4);
   size_t n;
   const char **globs = strings(L, 4, &n, "globs");
+  size_t bad;
+  const char *why = glob_list_check(globs, n, &bad);
+  if (why) return luaL_error(L, "git: pattern '%s': %s", n ? globs[bad] : "", why);
   lua_newtable(L);
   list l = {L, 0, 0};
   buf err = {0};

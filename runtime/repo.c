@@ -159,13 +159,6 @@ int repo_dirty(git_repository *r, int untracked, repo_path_cb cb, void *ud, buf 
   return rc ? -1 : 0;
 }
 
-static int matches(const char *path, const char *const *globs, size_t n) {
-  if (!n) return 1;
-  for (size_t i = 0; i < n; i++)
-    if (glob_match(globs[i], path)) return 1;
-  return 0;
-}
-
 int repo_changed(git_repository *r, const char *from, const char *to, const char *const *globs, size_t nglobs,
                  repo_path_cb cb, void *ud, buf *err) {
   git_commit *cfrom = NULL, *cto = NULL;
@@ -189,10 +182,9 @@ int repo_changed(git_repository *r, const char *from, const char *to, const char
   char **prefixes = nglobs ? calloc(nglobs, sizeof *prefixes) : NULL;
   size_t nprefixes = 0;
   for (size_t i = 0; prefixes && i < nglobs; i++) {
-    const char *magic = strpbrk(globs[i], "*?[\\");
-    const char *end = magic ? magic : globs[i] + strlen(globs[i]);
-    while (end > globs[i] && end[-1] != '/') end--;
-    if (end == globs[i] || !(prefixes[nprefixes] = strndup(globs[i], (size_t)(end - globs[i]) - 1))) {
+    if (globs[i][0] == '!') continue; /* an exclusion narrows, never widens */
+    size_t dir = glob_literal_dir(globs[i]);
+    if (!dir || !(prefixes[nprefixes] = strndup(globs[i], dir))) {
       nprefixes = 0; /* whole tree */
       break;
     }
@@ -216,7 +208,7 @@ int repo_changed(git_repository *r, const char *from, const char *to, const char
     const git_diff_delta *d = lg2.git_diff_get_delta(diff, i);
     char st = d->status == GIT_DELTA_ADDED ? 'A' : d->status == GIT_DELTA_DELETED ? 'D' : 'M';
     const char *path = st == 'D' ? d->old_file.path : d->new_file.path;
-    if (matches(path, globs, nglobs) && cb(ud, path, st)) rc = -1;
+    if ((!nglobs || glob_list_match(globs, nglobs, path)) && cb(ud, path, st)) rc = -1;
   }
 done:
   if (diff) lg2.git_diff_free(diff);

@@ -2,6 +2,8 @@
 #include "check.h"
 #include "glob.h"
 
+#include <stdlib.h>
+
 static const struct {
   const char *pattern, *path;
   int want;
@@ -38,6 +40,19 @@ static const struct {
     {"cms-v*", "mcp-v1.0.0", 0},
     {"path with spaces/*", "path with spaces/ünïcode.txt", 1},
     {"*.lua", ".hidden.lua", 1},
+    {"**", "a/b/c", 1},
+    {"**/**/*.sql", "a/b.sql", 1},
+    {"a/**/**/b", "a/b", 1},
+    {"a/**/**/b", "a/x/y/b", 1},
+    {"**/a/**", "x/a", 0},
+    {"**/a/**", "x/a/y", 1},
+    {"a/**/b/**/c", "a/x/b/y/b/c", 1},
+    {"a/**/b/*.c", "a/b/x/b/y.c", 1},
+    {"*a*b", "xaab", 1},
+    {"*a*b", "xaa/b", 0},
+    {"x[ab]*[cd]y", "xbzzzdy", 1},
+    {"[]]", "]", 1},
+    {"[!]]", "a", 1},
 };
 
 TEST(table) {
@@ -57,9 +72,81 @@ TEST(has_magic) {
   CHECK(!glob_has_magic("plain/path.txt"));
 }
 
+/* a*a*a*...b against a's used to backtrack exponentially (129 s for 14
+ * stars against 40 characters; repeated ** / 85 s): now polynomial. */
+static char *repeat(const char *unit, int n, const char *tail) {
+  size_t u = strlen(unit), t = strlen(tail);
+  char *s = malloc(u * (size_t)n + t + 1);
+  for (int i = 0; i < n; i++) memcpy(s + u * (size_t)i, unit, u);
+  memcpy(s + u * (size_t)n, tail, t + 1);
+  return s;
+}
+
+TEST(pathological_patterns_finish) {
+  char *pat = repeat("a*", 14, "b"), *path = repeat("a", 40, "");
+  CHECK(glob_match(pat, path) == 0);
+  free(pat);
+  free(path);
+  pat = repeat("a*", 1000, "b");
+  path = repeat("a", 4096, "");
+  CHECK(glob_match(pat, path) == 0);
+  path[4095] = 'b';
+  CHECK(glob_match(pat, path) == 1);
+  free(pat);
+  free(path);
+  pat = repeat("**/", 30, "x/y");
+  path = repeat("a/", 200, "x");
+  CHECK(glob_match(pat, path) == 0);
+  free(pat);
+  free(path);
+  pat = repeat("*/", 12, "*.never");
+  path = repeat("a/", 60, "z");
+  CHECK(glob_match(pat, path) == 0);
+  free(pat);
+  free(path);
+}
+
+TEST(check_refuses_what_drun_does_not_match) {
+  CHECK(glob_check("docs/**") == NULL);
+  CHECK(glob_check("lit\\{x\\}") == NULL); /* escaped braces: literals */
+  CHECK(glob_check("src/{a,b}/*.c") != NULL);
+  CHECK(glob_check("*.@(js|ts)") != NULL);
+  CHECK(glob_check("!(x)") != NULL);
+  CHECK(glob_check("+(a)") != NULL);
+  CHECK(glob_check("[a/b]") != NULL);
+  CHECK(glob_check("") != NULL);
+  CHECK(glob_check("[unclosed") == NULL);
+}
+
+TEST(lists_negate_in_order) {
+  const char *l[] = {"docs/**", "!docs/drafts/**", "docs/drafts/keep.md"};
+  CHECK(glob_list_match(l, 3, "docs/a.md"));
+  CHECK(!glob_list_match(l, 3, "docs/drafts/x.md"));
+  CHECK(glob_list_match(l, 3, "docs/drafts/keep.md"));
+  CHECK(!glob_list_match(l, 3, "src/a.c"));
+  size_t bad = 99;
+  CHECK(glob_list_check(l, 3, &bad) == NULL);
+  const char *only_neg[] = {"!docs/**"};
+  CHECK(glob_list_check(only_neg, 1, &bad) != NULL);
+  const char *braces[] = {"docs/**", "!{a,b}"};
+  CHECK(glob_list_check(braces, 2, &bad) != NULL && bad == 1);
+}
+
+TEST(literal_dir) {
+  CHECK(glob_literal_dir("docs/usage-docs/**") == strlen("docs/usage-docs"));
+  CHECK(glob_literal_dir("docs/a.md") == strlen("docs"));
+  CHECK(glob_literal_dir("**/*.sql") == 0);
+  CHECK(glob_literal_dir("*.md") == 0);
+  CHECK(glob_literal_dir("a/b\\*/c") == 1);
+}
+
 int main(void) {
   check_suite = "c/glob";
   RUN(table);
   RUN(has_magic);
+  RUN(pathological_patterns_finish);
+  RUN(check_refuses_what_drun_does_not_match);
+  RUN(lists_negate_in_order);
+  RUN(literal_dir);
   return check_summary();
 }

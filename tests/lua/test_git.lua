@@ -99,6 +99,16 @@ t.test("changed between revisions, filtered by globs; a rename gives both names"
   local all = r:changed(nil, "cms-v1.9.0")
   t.eq(#all, 4, "from = nil lists everything in `to`")
   t.raises(function() r:changed("nope", "HEAD") end, "unknown revision 'nope'")
+  -- GitHub's paths: a later '!' pattern excludes, a later positive one includes again
+  local some = r:changed("cms-v1.9.0", "HEAD", { "**", "!migrations/**", "!docs/**" })
+  table.sort(some)
+  t.eq(table.concat(some, ","), "app.txt,renamed.txt", "negated patterns exclude")
+  t.eq(table.concat(r:changed("cms-v1.9.0", "HEAD", { "migrations/**", "!**/*.sql", "**/0002.sql" }), ","),
+       "migrations/0002.sql", "the last pattern that matches decides")
+  -- syntax drun does not support is an error naming the pattern, never "nothing changed"
+  t.raises(function() r:changed("cms-v1.9.0", "HEAD", { "docs/{usage,dev}-docs/**" }) end,
+           "pattern 'docs/{usage,dev}%-docs/%*%*': braces")
+  t.raises(function() r:changed("cms-v1.9.0", "HEAD", { "!docs/**" }) end, "every pattern is negated")
 end)
 
 t.test("dirty: modified, staged, untracked on request", function()

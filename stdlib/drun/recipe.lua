@@ -117,6 +117,27 @@ function Recipe:step(name, opts, fn)
   return self
 end
 
+-- A number as a person types it on a command line: decimal digits with an
+-- optional sign, fraction and exponent. Not hex (0x10), not inf or nan, not
+-- an integer beyond 64 bits rounded to a float: those are mistakes to name.
+function M.number(raw)
+  local int = raw:match("^[-+]?%d+$")
+  if int then
+    local n = math.tointeger(tonumber(raw))
+    local digits = raw:gsub("^[-+]", ""):gsub("^0+", "")
+    if not n or (string.format("%d", n):gsub("^-", "")) ~= (digits == "" and "0" or digits) then
+      return nil, string.format("must be a whole number between %d and %d", math.mininteger, math.maxinteger)
+    end
+    return n
+  end
+  if raw:match("^[-+]?%d*%.?%d+[eE][-+]?%d+$") or raw:match("^[-+]?%d+%.%d*$") or raw:match("^[-+]?%d*%.%d+$") then
+    local n = tonumber(raw)
+    if n and n == n and n ~= math.huge and n ~= -math.huge then return n end
+    return nil, "must be a finite number"
+  end
+  return nil, "must be a decimal number"
+end
+
 -- Parameter values from "key=value" strings: validated and converted, or a
 -- usage error (message, valid choices) for the CLI to print with exit 2.
 function Recipe:resolve_params(given)
@@ -129,8 +150,9 @@ function Recipe:resolve_params(given)
     if not p then return nil, string.format("unknown parameter '%s'; valid: %s", key, valid()) end
     local v = raw
     if p.type == "number" then
-      v = tonumber(raw)
-      if not v then return nil, string.format("parameter '%s' must be a number (got '%s')", key, raw) end
+      local why
+      v, why = M.number(raw)
+      if not v then return nil, string.format("parameter '%s' %s (got '%s')", key, why, raw) end
     elseif p.type == "boolean" then
       if raw == "true" or raw == "yes" or raw == "1" then v = true
       elseif raw == "false" or raw == "no" or raw == "0" then v = false

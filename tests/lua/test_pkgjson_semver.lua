@@ -64,3 +64,32 @@ t.test("semver: SemVer 2.0 precedence, bumps, tag prefixes", function()
   end
   t.raises(function() semver.bump("1.2.3", "huge") end, "bump takes patch, minor or major")
 end)
+
+t.test("semver: exactly semver.org (empty identifiers, long numbers, overflow)", function()
+  for _, bad in ipairs { "1.1.2+.123", "1.0.0+a..b", "1.0.0+a.", "1.0.0-a..b", "1.0.0-.a", "1.0.0-a_b",
+                         "1.0.0+a+b", "1.2.3-rc.01", "99999999999999999999.0.0", "1.9223372036854775808.0" } do
+    t.eq(semver.parse(bad), nil, bad)
+  end
+  t.match(select(2, semver.parse("1.1.2+.123")), "empty build identifier")
+  t.match(select(2, semver.parse("99999999999999999999.0.0")), "larger than 9223372036854775807")
+  -- the official valid examples keep their text
+  for _, good in ipairs { "1.0.0-0A.is.legal", "1.0.0-alpha+001", "1.0.0+21AF26D3----117B344092BD",
+                          "1.0.0-x-y-z.--", "2.0.0-rc.1+build.123", "1.2.3----RC-SNAPSHOT.12.9.1--.12+788",
+                          "9223372036854775807.0.0" } do
+    t.eq(semver.tostring(assert(semver.parse(good))), good)
+  end
+  -- numeric pre-release identifiers of any length: by value, printed as given
+  local big = "1.0.0-rc.99999999999999999999999"
+  t.eq(semver.tostring(semver.parse(big)), big, "no float, no 1e+23")
+  t.eq(semver.compare("1.0.0-rc.99999999999999999999998", big), -1)
+  t.eq(semver.compare("1.0.0-rc.100000000000000000000000", big), 1)
+  t.eq(semver.compare("1.0.0-rc.9", "1.0.0-rc.10"), -1)
+  t.eq(semver.compare("1.0.0-1", "1.0.0-a"), -1, "numeric before alphanumeric")
+  t.eq(semver.compare("1.0.0-10a", "1.0.0-9a"), -1, "alphanumeric in ASCII order")
+  t.eq(semver.bump("1.2.9223372036854775806", "patch"), "1.2.9223372036854775807")
+  local msg = t.raises(function() semver.bump("1.2.9223372036854775807", "patch") end, "would overflow")
+  t.match(msg, "^tests/lua/test_pkgjson_semver%.lua:%d+:", "names the caller's file, not semver.lua")
+  t.raises(function() semver.bump("9223372036854775807.0.0", "major") end, "would overflow")
+  msg = t.raises(function() semver.compare("1.2", "1.2.3") end, "not a version")
+  t.match(msg, "^tests/lua/test_pkgjson_semver%.lua:%d+:")
+end)

@@ -6,7 +6,7 @@ PKG     ?= pkg-config
 # Linked at start-up: cheap to load. libcurl and libgit2 drag in ~40 shared
 # libraries (~7 ms of dynamic loading), so they are dlopen()ed by soname the
 # first time a recipe needs HTTP or git (runtime/dynlib.c).
-LINKED  := lua5.4 libcjson sqlite3
+LINKED  := lua5.4 sqlite3
 LAZY    := libcurl libgit2
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)

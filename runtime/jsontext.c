@@ -1,5 +1,7 @@
 #include "jsontext.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,73 +31,241 @@ size_t utf8_invalid_at(const char *str, size_t n) {
   return n;
 }
 
-static int push_num(json_scan *sc, size_t *cap, size_t off, size_t len) {
-  if (sc->nnums == *cap) {
-    size_t nc = *cap ? *cap * 2 : 32;
-    json_numtok *p = realloc(sc->nums, nc * sizeof *p);
-    if (!p) return -1;
-    sc->nums = p;
-    *cap = nc;
+typedef struct {
+  const char *s;
+  size_t n, i;
+  const json_sink *sink;
+  void *ud;
+  buf *scratch;
+  json_error *err;
+  int depth;
+} parser;
+
+#define CALL(p, fn, ...) ((p)->sink && (p)->sink->fn ? (p)->sink->fn((p)->ud, __VA_ARGS__) : 0)
+
+static int fail(parser *p, size_t at, const char *why) {
+  p->err->at = at;
+  p->err->why = why;
+  p->err->truncated = at >= p->n;
+  return -1;
+}
+
+/* RFC 8259's whitespace, nothing else (no NUL, no form feed) */
+static void skip_ws(parser *p) {
+  while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r')) p->i++;
+}
+
+static int hex4(parser *p, size_t at, unsigned *out) {
+  if (at + 4 > p->n) return fail(p, p->n, "unexpected end of input");
+  unsigned v = 0;
+  for (size_t k = 0; k < 4; k++) {
+    char c = p->s[at + k];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+    else return fail(p, at - 2, "invalid \\u escape (four hex digits expected)");
   }
-  sc->nums[sc->nnums++] = (json_numtok){off, len};
+  *out = v;
   return 0;
 }
 
-int json_prescan(const char *s, size_t n, json_scan *sc) {
-  memset(sc, 0, sizeof *sc);
-  sc->open_string_at = (size_t)-1;
-  size_t bad = utf8_invalid_at(s, n);
-  if (bad < n) {
-    sc->err_at = bad;
-    sc->err = "invalid UTF-8";
-    return -1;
-  }
-  size_t cap = 0, i = 0;
-  int depth = 0;
-  while (i < n) {
-    char c = s[i];
-    if (c == '"') { /* skip the string; the parser checks its escapes */
-      size_t start = i;
-      for (i++; i < n && s[i] != '"'; i++)
-        if (s[i] == '\\') i++;
-      if (i >= n) sc->open_at_end = 1, sc->open_string_at = start;
-      i++;
-    } else if (c == '[' || c == '{') {
-      if (++depth > JSON_MAX_DEPTH) {
-        sc->err_at = i;
-        sc->err = "nesting deeper than 1000 levels";
-        return -1;
-      }
-      i++;
-    } else if (c == ']' || c == '}') {
-      depth--;
-      i++;
-    } else if (c == '-' || (c >= '0' && c <= '9')) {
-      size_t start = i;
-      while (i < n && strchr("+-.eE0123456789", s[i]) && s[i]) i++;
-      if (push_num(sc, &cap, start, i - start)) {
-        sc->err_at = start;
-        sc->err = "out of memory";
-        return -1;
-      }
-    } else {
-      i++;
+static int put_utf8(buf *b, unsigned cp) {
+  char u[4];
+  size_t len;
+  if (cp < 0x80) u[0] = (char)cp, len = 1;
+  else if (cp < 0x800) u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3F)), len = 2;
+  else if (cp < 0x10000)
+    u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[2] = (char)(0x80 | (cp & 0x3F)), len = 3;
+  else
+    u[0] = (char)(0xF0 | cp >> 18), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F)), u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)),
+    u[3] = (char)(0x80 | (cp & 0x3F)), len = 4;
+  return buf_add(b, u, len);
+}
+
+/* A string at p->i (the opening quote), decoded into the scratch buffer. */
+static int parse_string(parser *p) {
+  buf *b = p->scratch;
+  b->len = 0;
+  size_t start = ++p->i, run = start;
+  for (;;) {
+    if (p->i >= p->n) return fail(p, p->n, "unexpected end of input");
+    unsigned char c = (unsigned char)p->s[p->i];
+    if (c == '"') break;
+    if (c < 0x20) return fail(p, p->i, "control character in a string (escape it)");
+    if (c >= 0x80) {
+      size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+      if (len > p->n - p->i) len = p->n - p->i;
+      if (utf8_invalid_at(p->s + p->i, len) != len) return fail(p, p->i, "invalid UTF-8");
+      p->i += len;
+      continue;
     }
+    if (c != '\\') {
+      p->i++;
+      continue;
+    }
+    if (buf_add(b, p->s + run, p->i - run)) return fail(p, p->i, "out of memory");
+    if (p->i + 1 >= p->n) return fail(p, p->n, "unexpected end of input");
+    char e = p->s[p->i + 1];
+    const char *simple = strchr("\"\\/bfnrt", e);
+    if (e && simple) {
+      static const char to[] = "\"\\/\b\f\n\r\t";
+      if (buf_add(b, &to[simple - "\"\\/bfnrt"], 1)) return fail(p, p->i, "out of memory");
+      p->i += 2;
+    } else if (e == 'u') {
+      unsigned cp;
+      if (hex4(p, p->i + 2, &cp)) return -1;
+      size_t esc = p->i;
+      p->i += 6;
+      if (cp >= 0xDC00 && cp <= 0xDFFF) return fail(p, esc, "invalid \\u escape (a low surrogate without a high one)");
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        unsigned lo;
+        if (p->i + 1 >= p->n || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u')
+          return fail(p, esc, "invalid \\u escape (a high surrogate without a low one)");
+        if (hex4(p, p->i + 2, &lo)) return -1;
+        if (lo < 0xDC00 || lo > 0xDFFF) return fail(p, esc, "invalid \\u escape (a high surrogate without a low one)");
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        p->i += 6;
+      }
+      if (put_utf8(b, cp)) return fail(p, esc, "out of memory");
+    } else {
+      return fail(p, p->i, "invalid escape in a string");
+    }
+    run = p->i;
   }
-  if (depth > 0) sc->open_at_end = 1;
+  if (buf_add(b, p->s + run, p->i - run)) return fail(p, p->i, "out of memory");
+  p->i++; /* the closing quote */
   return 0;
 }
 
-void json_scan_free(json_scan *sc) {
-  free(sc->nums);
-  sc->nums = NULL;
-  sc->nnums = 0;
+static int digits(parser *p) {
+  size_t from = p->i;
+  while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
+  return p->i > from;
 }
 
-void json_position(const char *s, size_t off, int *line, int *col) {
+/* -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static int parse_number(parser *p) {
+  size_t start = p->i;
+  int integral = 1;
+  if (p->s[p->i] == '-') p->i++;
+  if (p->i >= p->n) return fail(p, p->n, "unexpected end of input");
+  if (p->s[p->i] == '0') {
+    p->i++;
+    if (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') return fail(p, start, "a number with a leading zero");
+  } else if (!digits(p)) {
+    return fail(p, start, "invalid number");
+  }
+  if (p->i < p->n && p->s[p->i] == '.') {
+    p->i++;
+    integral = 0;
+    if (!digits(p)) return fail(p, p->i < p->n ? start : p->n, "a number needs digits after '.'");
+  }
+  if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
+    p->i++;
+    integral = 0;
+    if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-')) p->i++;
+    if (!digits(p)) return fail(p, p->i < p->n ? start : p->n, "a number needs digits in its exponent");
+  }
+  size_t len = p->i - start;
+  char tmp[64], *text = tmp;
+  if (len >= sizeof tmp && !(text = malloc(len + 1))) return fail(p, start, "out of memory");
+  memcpy(text, p->s + start, len);
+  text[len] = '\0';
+  errno = 0;
+  double v = strtod(text, NULL);
+  if (text != tmp) free(text);
+  if (isinf(v)) return fail(p, start, "a number too large for a double (it would become infinity)");
+  return CALL(p, number, p->s + start, len, integral, v);
+}
+
+static int literal(parser *p, const char *word, char which) {
+  size_t len = strlen(word);
+  if (p->n - p->i < len) {
+    if (memcmp(p->s + p->i, word, p->n - p->i) == 0) return fail(p, p->n, "unexpected end of input");
+    return fail(p, p->i, "invalid literal");
+  }
+  if (memcmp(p->s + p->i, word, len) != 0) return fail(p, p->i, "invalid literal");
+  p->i += len;
+  return CALL(p, literal, which);
+}
+
+static int parse_value(parser *p);
+
+static int parse_container(parser *p, char kind) {
+  char close = kind == '[' ? ']' : '}';
+  if (++p->depth > JSON_MAX_DEPTH) return fail(p, p->i, "nesting deeper than 1000 levels");
+  int rc = CALL(p, open, kind);
+  if (rc) return rc;
+  p->i++;
+  skip_ws(p);
+  if (p->i < p->n && p->s[p->i] == close) {
+    p->i++;
+    p->depth--;
+    return CALL(p, close, kind);
+  }
+  for (;;) {
+    skip_ws(p);
+    if (kind == '{') {
+      if (p->i >= p->n) return fail(p, p->n, "unexpected end of input");
+      if (p->s[p->i] != '"') return fail(p, p->i, "expected a string key");
+      if (parse_string(p)) return -1;
+      if ((rc = CALL(p, key, buf_cstr(p->scratch), p->scratch->len))) return rc;
+      skip_ws(p);
+      if (p->i >= p->n) return fail(p, p->n, "unexpected end of input");
+      if (p->s[p->i] != ':') return fail(p, p->i, "expected ':'");
+      p->i++;
+      skip_ws(p);
+    }
+    if ((rc = parse_value(p))) return rc;
+    if ((rc = CALL(p, member_done, kind))) return rc;
+    skip_ws(p);
+    if (p->i >= p->n) return fail(p, p->n, "unexpected end of input");
+    if (p->s[p->i] == ',') {
+      p->i++;
+      continue;
+    }
+    if (p->s[p->i] != close) return fail(p, p->i, kind == '[' ? "expected ',' or ']'" : "expected ',' or '}'");
+    p->i++;
+    p->depth--;
+    return CALL(p, close, kind);
+  }
+}
+
+static int parse_value(parser *p) {
+  if (p->i >= p->n) return fail(p, p->n, "unexpected end of input");
+  char c = p->s[p->i];
+  switch (c) {
+    case '{':
+    case '[': return parse_container(p, c);
+    case '"':
+      if (parse_string(p)) return -1;
+      return CALL(p, string, buf_cstr(p->scratch), p->scratch->len);
+    case 't': return literal(p, "true", 't');
+    case 'f': return literal(p, "false", 'f');
+    case 'n': return literal(p, "null", 'n');
+    default:
+      if (c == '-' || (c >= '0' && c <= '9')) return parse_number(p);
+      return fail(p, p->i, "invalid JSON");
+  }
+}
+
+int json_parse(const char *s, size_t n, const json_sink *sink, void *ud, buf *scratch, json_error *err) {
+  parser p = {s, n, 0, sink, ud, scratch, err, 0};
+  memset(err, 0, sizeof *err);
+  skip_ws(&p);
+  if (p.i >= n) return fail(&p, n, n ? "no value, only whitespace" : "empty input");
+  int rc = parse_value(&p);
+  if (rc) return rc;
+  skip_ws(&p);
+  if (p.i != n) return fail(&p, p.i, "trailing data");
+  return 0;
+}
+
+void json_position(const char *s, size_t n, size_t off, int *line, int *col) {
   *line = 1;
   *col = 1;
-  for (size_t i = 0; i < off && s[i]; i++) {
+  for (size_t i = 0; i < off && i < n; i++) {
     if (s[i] == '\n') (*line)++, *col = 1;
     else (*col)++;
   }

@@ -1,9 +1,17 @@
-/* Checks on JSON text that cJSON does not make: UTF-8 validity, nesting depth,
- * and the literal spelling of every number (cJSON keeps only a double, which
- * would turn 9007199254740993 into ...992 and 1 into a float). Lua-free. */
+/* JSON text exactly as RFC 8259 has it: a strict parser that hands each
+ * value to a sink (drun.json builds Lua values from it; the fuzzer and the C
+ * tests only validate), UTF-8 validation, and error positions. Lua-free.
+ *
+ * Stricter than cJSON, which drun used before: no leading zeros, no "1." or
+ * "-.1", no raw control characters in strings, only space, tab, CR and LF
+ * between tokens, \u escapes checked (surrogates paired), numbers beyond a
+ * double's range refused, and \u0000 kept as a byte of the string (the sink
+ * gets a length), never a silent truncation. */
 #ifndef DRUN_JSONTEXT_H
 #define DRUN_JSONTEXT_H
 #include <stddef.h>
+
+#include "buf.h"
 
 #define JSON_MAX_DEPTH 1000
 
@@ -11,24 +19,33 @@
  * surrogates and code points above U+10FFFF are invalid), or n. */
 size_t utf8_invalid_at(const char *s, size_t n);
 
+/* What the parser found, in document order. Each returns 0 to go on; a
+ * non-zero return stops the parse (json_parse then returns it). Every
+ * callback may be NULL. For an object the sink gets key() before each value;
+ * close() follows the last member or element. */
 typedef struct {
-  size_t off, len; /* the number's text */
-} json_numtok;
+  int (*open)(void *ud, char kind); /* '[' or '{' */
+  int (*close)(void *ud, char kind);
+  int (*key)(void *ud, const char *s, size_t n);
+  int (*string)(void *ud, const char *s, size_t n);
+  /* the number's own text; integral: no fraction or exponent */
+  int (*number)(void *ud, const char *text, size_t n, int integral, double value);
+  int (*literal)(void *ud, char which); /* 't', 'f', 'n' */
+  int (*member_done)(void *ud, char kind); /* a value inside '[' or '{' is complete */
+} json_sink;
 
 typedef struct {
-  json_numtok *nums; /* in document order */
-  size_t nnums;
-  int open_at_end;   /* the text ends inside a string or an unclosed [ { */
-  size_t open_string_at; /* where that unterminated string starts, or (size_t)-1 */
-  size_t err_at;     /* byte offset of the problem when scan fails */
-  const char *err;   /* static message */
-} json_scan;
+  size_t at;       /* byte offset of the problem */
+  const char *why; /* static text */
+  int truncated;   /* the text ended where more was needed */
+} json_error;
 
-/* 0 ok; -1 with err/err_at set (invalid UTF-8, too deep, out of memory).
- * Syntax errors are left to the parser. */
-int json_prescan(const char *s, size_t n, json_scan *out);
-void json_scan_free(json_scan *sc);
+/* 0: valid, the sink saw every value. -1: invalid, *err says where and why.
+ * Any other value: what a sink callback returned. scratch holds decoded
+ * strings (passed to the sink, valid until its callback returns); the caller
+ * frees it, also when a callback never returns (a Lua error). */
+int json_parse(const char *s, size_t n, const json_sink *sink, void *ud, buf *scratch, json_error *err);
 
-/* Line and column (1-based) of a byte offset, for error messages. */
-void json_position(const char *s, size_t off, int *line, int *col);
+/* Line and column (1-based; columns count bytes) of a byte offset. */
+void json_position(const char *s, size_t n, size_t off, int *line, int *col);
 #endif

@@ -1,8 +1,7 @@
-/* drun.json: decode with cJSON (plus jsontext.c's checks), encode with our own
+/* drun.json: decode with jsontext.c's strict parser, encode with our own
  * writer. Arrays and objects stay distinct: decoded tables carry the
  * json.array / json.object metatables, and json.array{} / json.object{} mark
  * tables built in Lua. Integers stay integers; json.null stands for null. */
-#include <cJSON.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
@@ -18,108 +17,121 @@
 
 /* ---- decode ------------------------------------------------------------ */
 
+/* jsontext.c parses; these callbacks build the Lua value on the stack. A
+ * callback may raise (a duplicate key, out of memory): the scratch buffer
+ * lives in a userdata whose __gc frees it. */
 typedef struct {
-  const char *text;
-  json_scan sc;
-  size_t next_num;
-} decoder;
+  lua_State *L;
+  buf scratch;
+  int depth;
+  lua_Integer index[JSON_MAX_DEPTH + 1]; /* the next array slot per level */
+} builder;
+
+static int b_open(void *ud, char kind) {
+  builder *b = ud;
+  luaL_checkstack(b->L, 4, "json: nesting too deep");
+  lua_newtable(b->L);
+  luaL_setmetatable(b->L, kind == '[' ? ARRAY_MT : OBJECT_MT);
+  b->index[++b->depth] = 0;
+  return 0;
+}
+
+static int b_close(void *ud, char kind) {
+  ((builder *)ud)->depth--;
+  return 0;
+}
+
+static int b_key(void *ud, const char *s, size_t n) {
+  lua_State *L = ((builder *)ud)->L;
+  lua_pushlstring(L, s, n);
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, -3) != LUA_TNIL) luaL_error(L, "json: duplicate key \"%s\" in object", lua_tostring(L, -2));
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int b_string(void *ud, const char *s, size_t n) {
+  lua_pushlstring(((builder *)ud)->L, s, n); /* with any NUL the text had as \u0000 */
+  return 0;
+}
 
 /* The number's own text decides: no fraction or exponent and it fits in 64
  * bits -> integer; otherwise a float (lua_stringtonumber does exactly that). */
-static void push_number(lua_State *L, decoder *d) {
-  const json_numtok *t = &d->sc.nums[d->next_num++];
-  const char *p = d->text + t->off;
-  char tmp[64];
-  if (t->len < sizeof tmp) {
-    memcpy(tmp, p, t->len);
-    tmp[t->len] = '\0';
-    if (lua_stringtonumber(L, tmp)) return;
+static int b_number(void *ud, const char *text, size_t n, int integral, double v) {
+  lua_State *L = ((builder *)ud)->L;
+  char tmp[32];
+  if (integral && n < sizeof tmp) {
+    memcpy(tmp, text, n);
+    tmp[n] = '\0';
+    if (lua_stringtonumber(L, tmp)) return 0;
   }
-  lua_pushnumber(L, strtod(p, NULL));
+  lua_pushnumber(L, v);
+  return 0;
 }
 
-static void push_item(lua_State *L, decoder *d, const cJSON *item, int depth);
-
-static void push_container(lua_State *L, decoder *d, const cJSON *item, int depth) {
-  int is_array = cJSON_IsArray(item);
-  int n = 0;
-  for (const cJSON *c = item->child; c; c = c->next) n++;
-  lua_createtable(L, is_array ? n : 0, is_array ? 0 : n);
-  luaL_setmetatable(L, is_array ? ARRAY_MT : OBJECT_MT);
-  int i = 1;
-  for (const cJSON *c = item->child; c; c = c->next) {
-    if (is_array) {
-      push_item(L, d, c, depth + 1);
-      lua_rawseti(L, -2, i++);
-      continue;
-    }
-    lua_pushstring(L, c->string);
-    if (lua_rawget(L, -2) != LUA_TNIL)
-      luaL_error(L, "json: duplicate key \"%s\" in object", c->string);
-    lua_pop(L, 1);
-    lua_pushstring(L, c->string);
-    push_item(L, d, c, depth + 1);
-    lua_rawset(L, -3);
-  }
+static int b_literal(void *ud, char which) {
+  lua_State *L = ((builder *)ud)->L;
+  if (which == 'n') lua_pushlightuserdata(L, NULL); /* json.null */
+  else lua_pushboolean(L, which == 't');
+  return 0;
 }
 
-static void push_item(lua_State *L, decoder *d, const cJSON *item, int depth) {
-  luaL_checkstack(L, 4, "json: nesting too deep");
-  if (cJSON_IsObject(item) || cJSON_IsArray(item)) push_container(L, d, item, depth);
-  else if (cJSON_IsString(item)) lua_pushstring(L, item->valuestring);
-  else if (cJSON_IsNumber(item)) push_number(L, d);
-  else if (cJSON_IsTrue(item)) lua_pushboolean(L, 1);
-  else if (cJSON_IsFalse(item)) lua_pushboolean(L, 0);
-  else lua_pushlightuserdata(L, NULL); /* json.null */
+static int b_member_done(void *ud, char kind) {
+  builder *b = ud;
+  if (kind == '[') lua_rawseti(b->L, -2, ++b->index[b->depth]);
+  else lua_rawset(b->L, -3);
+  return 0;
 }
 
-/* The cJSON tree must be freed even when building the Lua value raises
- * (a duplicate key): it lives in a userdata with __gc, like a handle. */
-typedef struct {
-  cJSON *root;
-  json_scan sc;
-} parsed;
+static const json_sink lua_sink = {b_open, b_close, b_key, b_string, b_number, b_literal, b_member_done};
 
-static int parsed_gc(lua_State *L) {
-  parsed *p = luaL_checkudata(L, 1, "drun.json.parsed");
-  if (p->root) cJSON_Delete(p->root);
-  json_scan_free(&p->sc);
-  p->root = NULL;
+static int builder_gc(lua_State *L) {
+  builder *b = lua_touserdata(L, 1);
+  buf_free(&b->scratch);
+  return 0;
+}
+
+/* Errors that are about the document as a whole keep their own words;
+ * everything else is "invalid JSON ... : why". */
+static int is_own_words(const char *why) {
+  static const char *const own[] = {"invalid UTF-8", "nesting deeper", "trailing data", "out of memory", NULL};
+  for (int i = 0; own[i]; i++)
+    if (!strncmp(why, own[i], strlen(own[i]))) return 1;
   return 0;
 }
 
 static int json_decode(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
-  parsed *p = lua_newuserdatauv(L, sizeof *p, 0);
-  memset(p, 0, sizeof *p);
-  luaL_setmetatable(L, "drun.json.parsed");
+  builder *b = lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  luaL_setmetatable(L, "drun.json.builder");
+  b->L = L;
+  json_error err;
+  int rc = json_parse(s, n, &lua_sink, b, &b->scratch, &err);
+  buf_free(&b->scratch);
+  if (rc == 0) return 1;
+  if (n == 0 || !strcmp(err.why, "no value, only whitespace")) return luaL_error(L, "json: empty input");
   int line, col;
-  if (json_prescan(s, n, &p->sc) != 0) {
-    json_position(s, p->sc.err_at, &line, &col);
-    return luaL_error(L, "json: %s at line %d, column %d (byte %d)", p->sc.err, line, col, (int)p->sc.err_at + 1);
+  json_position(s, n, err.at, &line, &col);
+  if (err.truncated) return luaL_error(L, "json: unexpected end of input at line %d, column %d", line, col);
+  if (is_own_words(err.why))
+    return luaL_error(L, "json: %s at line %d, column %d (byte %d)", err.why, line, col, (int)err.at + 1);
+  luaL_Buffer near;
+  luaL_buffinit(L, &near);
+  for (size_t i = err.at; i < n && i < err.at + 16; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == 0x7f) { /* visible, and the message stays one line */
+      char hex[8];
+      snprintf(hex, sizeof hex, "\\x%02X", c);
+      luaL_addstring(&near, hex);
+    } else {
+      luaL_addchar(&near, (char)c);
+    }
   }
-  const char *end = NULL;
-  p->root = cJSON_ParseWithLengthOpts(s, n, &end, 0);
-  size_t at = end && end >= s ? (size_t)(end - s) : 0;
-  if (at > n) at = n;
-  if (!p->root) {
-    if (n == 0) return luaL_error(L, "json: empty input");
-    json_position(s, at, &line, &col);
-    if ((at + 1 >= n && p->sc.open_at_end) || (p->sc.open_string_at != (size_t)-1 && at - p->sc.open_string_at <= 1)) /* truncated */
-      return luaL_error(L, "json: unexpected end of input at line %d, column %d", line, col);
-    lua_pushlstring(L, s + at, n - at < 16 ? n - at : 16);
-    return luaL_error(L, "json: invalid JSON at line %d, column %d (byte %d) near '%s'", line, col, (int)at + 1,
-                      lua_tostring(L, -1));
-  }
-  while (at < n && strchr(" \t\r\n", s[at]) && s[at]) at++;
-  if (at != n) { /* "{} x", or an embedded NUL */
-    json_position(s, at, &line, &col);
-    return luaL_error(L, "json: trailing data at line %d, column %d (byte %d)", line, col, (int)at + 1);
-  }
-  decoder d = {s, p->sc, 0};
-  push_item(L, &d, p->root, 0);
-  return 1;
+  luaL_pushresult(&near);
+  return luaL_error(L, "json: invalid JSON at line %d, column %d (byte %d): %s near '%s'", line, col, (int)err.at + 1,
+                    err.why, lua_tostring(L, -1));
 }
 
 /* ---- encode ------------------------------------------------------------ */
@@ -254,7 +266,17 @@ static int table_kind(encoder *e, int idx) {
   return enc_error(e, "a table that mixes array and object keys");
 }
 
-static int cmp_keys(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+/* Keys with their lengths: a key may hold a NUL (decoded from \u0000). */
+typedef struct {
+  const char *s;
+  size_t n;
+} key;
+
+static int cmp_keys(const void *a, const void *b) {
+  const key *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+  return c ? c : (x->n > y->n) - (x->n < y->n);
+}
 
 static void enc_object(encoder *e, int idx) {
   lua_State *L = e->L;
@@ -265,12 +287,13 @@ static void enc_object(encoder *e, int idx) {
     if (lua_type(L, -1) != LUA_TSTRING) enc_error(e, "an object key that is not a string");
     n++;
   }
-  const char **keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof *keys, 0); /* keys anchored by the table */
+  key *keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof *keys, 0); /* keys anchored by the table */
   size_t i = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
-    keys[i++] = lua_tostring(L, -1);
+    keys[i].s = lua_tolstring(L, -1, &keys[i].n);
+    i++;
   }
   if (e->sort) qsort(keys, n, sizeof *keys, cmp_keys);
   addc(e, '{');
@@ -278,10 +301,11 @@ static void enc_object(encoder *e, int idx) {
   for (i = 0; i < n; i++) {
     if (i) addc(e, ',');
     newline(e);
-    enc_string(e, keys[i], strlen(keys[i]));
+    enc_string(e, keys[i].s, keys[i].n);
     adds(e, e->indentlen ? ": " : ":");
-    e->path[e->depth - 1] = keys[i];
-    lua_getfield(L, idx, keys[i]);
+    e->path[e->depth - 1] = keys[i].s;
+    lua_pushlstring(L, keys[i].s, keys[i].n);
+    lua_rawget(L, idx);
     enc_value(e, lua_gettop(L));
     lua_pop(L, 1);
   }
@@ -410,8 +434,8 @@ int luaopen_drun_json(lua_State *L) {
   luaL_newmetatable(L, OBJECT_MT);
   lua_pushliteral(L, "object");
   lua_setfield(L, -2, "__name");
-  luaL_newmetatable(L, "drun.json.parsed");
-  lua_pushcfunction(L, parsed_gc);
+  luaL_newmetatable(L, "drun.json.builder");
+  lua_pushcfunction(L, builder_gc);
   lua_setfield(L, -2, "__gc");
   luaL_newmetatable(L, "drun.json.encoder");
   lua_pushcfunction(L, encoder_gc);

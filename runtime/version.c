@@ -1,6 +1,5 @@
 #include "version.h"
 
-#include <cJSON.h>
 #include <curl/curl.h>
 #include <git2.h>
 #include <lua.h>
@@ -33,5 +32,5 @@ void version_describe(buf *out) {
   buf_addf(out, "drun %s (%s", DRUN_VERSION, LUA_RELEASE);
   add_curl(out);
   add_git2(out);
-  buf_addf(out, ", sqlite %s, cJSON %s)", sqlite3_libversion(), cJSON_Version());
+  buf_addf(out, ", sqlite %s)", sqlite3_libversion());
 }

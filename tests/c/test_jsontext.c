@@ -1,4 +1,4 @@
-/* jsontext.c: UTF-8 validation, depth limit, number spellings. */
+/* jsontext.c: UTF-8 validation, the strict parser and its sink, depth limit. */
 #include <stdlib.h>
 
 #include "check.h"
@@ -14,17 +14,71 @@ TEST(utf8_valid_and_invalid) {
   CHECK(utf8_invalid_at("x\xe2\x82", 3) == 1);      /* truncated */
 }
 
-TEST(numbers_in_document_order_skipping_strings) {
-  const char *s = "{\"a\": [1, -2.5e3], \"b\": \"3 4\", \"c\\\"5\": 9007199254740993}";
-  json_scan sc;
-  CHECK(json_prescan(s, strlen(s), &sc) == 0);
-  CHECK(sc.nnums == 3);
-  if (sc.nnums == 3) {
-    CHECK(!strncmp(s + sc.nums[0].off, "1", sc.nums[0].len));
-    CHECK(!strncmp(s + sc.nums[1].off, "-2.5e3", sc.nums[1].len) && sc.nums[1].len == 6);
-    CHECK(!strncmp(s + sc.nums[2].off, "9007199254740993", sc.nums[2].len));
-  }
-  json_scan_free(&sc);
+static int valid(const char *s, size_t n) {
+  buf scratch = {0};
+  json_error err;
+  int rc = json_parse(s, n, NULL, NULL, &scratch, &err);
+  buf_free(&scratch);
+  return rc == 0;
+}
+#define VALID(lit) valid(lit, sizeof lit - 1)
+
+TEST(grammar) {
+  CHECK(VALID("0"));
+  CHECK(VALID("-0.5e-3"));
+  CHECK(VALID(" [1, {\"a\": [true, false, null]}, \"\\u00e9\\ud83d\\ude80\"]\r\n"));
+  CHECK(!VALID("01"));
+  CHECK(!VALID("1."));
+  CHECK(!VALID("-.1"));
+  CHECK(!VALID("2.e3"));
+  CHECK(!VALID("[1]\0"));
+  CHECK(!VALID("\f[1]"));
+  CHECK(!VALID("\"a\tb\""));
+  CHECK(!VALID("\"\\ud800\""));
+  CHECK(!VALID("1e400"));
+  CHECK(!VALID(""));
+  CHECK(!VALID("  "));
+}
+
+/* every value reaches the sink in order, strings with their length */
+typedef struct {
+  char log[256];
+  size_t len;
+} trace;
+static void tr(trace *t, const char *s, size_t n) {
+  if (t->len + n < sizeof t->log) memcpy(t->log + t->len, s, n), t->len += n, t->log[t->len] = '\0';
+}
+static int t_open(void *ud, char k) { tr(ud, &k, 1); return 0; }
+static int t_close(void *ud, char k) { tr(ud, k == '[' ? "]" : "}", 1); return 0; }
+static void tr_text(trace *t, const char *tag, const char *s, size_t n) { /* a NUL shows as 0 */
+  char len[16];
+  snprintf(len, sizeof len, "%s%zu:", tag, n);
+  tr(t, len, strlen(len));
+  for (size_t i = 0; i < n; i++) tr(t, s[i] ? &s[i] : "0", 1);
+  tr(t, " ", 1);
+}
+static int t_key(void *ud, const char *s, size_t n) { tr_text(ud, "k", s, n); return 0; }
+static int t_str(void *ud, const char *s, size_t n) { tr_text(ud, "s", s, n); return 0; }
+static int t_num(void *ud, const char *s, size_t n, int integral, double v) {
+  tr(ud, integral ? "i:" : "f:", 2);
+  tr(ud, s, n);
+  tr(ud, " ", 1);
+  return 0;
+}
+static int t_lit(void *ud, char w) { tr(ud, &w, 1); return 0; }
+static int t_stop(void *ud, char w) { return 7; }
+
+TEST(sink_order_and_nul) {
+  json_sink sink = {t_open, t_close, t_key, t_str, t_num, t_lit, NULL};
+  trace t = {{0}, 0};
+  buf scratch = {0};
+  json_error err;
+  const char doc[] = "{\"a\\u0000b\": [1, -2.5e3, \"x\\u0000y\", null, true], \"n\": 9007199254740993}";
+  CHECK(json_parse(doc, sizeof doc - 1, &sink, &t, &scratch, &err) == 0);
+  CHECK_STR(t.log, "{k3:a0b [i:1 f:-2.5e3 s3:x0y nt]k1:n i:9007199254740993 }");
+  json_sink stop = {NULL, NULL, NULL, NULL, NULL, t_stop, NULL};
+  CHECK(json_parse("[1, true]", 9, &stop, NULL, &scratch, &err) == 7);
+  buf_free(&scratch);
 }
 
 TEST(depth_limit) {
@@ -32,24 +86,35 @@ TEST(depth_limit) {
   char *deep = malloc(2 * n);
   memset(deep, '[', n);
   memset(deep + n, ']', n);
-  json_scan sc;
-  CHECK(json_prescan(deep, 2 * n, &sc) == -1);
-  CHECK(sc.err_at == JSON_MAX_DEPTH);
-  json_scan_free(&sc);
+  buf scratch = {0};
+  json_error err;
+  CHECK(json_parse(deep, 2 * n, NULL, NULL, &scratch, &err) == -1);
+  CHECK(err.at == JSON_MAX_DEPTH);
   free(deep);
+}
+
+TEST(errors_say_where) {
+  buf scratch = {0};
+  json_error err;
+  CHECK(json_parse("[1, 2", 5, NULL, NULL, &scratch, &err) == -1 && err.truncated);
+  CHECK(json_parse("{\"a\": x}", 8, NULL, NULL, &scratch, &err) == -1 && err.at == 6 && !err.truncated);
+  buf_free(&scratch);
 }
 
 TEST(position) {
   int line, col;
-  json_position("{\n  \"a\": x\n}", 9, &line, &col);
+  const char *s = "{\n  \"a\": x\n}";
+  json_position(s, strlen(s), 9, &line, &col);
   CHECK(line == 2 && col == 8);
 }
 
 int main(void) {
   check_suite = "c/jsontext";
   RUN(utf8_valid_and_invalid);
-  RUN(numbers_in_document_order_skipping_strings);
+  RUN(grammar);
+  RUN(sink_order_and_nul);
   RUN(depth_limit);
+  RUN(errors_say_where);
   RUN(position);
   return check_summary();
 }

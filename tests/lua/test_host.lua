@@ -55,7 +55,7 @@ end)
 t.test("--version names drun and the linked libraries", function()
   local r = t.drun { "--version" }
   t.eq(r.code, 0)
-  t.match(r.stdout, "^drun %S+ %(Lua 5%.4%.%d+, libcurl %d+%.%d+%.%d+, libgit2 %d+%.%d+%.%d+, sqlite 3%.%d+%.%d+, cJSON 1%.%d+%.%d+%)\n$")
+  t.match(r.stdout, "^drun %S+ %(Lua 5%.4%.%d+, libcurl %d+%.%d+%.%d+, libgit2 %d+%.%d+%.%d+, sqlite 3%.%d+%.%d+%)\n$")
 end)
 
 t.test("--help, no arguments, unknown option, -e without code", function()

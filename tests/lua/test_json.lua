@@ -125,3 +125,43 @@ t.test("encoding survives garbage collection in the middle (options table given)
   t.eq(got, want)
   t.eq(#json.decode(got2), 3000)
 end)
+
+t.test("RFC 8259 exactly: what it forbids is refused", function()
+  for _, bad in ipairs {
+    "01", "-01", "00", "-.1", ".1", "1.", "2.e3", "1e", "1e+", "-", "+1", "0x10", "1.5e", "Infinity", "NaN",
+    '"a\nb"', '"tab\there"', '"\1"', "[1]\0", "\0[1]", "[1,\0 2]", "[1,\f2]", "\f1", '"\\x41"', '"\\u12"', '"\\u12G4"',
+    '"\\udc00"', '"\\ud800\\u0041"', "[1 2]", '{"a" 1}', "{a: 1}", "[tru]", "nul", "'s'", "[1,]", '{"a":1,}',
+  } do
+    t.raises(function() json.decode(bad) end, ":%d+: json: ", string.format("%q", bad))
+  end
+  t.raises(function() json.decode('"a\nb"') end, "control character in a string")
+  t.raises(function() json.decode("01") end, "leading zero")
+  t.raises(function() json.decode("[1,\f2]") end, "invalid JSON at line 1, column 4 %(byte 4%): invalid JSON near '\\x0C2%]'")
+  t.raises(function() json.decode('"\\u12G4"') end, "invalid \\u escape")
+end)
+
+t.test("\\u0000 is kept, in strings and keys, and encodes back", function()
+  local v = json.decode('{"a\\u0000b": "x\\u0000y", "n": "\\u0000"}')
+  t.eq(v["a\0b"], "x\0y")
+  t.eq(#v["a\0b"], 3)
+  t.eq(v.n, "\0")
+  t.eq(v.a, nil, "the key was not cut at the NUL")
+  t.eq(json.encode(v), '{"a\\u0000b":"x\\u0000y","n":"\\u0000"}')
+  t.eq(json.encode(json.decode('"\\ud83d\\ude80"')), '"🚀"', "surrogate pair")
+end)
+
+t.test("numbers beyond a double are refused at decode, never inf", function()
+  t.raises(function() json.decode("1e400") end, "too large for a double")
+  t.raises(function() json.decode("[-1e400]") end, "too large for a double")
+  t.raises(function() json.decode(string.rep("9", 400)) end, "too large for a double")
+  t.eq(json.decode("1e-400"), 0.0, "underflow is a tiny number, not an error")
+  t.eq(json.decode("9223372036854775807"), math.maxinteger)
+  t.eq(math.type(json.decode("9223372036854775808")), "float", "beyond 64 bits: a float, as documented")
+  t.eq(json.decode("-0.0"), -0.0)
+end)
+
+t.test("columns count bytes, the same for every error", function()
+  -- é is two bytes: the error after it is at byte (and column) 7
+  t.raises(function() json.decode('["é" x]') end, "line 1, column 7 %(byte 7%)")
+  t.raises(function() json.decode('["é", "\255"]') end, "invalid UTF%-8 at line 1, column 9 %(byte 9%)")
+end)

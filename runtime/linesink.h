@@ -1,7 +1,8 @@
-/* Splits a byte stream into lines, redacts them, and hands them to an emitter
+/* Redacts a byte stream, splits it into lines and hands them to an emitter
  * (which adds a step prefix and writes them, or turns them into events).
- * Lines longer than LINESINK_MAX are handed on in pieces so a child printing
- * one endless line cannot exhaust memory; a piece never cuts a secret. */
+ * Redaction comes first, so a secret spanning lines is masked whole. Lines
+ * longer than LINESINK_MAX are handed on in pieces so a child printing one
+ * endless line cannot exhaust memory. */
 #ifndef DRUN_LINESINK_H
 #define DRUN_LINESINK_H
 #include <stddef.h>
@@ -15,7 +16,8 @@
 typedef int (*line_emit)(void *ud, const char *text, size_t n, int bol, int eol);
 
 typedef struct {
-  buf pending, scratch;
+  buf pending; /* raw bytes not yet redacted: the possible start of a secret */
+  buf clean;   /* redacted bytes not yet emitted: an unfinished line */
   line_emit emit;
   void *ud;
   int midline; /* a piece of the current line was already emitted */

@@ -125,7 +125,7 @@ TEST(linesink_bounds_an_endless_line_without_cutting_a_secret) {
   memset(big, 'a', n);
   memcpy(big + LINESINK_MAX + 1 - 6, "SECRETSECRET", 12); /* straddles the first piece's end */
   for (size_t off = 0; off < n; off += 4096) linesink_feed(&ls, big + off, n - off < 4096 ? n - off : 4096);
-  CHECK(ls.pending.len <= LINESINK_MAX + 4096);
+  CHECK(ls.pending.len + ls.clean.len <= LINESINK_MAX + 4096);
   linesink_finish(&ls);
   CHECK(strstr(buf_cstr(&c.text), "SECRET") == NULL);
   CHECK(strstr(buf_cstr(&c.text), "***") != NULL);
@@ -133,6 +133,29 @@ TEST(linesink_bounds_an_endless_line_without_cutting_a_secret) {
   free(big);
   linesink_free(&ls);
   buf_free(&c.text);
+}
+
+/* A PEM key is one secret over several lines: masked whole in streamed
+ * output, wherever the chunks are cut (it used to be redacted line by line,
+ * so no line ever matched). */
+TEST(linesink_masks_a_multi_line_secret) {
+  redact_clear();
+  const char *pem = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END KEY-----";
+  redact_add(pem, strlen(pem));
+  buf msg = {0};
+  buf_addf(&msg, "key:\n%s\ndone\n", pem);
+  for (size_t cut = 0; cut <= msg.len; cut++) {
+    collected c = {{0}};
+    linesink ls;
+    linesink_init(&ls, collect, &c);
+    linesink_feed(&ls, msg.data, cut);
+    linesink_feed(&ls, msg.data + cut, msg.len - cut);
+    linesink_finish(&ls);
+    CHECK_STR(buf_cstr(&c.text), "> key:|\n> ***|\n> done|\n");
+    linesink_free(&ls);
+    buf_free(&c.text);
+  }
+  buf_free(&msg);
 }
 
 int main(void) {
@@ -147,6 +170,7 @@ int main(void) {
   RUN(linesink_splits_lines_and_strips_crlf);
   RUN(linesink_secret_split_across_every_chunk_boundary);
   RUN(linesink_bounds_an_endless_line_without_cutting_a_secret);
+  RUN(linesink_masks_a_multi_line_secret);
   redact_clear();
   return check_summary();
 }

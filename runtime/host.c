@@ -71,7 +71,6 @@ static int host_print(lua_State *L) {
   luaL_pushresult(&b);
   size_t len;
   const char *s = lua_tolstring(L, -1, &len);
-  fflush(stdout);
   out_redacted(1, s, len);
   return 0;
 }
@@ -121,6 +120,7 @@ static void set_args(lua_State *L, const host_job *job) {
 }
 
 int host_run(const host_job *job) {
+  out_init();
   redact_scan_env(environ);
   signals_install(on_signal);
   lua_State *L = luaL_newstate();

@@ -1,4 +1,5 @@
 #include "http.h"
+#include "out.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -111,6 +112,7 @@ int http_perform(const http_request *req, http_response *resp, buf *err) {
     lcurl.curl_easy_setopt(c, CURLOPT_MAXREDIRS, req->max_redirects);
   }
 
+  out_flush(); /* shown before drun waits on the network */
   CURLcode rc = lcurl.curl_easy_perform(c);
   lcurl.curl_slist_free_all(headers);
   long connects = 0;

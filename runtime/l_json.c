@@ -146,8 +146,10 @@ typedef struct {
   size_t indentlen;
   int sort;
   int depth;
-  const char *path[JSON_MAX_DEPTH + 1]; /* keys on the way down, for error messages */
-  lua_Integer ipath[JSON_MAX_DEPTH + 1];
+  /* keys on the way down, for error messages: only a table needs them, so
+   * a string (one per line of a child's output under --json) skips the 16 KB */
+  const char **path;
+  lua_Integer *ipath;
 } encoder;
 
 static int where(encoder *e) {
@@ -181,6 +183,24 @@ static int enc_error(encoder *e, const char *what) {
   return luaL_error(e->L, "json: cannot encode %s at %s", what, lua_tostring(e->L, -1));
 }
 
+/* How c is written inside a JSON string: NULL when as it is. */
+static const char *escape_of(unsigned char c, char tmp[8]) {
+  if (c >= 0x20 && c != '"' && c != '\\') return NULL; /* nearly every byte: decided first */
+  switch (c) {
+    case '"': return "\\\"";
+    case '\\': return "\\\\";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    case '\b': return "\\b";
+    case '\f': return "\\f";
+    default:
+      if (c >= 0x20) return NULL;
+      snprintf(tmp, 8, "\\u%04x", c);
+      return tmp;
+  }
+}
+
 static void enc_string(encoder *e, const char *s, size_t n) {
   size_t bad = utf8_invalid_at(s, n);
   if (bad < n) {
@@ -188,27 +208,42 @@ static void enc_string(encoder *e, const char *s, size_t n) {
     enc_error(e, lua_tostring(e->L, -1));
   }
   addc(e, '"');
+  size_t run = 0; /* plain bytes are copied a run at a time */
+  char tmp[8];
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    switch (c) {
-      case '"': adds(e, "\\\""); break;
-      case '\\': adds(e, "\\\\"); break;
-      case '\n': adds(e, "\\n"); break;
-      case '\r': adds(e, "\\r"); break;
-      case '\t': adds(e, "\\t"); break;
-      case '\b': adds(e, "\\b"); break;
-      case '\f': adds(e, "\\f"); break;
-      default:
-        if (c < 0x20) {
-          char u[8];
-          snprintf(u, sizeof u, "\\u%04x", c);
-          adds(e, u);
-        } else {
-          addc(e, (char)c);
-        }
-    }
+    const char *esc = escape_of((unsigned char)s[i], tmp);
+    if (!esc) continue;
+    add(e, s + run, i - run);
+    adds(e, esc);
+    run = i + 1;
   }
+  add(e, s + run, n - run);
   addc(e, '"');
+}
+
+/* A string alone (what --json writes once per line of a child's output):
+ * straight into a Lua buffer, no encoder. */
+static int encode_plain_string(lua_State *L) {
+  size_t n;
+  const char *s = lua_tolstring(L, 1, &n);
+  size_t bad = utf8_invalid_at(s, n);
+  if (bad < n) return luaL_error(L, "json: cannot encode a string with invalid UTF-8 (byte %d) at $", (int)bad + 1);
+  luaL_Buffer b;
+  luaL_buffinitsize(L, &b, n + 2);
+  luaL_addchar(&b, '"');
+  size_t run = 0;
+  char tmp[8];
+  for (size_t i = 0; i < n; i++) {
+    const char *esc = escape_of((unsigned char)s[i], tmp);
+    if (!esc) continue;
+    luaL_addlstring(&b, s + run, i - run);
+    luaL_addstring(&b, esc);
+    run = i + 1;
+  }
+  luaL_addlstring(&b, s + run, n - run);
+  luaL_addchar(&b, '"');
+  luaL_pushresult(&b);
+  return 1;
 }
 
 static void enc_number(encoder *e, int idx) {
@@ -364,11 +399,13 @@ static void enc_value(encoder *e, int idx) {
 }
 
 /* encode(value [, {indent = 2 | "\t", sort_keys = true}])
- * Stack: 1 value, 2 options, 3 the indent string, 4 the encoder. Both stay
+ * Stack: 1 value, 2 options, 3 the indent string, 4 the encoder (5 its path
+ * arrays). Both stay
  * anchored for the whole call: the encoder's __gc frees its buffer, so
  * letting it go unreferenced mid-encode would free memory still in use. */
 static int json_encode(lua_State *L) {
   luaL_checkany(L, 1);
+  if (lua_type(L, 1) == LUA_TSTRING) return encode_plain_string(L);
   lua_settop(L, 2);
   int sort = 1; /* reproducible output by default: Lua's table order is not */
   lua_pushliteral(L, "");
@@ -389,16 +426,48 @@ static int json_encode(lua_State *L) {
     if (lua_getfield(L, 2, "sort_keys") != LUA_TNIL) sort = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }
-  encoder *e = lua_newuserdatauv(L, sizeof *e, 0); /* big path arrays: not on the C stack */
+  encoder *e = lua_newuserdatauv(L, sizeof *e, 0);
   memset(e, 0, sizeof *e);
   luaL_setmetatable(L, "drun.json.encoder");
   e->L = L;
+  if (lua_type(L, 1) == LUA_TTABLE) { /* stack 5: the path arrays, anchored for the call */
+    char *paths = lua_newuserdatauv(L, (JSON_MAX_DEPTH + 1) * (sizeof *e->path + sizeof *e->ipath), 0);
+    e->ipath = (lua_Integer *)paths;
+    e->path = (const char **)(paths + (JSON_MAX_DEPTH + 1) * sizeof *e->ipath);
+  }
   e->sort = sort;
   e->indent = lua_tolstring(L, 3, &e->indentlen);
   enc_value(e, 1);
   lua_pushlstring(L, buf_cstr(&e->out), e->out.len);
   buf_free(&e->out);
   return 1;
+}
+
+/* utf8(s) -> s | s with each invalid sequence as U+FFFD, and whether it was
+ * valid: for text from outside (a child's Latin-1 line) that must become a
+ * JSON string without failing. */
+static int json_utf8(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  size_t bad = utf8_invalid_at(s, n);
+  if (bad == n) {
+    lua_settop(L, 1);
+    lua_pushboolean(L, 1);
+    return 2;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  size_t at = 0;
+  while (bad < n) {
+    luaL_addlstring(&b, s + at, bad - at);
+    luaL_addstring(&b, "\xEF\xBF\xBD");
+    at = bad + 1;
+    bad = at + utf8_invalid_at(s + at, n - at);
+  }
+  luaL_addlstring(&b, s + at, n - at);
+  luaL_pushresult(&b);
+  lua_pushboolean(L, 0);
+  return 2;
 }
 
 static int mark(lua_State *L, const char *mt) {
@@ -424,7 +493,7 @@ static int json_kind(lua_State *L) {
 
 static const luaL_Reg json_funcs[] = {
     {"decode", json_decode}, {"encode", json_encode}, {"array", json_array},
-    {"object", json_object}, {"kind", json_kind},     {NULL, NULL},
+    {"object", json_object}, {"kind", json_kind},     {"utf8", json_utf8}, {NULL, NULL},
 };
 
 int luaopen_drun_json(lua_State *L) {

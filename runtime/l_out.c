@@ -4,6 +4,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -28,7 +29,6 @@ static int out_write(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
   if (gone[fd]) return 0;
-  fflush(stdout); /* keep order with io.write */
   if (out_redacted(fd, s, n)) {
     if (errno == ENOMEM) return luaL_error(L, "out: out of memory");
     gone[fd] = 1;
@@ -39,13 +39,11 @@ static int out_write(lua_State *L) {
 static int out_redact(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
-  luaL_Buffer b;
-  buf tmp = {0};
-  if (redact_apply(s, n, &tmp, 1) == (size_t)-1) return luaL_error(L, "out: out of memory");
-  luaL_buffinit(L, &b);
-  luaL_addlstring(&b, buf_cstr(&tmp), tmp.len);
-  buf_free(&tmp);
-  luaL_pushresult(&b);
+  size_t len;
+  char *r = redact_dup(s, n, &len);
+  if (!r) return luaL_error(L, "out: out of memory");
+  lua_pushlstring(L, r, len); /* raises only when out of memory */
+  free(r);
   return 1;
 }
 
@@ -63,8 +61,14 @@ static int out_isatty(lua_State *L) {
   return 1;
 }
 
+/* flush(): what is buffered goes out now (before a prompt, say) */
+static int out_flush_l(lua_State *L) {
+  out_flush();
+  return 0;
+}
+
 static const luaL_Reg out_funcs[] = {
-    {"write", out_write}, {"redact", out_redact}, {"add_secret", out_add_secret}, {"isatty", out_isatty}, {NULL, NULL},
+    {"write", out_write}, {"redact", out_redact}, {"add_secret", out_add_secret}, {"isatty", out_isatty}, {"flush", out_flush_l}, {NULL, NULL},
 };
 
 int luaopen_drun_core_out(lua_State *L) {

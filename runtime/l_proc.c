@@ -29,7 +29,7 @@ static int emit_line(emitter *e, int fd, const char *name, const char *s, size_t
     buf line = {0};
     if ((bol && buf_add(&line, e->prefix, e->prefixlen)) || buf_add(&line, s, n) || (eol && buf_add(&line, "\n", 1)))
       return buf_free(&line), -1;
-    out_write_all(fd, line.data, line.len); /* a closed terminal must not stop the deploy */
+    out_redacted(fd, line.data, line.len); /* buffered with the rest; a closed terminal must not stop the deploy */
     buf_free(&line);
     return 0;
   }

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <stdio.h>
 
+#include "out.h"
 #include "proc.h"
 #include "signals.h"
 
@@ -24,11 +25,17 @@ static int time_unix(lua_State *L) { /* wall clock seconds since the epoch */
 
 /* utc([unix_seconds]) -> "2026-11-21T21:42:07Z" */
 static int time_utc(lua_State *L) {
+  static time_t last = (time_t)-1; /* --json stamps every line: one strftime a second */
+  static char out[32];
   time_t t = lua_isnoneornil(L, 1) ? time(NULL) : (time_t)luaL_checknumber(L, 1);
-  struct tm tm;
-  char out[32];
-  if (!gmtime_r(&t, &tm) || !strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm))
-    return luaL_argerror(L, 1, "time out of range");
+  if (t != last) {
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+      last = (time_t)-1;
+      return luaL_argerror(L, 1, "time out of range");
+    }
+    last = t;
+  }
   lua_pushstring(L, out);
   return 1;
 }
@@ -65,6 +72,7 @@ static int time_sleep(lua_State *L) {
   for (;;) {
     double left = end - proc_now();
     if (left <= 0) break;
+    out_flush();
     struct pollfd p = {signals_fd(), POLLIN, 0};
     poll(&p, p.fd >= 0 ? 1 : 0, (int)(left * 1000) + 1);
     if (signals_count() != seen) return luaL_error(L, "interrupted");

@@ -134,6 +134,11 @@ static int bind_text(sqlite3_stmt *st, int i, const char *s) {
   return sqlite3_bind_text(st, i, r, (int)n, free);
 }
 
+/* JSON text (metadata) is bound as it is: drun.ledger masks secrets in the
+ * values before encoding them (a secret with a '"' in it, or one that equals
+ * a number, would otherwise be missed or turn the JSON invalid). */
+static int bind_json(sqlite3_stmt *st, int i, const char *s) { return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT); }
+
 static int exec(ledger *l, const char *sql) { return sqlite3_exec(l->db, sql, NULL, NULL, NULL); }
 
 static int busy(void *ud, int n) {
@@ -424,7 +429,7 @@ int ledger_begin(ledger *l, const ledger_begin_args *a, ledger_record *out, buf 
   bind_text(st, 11, a->deployed_by);
   bind_text(st, 12, a->workflow_run_id);
   bind_text(st, 13, a->workflow_run_url);
-  bind_text(st, 14, a->metadata ? a->metadata : "{}");
+  bind_json(st, 14, a->metadata ? a->metadata : "{}");
   sqlite3_bind_int64(st, 15, l->pid);
   sqlite3_bind_text(st, 16, l->host, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 17, l->ident, -1, SQLITE_STATIC);
@@ -485,7 +490,7 @@ int ledger_set_meta(ledger *l, const char *id, const char *key, const char *json
     return -1;
   bind_text(st, 1, id);
   bind_text(st, 2, key);
-  bind_text(st, 3, json_value);
+  bind_json(st, 3, json_value);
   if (write1(l, st, "cannot record metadata", err)) return -1;
   return changed_one(l, "set", id, err);
 }
@@ -795,6 +800,7 @@ static int import_row(ledger *l, const char *table, const char *const *cols, con
   if (rc) return -1;
   for (int i = 0; i < n; i++) {
     if (f[i].type == SQLITE_INTEGER) sqlite3_bind_int64(st, i + 1, f[i].integer);
+    else if (f[i].type == SQLITE_TEXT && !strcmp(f[i].name, "metadata")) bind_json(st, i + 1, f[i].text);
     else if (f[i].type == SQLITE_TEXT) bind_text(st, i + 1, f[i].text);
     else sqlite3_bind_null(st, i + 1);
   }

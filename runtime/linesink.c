@@ -10,6 +10,17 @@ void linesink_init(linesink *ls, line_emit emit, void *ud) {
   ls->ud = ud;
 }
 
+/* A line with a URL in it also has its credentials masked (a push URL with
+ * a token, a DATABASE_URL printed by a migration tool). */
+static int emit(linesink *ls, const char *text, size_t n, int eol) {
+  int bol = !ls->midline;
+  ls->midline = !eol;
+  if (!redact_find_scheme_sep(text, n)) return ls->emit(ls->ud, text, n, bol, eol);
+  ls->urls.len = 0;
+  if (redact_url_credentials(text, n, &ls->urls)) return -1;
+  return ls->emit(ls->ud, buf_cstr(&ls->urls), ls->urls.len, bol, eol);
+}
+
 /* Emits every complete line of the clean (redacted) text, and a piece of an
  * unfinished one past LINESINK_MAX; with final, the rest too. */
 static int emit_clean(linesink *ls, int final) {
@@ -21,13 +32,11 @@ static int emit_clean(linesink *ls, int final) {
     if (!nl) break;
     size_t ln = (size_t)(nl - (d + start));
     if (ln && d[start + ln - 1] == '\r') ln--; /* CRLF from Windows-built tools */
-    err = ls->emit(ls->ud, d + start, ln, !ls->midline, 1);
-    ls->midline = 0;
+    err = emit(ls, d + start, ln, 1);
     start = (size_t)(nl - d) + 1;
   }
   if (!err && (len - start > LINESINK_MAX || (final && (len > start || ls->midline)))) {
-    err = ls->emit(ls->ud, len > start ? d + start : "", len - start, !ls->midline, final);
-    ls->midline = !final;
+    err = emit(ls, len > start ? d + start : "", len - start, final);
     start = len;
   }
   if (len > start) memmove(d, d + start, len - start);
@@ -60,4 +69,5 @@ int linesink_finish(linesink *ls) {
 void linesink_free(linesink *ls) {
   buf_free(&ls->pending);
   buf_free(&ls->clean);
+  buf_free(&ls->urls);
 }

@@ -18,6 +18,7 @@ typedef int (*line_emit)(void *ud, const char *text, size_t n, int bol, int eol)
 typedef struct {
   buf pending; /* raw bytes not yet redacted: the possible start of a secret */
   buf clean;   /* redacted bytes not yet emitted: an unfinished line */
+  buf urls;    /* a line with its URLs' credentials masked */
   line_emit emit;
   void *ud;
   int midline; /* a piece of the current line was already emitted */

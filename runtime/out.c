@@ -1,10 +1,37 @@
 #include "out.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "redact.h"
+
+#define OUT_BUFFER (64 * 1024)
+#define OUT_MAX_AGE 0.05 /* seconds a line may wait in the buffer */
+
+static int buffered[3];
+static double last_flush;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void flush_at_exit(void) { out_flush(); }
+
+void out_init(void) {
+  static int done;
+  if (done) return;
+  done = 1;
+  if (!isatty(1)) buffered[1] = setvbuf(stdout, NULL, _IOFBF, OUT_BUFFER) == 0;
+  if (!isatty(2)) buffered[2] = setvbuf(stderr, NULL, _IOFBF, OUT_BUFFER) == 0;
+  last_flush = now();
+  atexit(flush_at_exit);
+}
 
 int out_write_all(int fd, const void *p, size_t n) {
   const char *c = p;
@@ -20,14 +47,36 @@ int out_write_all(int fd, const void *p, size_t n) {
   return 0;
 }
 
+int out_flush(void) {
+  last_flush = now();
+  int rc = 0;
+  if (fflush(stdout)) rc = -1;
+  if (fflush(stderr)) rc = -1;
+  return rc;
+}
+
 int out_redacted(int fd, const char *s, size_t n) {
-  size_t len;
-  char *r = redact_dup(s, n, &len);
-  if (!r) {
+  static buf r; /* reused: a line a child prints costs no allocation */
+  r.len = 0;
+  if (redact_apply(s, n, &r, 1) == (size_t)-1) {
     errno = ENOMEM;
     return -1;
   }
-  int rc = out_write_all(fd, r, len);
-  free(r);
+  const char *text = buf_cstr(&r);
+  size_t len = r.len;
+  static buf u;
+  if (redact_find_scheme_sep(text, len)) { /* a URL: its credentials too */
+    u.len = 0;
+    if (redact_url_credentials(text, len, &u)) {
+      errno = ENOMEM;
+      return -1;
+    }
+    text = buf_cstr(&u), len = u.len;
+  }
+  if (fd != 1 && fd != 2) return out_write_all(fd, text, len);
+  FILE *f = fd == 2 ? stderr : stdout;
+  int rc = fwrite(text, 1, len, f) == len ? 0 : -1;
+  if (!buffered[fd] || now() - last_flush > OUT_MAX_AGE) out_flush();
+  if (ferror(f)) rc = -1; /* this stream's reader went away (EPIPE), or its disk is full */
   return rc;
 }

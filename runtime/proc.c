@@ -1,4 +1,5 @@
 #include "proc.h"
+#include "out.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -280,6 +281,7 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
     if (stage == TERMED) wait = kill_at - now;
     if (pfd < 0 && (wait < 0 || wait > 0.02)) wait = 0.02; /* no pidfd: poll for the exit */
     int ms = wait < 0 ? -1 : (int)(wait * 1000) + 1;
+    out_flush(); /* what the child printed so far is shown before drun waits */
     int pr = poll(fds, (nfds_t)n, ms);
     if (pr < 0 && errno != EINTR) break;
     if (pr > 0) {

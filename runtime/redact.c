@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
 
 typedef struct {
   char *s;
@@ -11,9 +12,11 @@ typedef struct {
 
 static secret *secrets; /* sorted longest first, so a longer secret wins over its prefix */
 static size_t nsecrets, capsecrets;
+static size_t nregistered; /* values callers registered; secrets[] also holds their encodings */
 static unsigned char first_byte[256]; /* quick reject: can a secret start with this byte? */
 
-int redact_add(const char *value, size_t len) {
+/* One form of a secret, as it is matched. 1 added, 0 known or too short, -1 OOM. */
+static int add_form(const char *value, size_t len) {
   if (!value || len < REDACT_MIN_LEN) return 0;
   for (size_t i = 0; i < nsecrets; i++)
     if (secrets[i].n == len && memcmp(secrets[i].s, value, len) == 0) return 0;
@@ -36,6 +39,83 @@ int redact_add(const char *value, size_t len) {
   return 1;
 }
 
+static int add_buf(buf *b) {
+  int rc = add_form(b->data, b->len);
+  b->len = 0;
+  return rc < 0 ? -1 : 0;
+}
+
+/* The secret inside a JSON string: what `--json`, the ledger's metadata and
+ * any JSON a child prints carry. */
+static int json_escaped(const char *v, size_t n, buf *b) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)v[i];
+    const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+    if (e ? buf_addstr(b, e) : c < 0x20 ? buf_addf(b, "\\u%04x", c) : buf_add(b, &v[i], 1)) return -1;
+  }
+  return 0;
+}
+
+/* Percent-encoded, as in a query string or a URL's userinfo (RFC 3986:
+ * unreserved characters stay). */
+static int url_encoded(const char *v, size_t n, buf *b) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)v[i];
+    int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~", c);
+    if (plain ? buf_add(b, &v[i], 1) : buf_addf(b, "%%%02X", c)) return -1;
+  }
+  return 0;
+}
+
+/* Base64 of the secret at each of the three alignments it can have inside a
+ * longer encoded text (an HTTP Basic "user:password", a Kubernetes secret),
+ * keeping only the characters that depend on the secret alone — as GitHub's
+ * runner masks base64 forms of its secrets. */
+static int base64_cores(const char *v, size_t n) {
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t shift = 0; shift < 3; shift++) {
+    size_t total = shift + n, full = total / 3 * 3;
+    buf b = {0};
+    for (size_t i = 0; i < full; i += 3) {
+      unsigned char in[3];
+      for (size_t k = 0; k < 3; k++) in[k] = i + k < shift ? 0 : (unsigned char)v[i + k - shift];
+      char quad[4] = {b64[in[0] >> 2], b64[(in[0] & 3) << 4 | in[1] >> 4], b64[(in[1] & 15) << 2 | in[2] >> 6],
+                      b64[in[2] & 63]};
+      if (buf_add(&b, quad, 4)) return buf_free(&b), -1;
+    }
+    /* the first shift bytes are not the secret's: skip the characters they touch */
+    size_t skip = shift == 0 ? 0 : shift == 1 ? 2 : 3;
+    int rc = b.len >= skip + 6 ? add_form(b.data + skip, b.len - skip) : 0;
+    buf_free(&b);
+    if (rc < 0) return -1;
+  }
+  return 0;
+}
+
+int redact_add(const char *value, size_t len) {
+  int rc = add_form(value, len);
+  if (rc != 1) return rc;
+  nregistered++;
+  buf b = {0};
+  if (json_escaped(value, len, &b) || add_buf(&b) || url_encoded(value, len, &b) || add_buf(&b) ||
+      base64_cores(value, len)) {
+    buf_free(&b);
+    return -1;
+  }
+  buf_free(&b);
+  /* each line of a multi-line secret (a PEM key) on its own, as a child may
+   * print one line of it */
+  const char *line = value, *end = value + len;
+  while (memchr(line, '\n', (size_t)(end - line))) {
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    size_t ln = (size_t)(nl - line) - (nl > line && nl[-1] == '\r');
+    if (ln >= 8 && add_form(line, ln) < 0) return -1;
+    line = nl + 1;
+  }
+  if (line != value && end - line >= 8 && add_form(line, (size_t)(end - line)) < 0) return -1;
+  return 1;
+}
+
 static int ends_with(const char *s, size_t n, const char *suffix) {
   size_t m = strlen(suffix);
   return n >= m && strncasecmp(s + n - m, suffix, m) == 0;
@@ -50,20 +130,74 @@ int redact_name_is_secret(const char *name) {
   return 0;
 }
 
+/* "://" in s (memchr for the ':' is far quicker than memmem on short lines). */
+const char *redact_find_scheme_sep(const char *s, size_t n) {
+  for (const char *p = s, *end = s + n; (p = memchr(p, ':', (size_t)(end - p))); p++)
+    if (end - p >= 3 && p[1] == '/' && p[2] == '/') return p;
+  return NULL;
+}
+
+/* The credentials inside scheme://user:password@host (the password) or
+ * http(s)://TOKEN@host (the token: a bare userinfo on http is a token).
+ * Finds the first at or after *from; 1 with [*at, *at + *len), else 0. */
+static int url_credential(const char *s, size_t n, size_t *from, size_t *at, size_t *len) {
+  for (size_t k = *from; k + 3 <= n; k++) {
+    const char *hit = redact_find_scheme_sep(s + k, n - k);
+    if (!hit) return 0;
+    k = (size_t)(hit - s);
+    size_t b = k;
+    while (b > 0 && (isalnum((unsigned char)s[b - 1]) || strchr("+.-", s[b - 1]))) b--;
+    if (b == k || !isalpha((unsigned char)s[b])) continue;
+    size_t u = k + 3, j = u, colon = 0;
+    while (j < n && !strchr("/?#@ \t\r\n\"'<>`", s[j])) {
+      if (s[j] == ':' && !colon) colon = j;
+      j++;
+    }
+    *from = j;
+    if (j >= n || s[j] != '@' || j == u) continue;
+    if (colon) {
+      if (colon + 1 == j) continue; /* user: with no password */
+      *at = colon + 1, *len = j - colon - 1;
+      return 1;
+    }
+    size_t slen = k - b;
+    if ((slen == 4 && !strncasecmp(s + b, "http", 4)) || (slen == 5 && !strncasecmp(s + b, "https", 5))) {
+      *at = u, *len = j - u;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int redact_url_credentials(const char *s, size_t n, buf *out) {
+  size_t from = 0, done = 0, at, len;
+  while (url_credential(s, n, &from, &at, &len)) {
+    if (len == strlen(REDACT_MASK) && !memcmp(s + at, REDACT_MASK, len)) continue; /* masked already */
+    if (buf_add(out, s + done, at - done) || buf_addstr(out, REDACT_MASK)) return -1;
+    done = at + len;
+  }
+  return buf_add(out, s + done, n - done);
+}
+
 void redact_scan_env(char **envp) {
   for (; envp && *envp; envp++) {
     const char *eq = strchr(*envp, '=');
-    if (eq && redact_name_is_secret(*envp)) redact_add(eq + 1, strlen(eq + 1));
+    if (!eq) continue;
+    size_t n = strlen(eq + 1), from = 0, at, len;
+    if (redact_name_is_secret(*envp)) redact_add(eq + 1, n);
+    /* DATABASE_URL=postgres://app:PASSWORD@db/app: the password is a secret
+     * whatever the variable is called */
+    while (url_credential(eq + 1, n, &from, &at, &len)) redact_add(eq + 1 + at, len);
   }
 }
 
-size_t redact_count(void) { return nsecrets; }
+size_t redact_count(void) { return nregistered; }
 
 void redact_clear(void) {
   for (size_t i = 0; i < nsecrets; i++) free(secrets[i].s);
   free(secrets);
   secrets = NULL;
-  nsecrets = capsecrets = 0;
+  nsecrets = capsecrets = nregistered = 0;
   memset(first_byte, 0, sizeof first_byte);
 }
 
@@ -84,7 +218,8 @@ size_t redact_apply(const char *in, size_t n, buf *out, int final) {
             break;
           }
         } else if (!final && memcmp(in + i, s->s, left) == 0) {
-          partial = 1; /* could be a secret that continues in the next chunk */
+          partial = 1; /* could be a secret that continues in the next chunk: */
+          break;       /* it outranks the shorter ones below, so wait for it */
         }
       }
       if (matched) continue;
@@ -100,10 +235,19 @@ size_t redact_apply(const char *in, size_t n, buf *out, int final) {
 }
 
 char *redact_dup(const char *s, size_t n, size_t *outlen) {
-  buf b = {0};
+  buf b = {0}, c = {0};
   if (redact_apply(s, n, &b, 1) == (size_t)-1 || buf_reserve(&b, 0)) {
     buf_free(&b);
     return NULL;
+  }
+  if (redact_find_scheme_sep(buf_cstr(&b), b.len)) { /* only text with a URL needs the second pass */
+    if (redact_url_credentials(buf_cstr(&b), b.len, &c) || buf_reserve(&c, 0)) {
+      buf_free(&b);
+      buf_free(&c);
+      return NULL;
+    }
+    buf_free(&b);
+    b = c;
   }
   if (outlen) *outlen = b.len;
   return b.data;

@@ -1,7 +1,10 @@
 /* Secret redaction: the one place every output path goes through.
  *
  * Secrets are values registered explicitly (env.secret) or found in the
- * environment under names like *_TOKEN, *_SECRET, *_KEY, *PASSWORD*. Values
+ * environment under names like *_TOKEN, *_SECRET, *_KEY, *PASSWORD* (and the
+ * password of any URL in the environment). Each is matched in the forms it
+ * travels in: as it is, JSON-escaped, percent-encoded, base64 at each
+ * alignment, and line by line when it has several lines. Values
  * shorter than REDACT_MIN_LEN are not registered: masking every "abc" in the
  * output would destroy it and protect nothing. */
 #ifndef DRUN_REDACT_H
@@ -25,6 +28,13 @@ void redact_clear(void); /* tests only */
  * and passes it again with the next chunk. With final = 1 it consumes all.
  * Returns (size_t)-1 when out cannot grow. */
 size_t redact_apply(const char *in, size_t n, buf *out, int final);
+
+/* Appends s[0..n) to out with the credentials of every URL in it masked:
+ * the password of scheme://user:password@host, the token of
+ * http(s)://TOKEN@host. For complete texts (a line, a message); 0, or -1
+ * when out cannot grow. */
+int redact_url_credentials(const char *s, size_t n, buf *out);
+const char *redact_find_scheme_sep(const char *s, size_t n); /* the first "://", or NULL: a URL to look at */
 
 /* Convenience: a malloc'd, NUL-terminated redacted copy (NULL on OOM). */
 char *redact_dup(const char *s, size_t n, size_t *outlen);

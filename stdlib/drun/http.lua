@@ -10,7 +10,8 @@
 -- timeout (30 s total), connect_timeout (10 s), retries (0) with backoff
 -- (capped exponential with jitter) on connect errors and on retry_on
 -- statuses ({502, 503, 504}) — idempotent methods only unless
--- retry_non_idempotent —, follow (true; max_redirects 5), max_body (64 MiB),
+-- retry_non_idempotent —, follow (true; max_redirects 5; credentials never
+-- cross to another origin, see M.redirect), max_body (64 MiB),
 -- ca_bundle, expect (status or list), check (true: a transport failure raises).
 -- Any status is a response unless `expect` says otherwise.
 local core = require "drun.core.http"
@@ -49,6 +50,68 @@ local function shown(url)
   local pass = url:match("^%a[%w+.-]*://[^/@:]*:([^/@]*)@")
   if pass and pass ~= "" then out.add_secret(pass) end
   return out.redact(url)
+end
+
+-- scheme, host and port of a URL ("https", "api.github.com", "443")
+local DEFAULT_PORT = { http = "80", https = "443" }
+local function origin(u)
+  local scheme, authority = u:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if not scheme then return nil end
+  scheme = scheme:lower()
+  local hostport = authority:gsub("^.*@", ""):lower()
+  local host, port = hostport:match("^(%[.*%]):?(%d*)$")
+  if not host then host, port = hostport:match("^([^:]*):?(%d*)$") end
+  return scheme, host, (port ~= "" and port) or DEFAULT_PORT[scheme] or ""
+end
+
+-- Location, relative or absolute, against the URL it answered (RFC 3986 5.2, the cases servers send)
+local function resolve(base, loc)
+  if loc:match("^%a[%w+.-]*://") then return loc end
+  local scheme, rest = base:match("^(%a[%w+.-]*:)//(.*)$")
+  if loc:sub(1, 2) == "//" then return scheme .. loc end
+  local authority, path = rest:match("^([^/?#]*)([^?#]*)")
+  if loc:sub(1, 1) == "/" then return scheme .. "//" .. authority .. loc end
+  if loc:sub(1, 1) == "?" then return scheme .. "//" .. authority .. path .. loc end
+  return scheme .. "//" .. authority .. (path:match("^(.*/)") or "/") .. loc
+end
+
+local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+
+-- The request after a redirect, as a browser or curl would send it, except
+-- that credentials never travel further than the origin they were given
+-- for: every credential header (Authorization, Cookie, *token*, *api-key*,
+-- ...) is dropped when the scheme, host or port changes, and a redirect from
+-- https to http is refused while credentials are attached.
+function M.redirect(req, status, location)
+  local to = resolve(req.url, location)
+  local s1, h1, p1 = origin(req.url)
+  local s2, h2, p2 = origin(to)
+  if not s2 or (s2 ~= "http" and s2 ~= "https") then
+    error(string.format("http: refusing to follow a redirect to %s (not http or https)", shown(to)), 0)
+  end
+  local has_credentials = req.url:match("^%a[%w+.-]*://[^/?#]*@") ~= nil
+  for _, l in ipairs(req.headers) do has_credentials = has_credentials or sensitive(l:match("^([^:]*)")) end
+  if has_credentials and s1 == "https" and s2 == "http" then
+    error(string.format("http: refusing to follow a redirect from https to http (%s) with credentials attached",
+                        shown(to)), 0)
+  end
+  if s1 ~= s2 or h1 ~= h2 or p1 ~= p2 then
+    local kept = {}
+    for _, l in ipairs(req.headers) do
+      if not sensitive(l:match("^([^:]*)")) then kept[#kept + 1] = l end
+    end
+    req.headers = kept
+    to = to:gsub("^(%a[%w+.-]*://)[^/?#]*@", "%1") -- nor userinfo
+  end
+  if status == 303 or ((status == 301 or status == 302) and req.method == "POST") then
+    req.method, req.body = req.method == "HEAD" and "HEAD" or "GET", nil
+    local kept = {}
+    for _, l in ipairs(req.headers) do
+      if not l:lower():match("^content%-type:") then kept[#kept + 1] = l end
+    end
+    req.headers = kept
+  end
+  req.url = to
 end
 
 local function urlencode(s)
@@ -142,29 +205,51 @@ function M.request(opts)
 
   local retries = opts.retries or 0
   local retry_on = opts.retry_on or { 502, 503, 504 }
-  local may_retry = IDEMPOTENT[method] or opts.retry_non_idempotent
   local req = {
     method = method, url = url, headers = lines, body = body,
     timeout = opts.timeout or 30, connect_timeout = opts.connect_timeout or 10,
-    max_redirects = opts.follow == false and 0 or (opts.max_redirects or 5),
+    max_redirects = 0, -- followed here, where credentials are known (below)
     max_body = opts.max_body, ca_bundle = opts.ca_bundle, user_agent = M.USER_AGENT,
   }
-  local attempt, resp, err, kind = 0, nil, nil, nil
+  local max_redirects = opts.follow == false and 0 or (opts.max_redirects or 5)
+  local redirects, attempt, resp, err, kind = 0, 0, nil, nil, nil
   while true do
-    attempt = attempt + 1
-    resp, err, kind = core.request(req)
-    local again = attempt <= retries and may_retry
-        and ((resp == nil and (kind == "connect" or kind == "timeout")) or (resp and expected(retry_on, resp.status)))
-    if not again then break end
-    time.sleep(backoff(attempt))
+    local may_retry = IDEMPOTENT[req.method] or opts.retry_non_idempotent
+    local tries = 0
+    while true do
+      tries = tries + 1
+      attempt = attempt + 1
+      resp, err, kind = core.request(req)
+      local again = tries <= retries and may_retry
+          and ((resp == nil and (kind == "connect" or kind == "timeout")) or (resp and expected(retry_on, resp.status)))
+      if not again then break end
+      time.sleep(backoff(tries))
+    end
+    local location = resp and REDIRECT[resp.status] and resp.headers.location
+    if not location or max_redirects == 0 then break end
+    redirects = redirects + 1
+    if redirects > max_redirects then
+      resp, err, kind = nil, string.format("too many redirects (more than %d)", max_redirects), "other"
+      break
+    end
+    local ok, why = pcall(M.redirect, req, resp.status, location)
+    if not ok then
+      resp, err, kind = nil, why, "redirect"
+      break
+    end
   end
+  url = req.url
   if not resp then
-    local msg = string.format("http: %s %s: %s (%d attempt%s)", method, shown(url), err, attempt, attempt == 1 and "" or "s")
     if kind == "interrupted" then error("interrupted", 0) end
+    if kind == "redirect" then
+      if opts.check == false then return nil, err, kind end
+      error(err, 2)
+    end
+    local msg = string.format("http: %s %s: %s (%d attempt%s)", method, shown(url), err, attempt, attempt == 1 and "" or "s")
     if opts.check == false then return nil, msg, kind end
     error(msg, 2)
   end
-  resp.method, resp.attempts = method, attempt
+  resp.method, resp.attempts = req.method, attempt
   setmetatable(resp, Response)
   if opts.expect and not expected(opts.expect, resp.status) then
     local msg = string.format("http: %s %s: expected %s, got %d: %s", method, shown(url), expect_text(opts.expect),

@@ -13,6 +13,7 @@ local json = require "drun.json"
 local fs = require "drun.fs"
 local time = require "drun.time"
 local log = require "drun.log"
+local redact = require "drun.redact"
 
 local M = { SCHEMA_VERSION = core.SCHEMA_VERSION, LOCK_POLL = 0.25 }
 
@@ -71,7 +72,7 @@ function Ledger:next_build(service, version) return check(self.h:next_build(serv
 function Ledger:begin(t)
   local args = {}
   for k, v in pairs(t) do args[k] = v end
-  if type(t.metadata) == "table" then args.metadata = json.encode(json.object(t.metadata)) end
+  if type(t.metadata) == "table" then args.metadata = json.encode(redact.value(json.object(t.metadata))) end
   return check(self.h:begin(args))
 end
 
@@ -80,7 +81,7 @@ function Ledger:step_end(id, seq, status, err) return check(self.h:step_end(id, 
 
 -- set(id, key, value): merged into the record's metadata (any JSON value)
 function Ledger:set(id, key, value)
-  return check(self.h:set_meta(id, key, json.encode(value == nil and json.null or value)))
+  return check(self.h:set_meta(id, key, json.encode(redact.value(value == nil and json.null or value))))
 end
 
 function Ledger:finish(id, status, opts)
@@ -201,7 +202,7 @@ function Ledger:import(lines)
                               ok_line and "" or " (" .. tostring(rec) .. ")"), 0)
         end
         local d = rec.deployment
-        if type(d.metadata) == "table" then d.metadata = json.encode(d.metadata) end
+        if type(d.metadata) == "table" then d.metadata = json.encode(redact.value(d.metadata)) end
         local inserted = check(self.h:import_deployment(d))
         if inserted then
           added = added + 1

@@ -158,6 +158,42 @@ TEST(linesink_masks_a_multi_line_secret) {
   buf_free(&msg);
 }
 
+TEST(every_encoding_of_a_secret) {
+  redact_clear();
+  redact_add("pa\"ss\\w:rd/+", 12);
+  char *r = redacted("json \"pa\\\"ss\\\\w:rd/+\" url pa%22ss%5Cw%3Ard%2F%2B raw pa\"ss\\w:rd/+");
+  CHECK_STR(r, "json \"***\" url *** raw ***");
+  free(r);
+  /* Basic auth: base64("alice:" + secret) holds the secret's base64 at some
+   * alignment, masked whatever the user name's length */
+  redact_clear();
+  redact_add("s3cr3t-pass", 11);
+  const char *basic[] = {"Authorization: Basic YWxpY2U6czNjcjN0LXBhc3M=", /* alice:s3cr3t-pass */
+                         "Authorization: Basic Ym9iOnMzY3IzdC1wYXNz",     /* bob:s3cr3t-pass */
+                         "Authorization: Basic Y2Fyb2w6czNjcjN0LXBhc3M="}; /* carol:s3cr3t-pass */
+  for (int i = 0; i < 3; i++) {
+    r = redacted(basic[i]);
+    CHECK(strstr(r, "***") != NULL);
+    if (!strstr(r, "***")) printf("    not masked: %s\n", r);
+    free(r);
+  }
+  CHECK(redact_count() == 1); /* the encodings are forms of one secret */
+}
+
+TEST(url_credentials_masked_without_registration) {
+  redact_clear();
+  char *r = redacted("push https://x-access-token:ghs_abc123@github.com/o/r.git and https://ghp_tok999@github.com/o/r "
+                     "db postgres://app:pw%40x@db:5432/app ssh://git@github.com/o/r https://github.com/o/r user@example.com");
+  CHECK_STR(r, "push https://x-access-token:***@github.com/o/r.git and https://***@github.com/o/r "
+               "db postgres://app:***@db:5432/app ssh://git@github.com/o/r https://github.com/o/r user@example.com");
+  free(r);
+  char *env[] = {"DATABASE_URL=postgres://app:Sup3rS3cret@db/app", NULL};
+  redact_scan_env(env);
+  r = redacted("password Sup3rS3cret rejected");
+  CHECK_STR(r, "password *** rejected");
+  free(r);
+}
+
 int main(void) {
   check_suite = "c/redact";
   RUN(masks_every_occurrence);
@@ -171,6 +207,8 @@ int main(void) {
   RUN(linesink_secret_split_across_every_chunk_boundary);
   RUN(linesink_bounds_an_endless_line_without_cutting_a_secret);
   RUN(linesink_masks_a_multi_line_secret);
+  RUN(every_encoding_of_a_secret);
+  RUN(url_credentials_masked_without_registration);
   redact_clear();
   return check_summary();
 }

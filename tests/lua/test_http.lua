@@ -47,6 +47,42 @@ t.test("methods, JSON bodies, query strings and headers reach the server", funct
   t.raises(function() http.get(base .. "/echo", { headers = { Bad = "a\r\nInjected: 1" } }) end, "contains a line break")
 end)
 
+t.test("credentials never follow a redirect to another host; https -> http refused with them", function()
+  local other = base:gsub("127%.0%.0%.1", "localhost") -- the same server under another host name
+  local function via(target, status, headers, method)
+    local url = base .. "/to?status=" .. (status or 302) .. "&url=" .. target:gsub("[:/?&=]", function(c)
+      return string.format("%%%02X", c:byte()) end)
+    return http.request { method = method or "GET", url = url, headers = headers }:json()
+  end
+  local creds = { Authorization = "Bearer tok-abc-123", ["PRIVATE-TOKEN"] = "glpat-xyz-789", ["X-Api-Key"] = "k-456-789",
+                  Cookie = "session=s-1", ["X-Trace"] = "keep-me" }
+  local same = via(base .. "/echo", 307, creds)
+  t.eq(same.headers.authorization, "Bearer tok-abc-123", "same origin: kept")
+  t.eq(same.headers["private-token"], "glpat-xyz-789")
+  local cross = via(other .. "/echo", 307, creds)
+  t.eq(cross.path, "/echo")
+  for _, h in ipairs { "authorization", "private-token", "x-api-key", "cookie" } do
+    t.eq(cross.headers[h], nil, h .. " dropped on the way to another host")
+  end
+  t.eq(cross.headers["x-trace"], "keep-me", "other headers still go")
+  local posted = http.post(base .. "/to?status=303&url=%2Fecho", { json = { a = 1 } }):json()
+  t.eq(posted.method, "GET", "303: the next request is a GET")
+  t.eq(posted.body, "")
+  -- https -> http with credentials: refused (no TLS server here, so the decision itself)
+  local req = { method = "GET", url = "https://api.example.com/x", headers = { "Authorization: Bearer t0k3n-x" } }
+  t.raises(function() http.redirect(req, 302, "http://api.example.com/y") end, "refusing to follow a redirect from https to http")
+  req = { method = "GET", url = "https://api.example.com/x", headers = { "Accept: */*" } }
+  http.redirect(req, 302, "http://api.example.com/y")
+  t.eq(req.url, "http://api.example.com/y", "without credentials it is followed")
+  req = { method = "GET", url = "https://user:pw-123@a.example.com/x", headers = {} }
+  http.redirect(req, 302, "https://b.example.com/y")
+  t.eq(req.url, "https://b.example.com/y")
+  req = { method = "GET", url = "https://a.example.com/dir/x", headers = {} }
+  http.redirect(req, 302, "../z?q=1")
+  t.eq(req.url, "https://a.example.com/dir/../z?q=1")
+  t.raises(function() http.redirect(req, 302, "file:///etc/passwd") end, "not http or https")
+end)
+
 t.test("chunked responses are joined", function()
   t.eq(http.get(base .. "/chunked").body, "part one, part two, part three")
 end)

@@ -528,3 +528,61 @@ t.test("a commit function that fails: exit 3, nothing run or recorded", function
   t.match(r.stdout, "registry unreachable\n%(while working out the commit to deploy; nothing was run%)")
   t.eq(fs.exists(lp), false)
 end)
+
+t.test("secrets in every form they travel in: quotes, newlines, numbers, URLs, base64, params", function()
+  local quoted = [[q"uo\te-s3cr3t]]                       -- JSON-escaped as q\"uo\\te-s3cr3t
+  local pem = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\nAQEFAASCBKcwggSj-END\n-----END KEY-----"
+  local path, lp, d = recipe_file([[{ name = "sec", service = "web", environment = "staging", version = "1.0.0",
+    params = { api_token = { default = "" } } }]], [[
+r:step("use", function(ctx)
+  local q, p, n = ctx.secret("QUOTED_TOKEN"), ctx.secret("PEM_KEY"), ctx.secret("PIN_SECRET")
+  ctx.set("quoted", { value = q, nested = { "x", q } })
+  ctx.set("count", 987654)                       -- the numeric secret's value, as a number
+  ctx.set("pem", p)
+  ctx.set("param", ctx.params.api_token)
+  ctx.log.info("log %s", q)
+  ctx.run { "sh", "-c", 'printf "%s\n" "$PEM_KEY"; echo "second line alone: AQEFAASCBKcwggSj-END"' }
+  ctx.run { "sh", "-c", 'echo "push https://x-access-token:ghs_Unregistered123@github.com/o/r.git"' }
+  ctx.run { "sh", "-c", 'echo "db $DATABASE_URL"; echo "basic $(printf alice:%s "$QUOTED_TOKEN" | base64)"' }
+  ctx.run { "sh", "-c", 'echo "url-encoded $(printf %s "$QUOTED_TOKEN" | od -An -tx1 | tr -d " \n" | sed "s/../%&/g")"' }
+end)
+]])
+  local env = { QUOTED_TOKEN = quoted, PEM_KEY = pem, PIN_SECRET = "987654", GITHUB_ACTIONS = "true",
+                DATABASE_URL = "postgres://app:Db-Passw0rd-77@127.0.0.1:5432/app" }
+  for _, flags in ipairs { {}, { "--json" } } do
+    local args = { "api_token=tk-from-the-command-line" }
+    for _, f in ipairs(flags) do args[#args + 1] = f end
+    local r = run(path, lp, args, { env = env })
+    t.eq(r.code, 0, r.stdout .. r.stderr)
+    local masks = {}
+    for line in (r.stdout .. r.stderr):gmatch("::add%-mask::([^\n]*)") do masks[#masks + 1] = line end
+    t.no_match(r.stdout .. (flags[1] and "" or "x"), flags[1] and "::add%-mask::" or "^$",
+               "--json: no ::add-mask:: in the JSON stream")
+    if flags[1] then
+      for line in r.stdout:gmatch("[^\n]+") do json.decode(line) end -- every line is JSON
+      t.match(r.stderr, "::add%-mask::MIIEvQIBADANBgkqhkiG9w0B\n", "a multi-line secret is masked line by line")
+    end
+    t.ok(#masks >= 4, "add-mask per line")
+    local shown = (r.stdout .. r.stderr):gsub("::add%-mask::[^\n]*\n", "")
+    for _, leak in ipairs { quoted, [[q\"uo\\te-s3cr3t]], "MIIEvQIBADANBgkqhkiG9w0B", "AQEFAASCBKcwggSj%-END",
+                            "ghs_Unregistered123", "Db%-Passw0rd%-77", "tk%-from%-the%-command%-line",
+                            "YWxpY2U6cSJ1b1x0ZS1zM2NyM3Q", "%%22uo%%5Cte", "987654" } do
+      t.no_match(shown, leak, table.concat(flags, " ") .. ": " .. leak)
+    end
+  end
+  local db = ledger.open(lp)
+  local rec = db:latest {}
+  t.eq(rec.status, "success", "a numeric secret equal to a metadata number no longer corrupts the JSON")
+  t.eq(rec.metadata.quoted.value, "***")
+  t.eq(rec.metadata.quoted.nested[2], "***")
+  t.eq(rec.metadata.count, "***")
+  t.eq(rec.metadata.param, "***")
+  for _, cmd in ipairs { { "ledger", "--ledger", lp, "export" }, { "ledger", "--ledger", lp, "show", rec.id, "--json" },
+                         { "ledger", "--ledger", lp, "list", "--json" } } do
+    local r = t.drun(cmd, { env = env })
+    t.eq(r.code, 0, table.concat(cmd, " ") .. r.stderr)
+    for _, leak in ipairs { "uo\\\\te", "MIIEvQ", "987654" } do t.no_match(r.stdout, leak, cmd[4]) end
+  end
+  t.no_match(proc.output { "sqlite3", lp, ".dump" }, "uo%%\\te", "ledger rows")
+  t.no_match(proc.output { "sqlite3", lp, ".dump" }, "MIIEvQ", "ledger rows")
+end)

@@ -10,6 +10,7 @@ Routes (query parameters in brackets):
   /chunked                   a chunked response of several parts
   /redirect/<n>              a chain of n redirects ending at /json
   /loop                      redirects to itself forever
+  /to[url, status]           a redirect (302 unless status) to url, which may be on another host
   /slow[ms]                  answers after ms milliseconds
   /hang                      never answers (sleeps a minute)
   /close-mid-body            promises 1000 bytes, sends 100, closes
@@ -91,6 +92,8 @@ class Handler(BaseHTTPRequestHandler):
             n = int(parts[1])
             target = "/json" if n <= 1 else "/redirect/%d" % (n - 1)
             self.send(302, "", headers=[("Location", target)])
+        elif route == "to":
+            self.send(int(q.get("status", "302")), "", headers=[("Location", q["url"])])
         elif route == "loop":
             self.send(302, "", headers=[("Location", "/loop")])
         elif route == "slow":

@@ -89,6 +89,8 @@ return function(result, argv, script, plan_only)
       local k, v = a:match("^([%w_]+)=(.*)$")
       if not k then args.usage_error("expected key=value, got '%s'", a) end
       given[k] = v
+      -- api_token=... on the command line is as secret as API_TOKEN in the environment
+      if require("drun.env").is_secret_name(k) then out.add_secret(v) end
     end
     local params, perr = r:resolve_params(given)
     if not params then args.usage_error("%s", perr) end

@@ -6,7 +6,10 @@
 -- (UTC ISO-8601) and "recipe":
 --   recipe_start {service, environment, version, full_version, params, dry_run, steps}
 --   step_start   {step, index, total}
---   output       {step, stream = "stdout"|"stderr"|"log", line, level?}
+--   output       {step, stream = "stdout"|"stderr"|"log", line, level?, line_base64?}
+--                (a line that is not valid UTF-8: line has U+FFFD for each
+--                invalid byte and line_base64 holds the bytes as they were)
+-- Secrets are masked in every field before it is encoded.
 --   step_end     {step, index, status = "success"|"failed"|"skipped", duration_ms, error?}
 --   rollback     {step, status = "success"|"failed", duration_ms, error?}
 --   dry_run      {step, would}
@@ -15,6 +18,8 @@ local json = require "drun.json"
 local out = require "drun.core.out"
 local time = require "drun.time"
 local tab = require "drun.tabulate"
+local redact = require "drun.redact"
+local base64 = require "drun.base64"
 
 local M = {}
 local Report = {}
@@ -37,9 +42,28 @@ function Report:say(s) out.write(self.human, s) end
 
 function Report:event(name, fields)
   if not self.json then return end
-  local e = { event = name, time = time.utc(), recipe = self.recipe }
-  for k, v in pairs(fields) do e[k] = v end
+  local e = redact.value(fields)
+  e.event, e.time, e.recipe = name, time.utc(), self.recipe
   out.write("stdout", json.encode(e) .. "\n")
+end
+
+-- The output event, built by hand: it is written once per line a child
+-- prints, so it skips the generic path (a table, a sort, an encoder) and
+-- keeps the keys in the order json.encode would give them.
+local STREAM = {}
+for _, name in ipairs { "stdout", "stderr", "log" } do STREAM[name] = ',"stream":"' .. name .. '","time":"' end
+
+function Report:output_event(stream, line, level)
+  if stream == "log" then line = redact.text(line) end -- a child's lines come masked from drun.proc
+  local text, valid = json.utf8(line)
+  if self.tail_for ~= self.step then -- what follows "line" changes only with the step
+    self.tail_for = self.step
+    self.tail = ',"recipe":' .. json.encode(self.recipe or json.null)
+        .. (self.step and (',"step":' .. json.encode(redact.text(self.step))) or "")
+  end
+  out.write("stdout", (level and ('{"event":"output","level":' .. json.encode(level) .. ',"line":') or '{"event":"output","line":')
+            .. json.encode(text) .. (valid and "" or (',"line_base64":"' .. base64.encode(line) .. '"'))
+            .. self.tail .. (STREAM[stream] or (',"stream":' .. json.encode(stream) .. ',"time":"')) .. time.utc() .. '"}\n')
 end
 
 -- GitHub's workflow commands need %, CR and LF escaped in their values
@@ -73,7 +97,7 @@ end
 
 -- A line of a child's output or a log message, shown under its step.
 function Report:output(stream, line, level)
-  self:event("output", { step = self.step, stream = stream, line = line, level = level })
+  if self.json then self:output_event(stream, line, level) end
   local label = (level == "warn" or level == "error") and self:paint(level == "warn" and "yellow" or "red", level .. ": ") or ""
   self:say(INDENT .. label .. line .. "\n")
 end
@@ -149,10 +173,19 @@ function Report:recipe_end(e)
   self:event("recipe_end", e)
 end
 
--- ::add-mask:: lines go to the runner unredacted (that is their point), and
--- only under GitHub Actions.
+-- ::add-mask:: lines go to the runner unredacted (that is their point), only
+-- under GitHub Actions, and never into the --json stream (the raw secret would
+-- land wherever stdout was redirected): they go with the human text, which is
+-- stderr under --json. The runner masks a command's value line by line, so a
+-- multi-line secret (a PEM key) is registered one line at a time.
 function Report:mask(value)
-  if self.github and value and #value >= 4 then io.stdout:write("::add-mask::" .. value .. "\n") io.stdout:flush() end
+  if not (self.github and value and #value >= 4) then return end
+  local f = self.human == "stdout" and io.stdout or io.stderr
+  for line in (value .. "\n"):gmatch("([^\n]*)\n") do
+    line = line:gsub("\r$", "")
+    if #line >= 4 then f:write("::add-mask::" .. line .. "\n") end
+  end
+  f:flush()
 end
 
 return M

@@ -48,6 +48,7 @@ local function approve(r, ctx, report, o)
   end
   report:say(string.format("\nAbout to deploy %s %s to %s (commit %s).\nType yes to continue: ", r.service,
                            ctx.version or "?", r.environment, ctx.sha and ctx.sha:sub(1, 12) or "unknown"))
+  out.flush()
   local answer = io.read("l")
   if answer and answer:lower() == "yes" then return "prompt" end
   return nil, "approval refused"

@@ -586,3 +586,28 @@ end)
   t.no_match(proc.output { "sqlite3", lp, ".dump" }, "uo%%\\te", "ledger rows")
   t.no_match(proc.output { "sqlite3", lp, ".dump" }, "MIIEvQ", "ledger rows")
 end)
+
+t.test("--json: child output that is not UTF-8 is kept (U+FFFD + line_base64), the step does not fail", function()
+  local path, lp = recipe_file([[{ name = "latin", service = "web", environment = "staging", version = "1.0.0" }]], [[
+r:step("latin1", function(ctx)
+  ctx.run { "printf", "caf\\351 cr\\350me\\n" }
+  -- a line longer than 64 KiB whose cut falls inside a 2-byte character
+  ctx.run { "sh", "-c", "head -c 65535 /dev/zero | tr '\\0' x; printf '\\303\\251 end\\n'" }
+end)
+]])
+  local r = run(path, lp, { "--json" })
+  t.eq(r.code, 0, r.stderr)
+  local lines, pieces = {}, {}
+  for l in r.stdout:gmatch("[^\n]+") do
+    local e = json.decode(l)
+    if e.event == "output" then lines[#lines + 1] = e end
+  end
+  t.eq(lines[1].line, "caf\239\191\189 cr\239\191\189me")
+  t.eq(lines[1].line_base64, require("drun.base64").encode("caf\233 cr\232me"), "the bytes as they were")
+  local rest = {}
+  for i = 2, #lines do rest[#rest + 1] = lines[i].line end
+  rest = table.concat(rest)
+  t.eq(#rest:gsub("[^x]", ""), 65535, "every x of the long line")
+  t.match(rest, "é end$", "the character cut at 64 KiB arrives whole or marked, never aborts the child")
+  t.eq(require("drun.ledger").open(lp):latest {}.status, "success")
+end)

@@ -8,28 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "l_guard.h"
 #include "modules.h"
 #include "out.h"
 #include "redact.h"
 #include "signals.h"
 
 extern char **environ;
-
-static lua_State *running; /* for the signal hook */
-
-/* Like lua.c: a signal sets a hook, and the hook raises at the next Lua
- * instruction, so pure-Lua loops stop too. C code (proc, sleep) watches the
- * signal itself and returns promptly. */
-static void stop_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  lua_sethook(L, NULL, 0, 0);
-  luaL_error(L, "interrupted");
-}
-
-static void on_signal(int sig) {
-  (void)sig;
-  if (running) lua_sethook(running, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
-}
 
 /* Error objects become one message: strings as they are; tables through
  * __tostring or their `message` field; anything else named by type. */
@@ -96,9 +81,9 @@ static int run_recipe(lua_State *L, const host_job *job) {
   lua_pushvalue(L, result);
   lua_pushboolean(L, job->plan);
   lua_pushstring(L, job->script);
-  running = L;
+  guard_attach(L, 0); /* the engine disarmed: it arms the guard around each step */
   int status = lua_pcall(L, 3, 1, 1);
-  running = NULL;
+  guard_detach();
   if (status != LUA_OK) {
     report(lua_tostring(L, -1));
     return EXIT_SCRIPT;
@@ -122,7 +107,7 @@ static void set_args(lua_State *L, const host_job *job) {
 int host_run(const host_job *job) {
   out_init();
   redact_scan_env(environ);
-  signals_install(on_signal);
+  signals_install(guard_on_signal);
   lua_State *L = luaL_newstate();
   if (!L) {
     fprintf(stderr, "drun: cannot create the Lua state (out of memory)\n");
@@ -157,9 +142,9 @@ int host_run(const host_job *job) {
     }
     if (job->module) lua_pushstring(L, job->module), nargs++;
     for (int i = 0; i < job->argc; i++) lua_pushstring(L, job->argv[i]);
-    running = L;
+    guard_attach(L, 1); /* a script is user code throughout */
     status = lua_pcall(L, nargs, 1, 1);
-    running = NULL;
+    guard_detach();
     if (status != LUA_OK) {
       report(lua_tostring(L, -1));
       rc = EXIT_SCRIPT;

@@ -1,4 +1,5 @@
 #include "http.h"
+#include "guard.h"
 #include "out.h"
 
 #include <ctype.h>
@@ -57,7 +58,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
   (void)a, (void)b, (void)c, (void)d;
-  return signals_count() != ((transfer *)ud)->signals_base; /* non-zero: abort (Ctrl-C) */
+  (void)ud;
+  return signals_caught() != 0; /* non-zero: abort (Ctrl-C, SIGTERM, SIGHUP; also one before the request) */
 }
 
 static int kind(buf *err, int k, const char *fmt, const char *detail) {
@@ -105,7 +107,10 @@ int http_perform(const http_request *req, http_response *resp, buf *err) {
   lcurl.curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
   if (req->ca_bundle) lcurl.curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_bundle);
   if (req->user_agent) lcurl.curl_easy_setopt(c, CURLOPT_USERAGENT, req->user_agent);
-  if (req->timeout_ms > 0) lcurl.curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+  /* inside a step with a timeout, no request outlives the step */
+  long timeout_ms = (long)(guard_clamp(req->timeout_ms > 0 ? req->timeout_ms / 1000.0 : 0) * 1000);
+  int by_step = guard_deadline() > 0 && (req->timeout_ms <= 0 || timeout_ms < req->timeout_ms);
+  if (timeout_ms > 0) lcurl.curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
   if (req->connect_timeout_ms > 0) lcurl.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
   if (req->max_redirects > 0) {
     lcurl.curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
@@ -140,7 +145,9 @@ int http_perform(const http_request *req, http_response *resp, buf *err) {
     case CURLE_RECV_ERROR: return kind(err, HTTP_ERR_CONNECT, "connection broken (%s)", detail);
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY: return kind(err, HTTP_ERR_DNS, "cannot resolve the host (%s)", detail);
-    case CURLE_OPERATION_TIMEDOUT: return kind(err, HTTP_ERR_TIMEOUT, "timed out (%s)", detail);
+    case CURLE_OPERATION_TIMEDOUT:
+      if (by_step) return kind(err, HTTP_ERR_TIMEOUT, "%s", guard_timeout_message());
+      return kind(err, HTTP_ERR_TIMEOUT, "timed out (%s)", detail);
     case CURLE_ABORTED_BY_CALLBACK: return kind(err, HTTP_ERR_INTERRUPTED, "%s", "interrupted");
     case CURLE_WRITE_ERROR:
       if (t.too_big) {

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <stdio.h>
 
+#include "guard.h"
 #include "out.h"
 #include "proc.h"
 #include "signals.h"
@@ -63,20 +64,24 @@ static int time_parse(lua_State *L) {
   return 1;
 }
 
-/* sleep(seconds): returns early, raising "interrupted", on SIGINT/SIGTERM. */
+/* sleep(seconds): returns early, raising "interrupted", on SIGINT/SIGTERM/
+ * SIGHUP (also one that came before); inside a step with a timeout it ends
+ * at the step's deadline, raising the step's timeout. */
 static int time_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
   if (s < 0) return luaL_argerror(L, 1, "negative duration");
   double end = proc_now() + s;
-  int seen = signals_count();
+  int by_deadline = guard_deadline() > 0 && guard_deadline() < end;
+  if (by_deadline) end = guard_deadline();
   for (;;) {
+    if (signals_caught()) return luaL_error(L, "interrupted");
     double left = end - proc_now();
     if (left <= 0) break;
     out_flush();
     struct pollfd p = {signals_fd(), POLLIN, 0};
     poll(&p, p.fd >= 0 ? 1 : 0, (int)(left * 1000) + 1);
-    if (signals_count() != seen) return luaL_error(L, "interrupted");
   }
+  if (by_deadline) return luaL_error(L, "%s", guard_timeout_message());
   return 0;
 }
 

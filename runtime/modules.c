@@ -18,6 +18,7 @@ int luaopen_drun_time(lua_State *L);
 int luaopen_drun_core_ledger(lua_State *L);
 int luaopen_drun_core_git(lua_State *L);
 int luaopen_drun_core_http(lua_State *L);
+int luaopen_drun_core_guard(lua_State *L);
 
 /* drun.core.build: facts fixed at build time. */
 static int luaopen_drun_core_build(lua_State *L) {
@@ -38,6 +39,7 @@ static const luaL_Reg c_modules[] = {
     {"drun.core.ledger", luaopen_drun_core_ledger},
     {"drun.core.git", luaopen_drun_core_git},
     {"drun.core.http", luaopen_drun_core_http},
+    {"drun.core.guard", luaopen_drun_core_guard},
     {NULL, NULL},
 };
 

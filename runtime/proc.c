@@ -1,4 +1,5 @@
 #include "proc.h"
+#include "guard.h"
 #include "out.h"
 
 #include <errno.h>
@@ -220,6 +221,10 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
   /* Counted before the spawn: a Ctrl-C that lands while the child starts
    * must still stop it. */
   int signals_seen = signals_count();
+  if (signals_caught()) { /* drun is stopping: start nothing more */
+    set_err(err, "interrupted%s%s", "", "");
+    goto done;
+  }
   double t0 = proc_now();
   pid_t pid;
   int se = posix_spawn(&pid, exe.data, &fa, &at, spec->argv, envp);
@@ -246,6 +251,7 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
   size_t in_off = 0;
   int exited = 0, status = 0;
   double deadline = spec->timeout > 0 ? t0 + spec->timeout : 0, kill_at = 0;
+  if (guard_deadline() > 0 && (!deadline || guard_deadline() < deadline)) deadline = guard_deadline(); /* the step's */
   enum { RUNNING, TERMED, KILLED } stage = RUNNING;
   size_t chunklen = 64 * 1024;
   char *chunk = malloc(chunklen);
@@ -307,6 +313,13 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
       if (waitpid(pid, &status, WNOHANG) == pid) exited = 1;
   }
   if (!exited && waitpid(pid, &status, 0) == pid) exited = 1;
+  /* Stopping the child (timeout, interrupt): whatever else is left in its
+   * group (a grandchild that ignores TERM, also once the child itself is
+   * gone) gets the rest of the grace, then KILL. */
+  if (stage == TERMED) {
+    while (killpg(pid, 0) == 0 && proc_now() < kill_at) poll(NULL, 0, 10);
+    if (killpg(pid, 0) == 0) killpg(pid, SIGKILL);
+  }
   res->duration = proc_now() - t0;
 
   /* The child is gone; take what it left in the pipes, but do not wait for

@@ -86,6 +86,26 @@ t.test("timeout on a child that ignores SIGTERM: killed after the grace", functi
   t.raises(function() proc.run { "sleep", "30", timeout = 0.2 } end, "command 'sleep 30' timed out after 0%.%ds and was killed")
 end)
 
+t.test("a grandchild that ignores SIGTERM is killed with the group after the grace, though the child exited", function()
+  local d = t.tmpdir()
+  -- the child exits on TERM at once; its grandchild ignores TERM and would live on
+  local r = proc.run { "sh", "-c", [[sh -c "trap '' TERM; echo \$\$ > $0/gc; exec sleep 30" & wait]], d,
+                       timeout = 0.3, grace = 0.4, check = false }
+  t.eq(r.timed_out, true)
+  local gc = tonumber((require("drun.fs").read(d .. "/gc")))
+  t.ok(gc, "the grandchild wrote its pid")
+  -- dead, or a zombie waiting for init to reap it: not running
+  local state
+  for _ = 1, 100 do -- SIGKILL was sent; the kernel takes a moment to finish it
+    local stat = require("drun.fs").try.read("/proc/" .. gc .. "/stat")
+    state = stat and stat:match("^%d+ %b() (%a)")
+    if state == nil or state == "Z" then break end
+    require("drun.time").sleep(0.02)
+  end
+  t.ok(state == nil or state == "Z", "grandchild " .. gc .. " still running (state " .. tostring(state) .. ")")
+  t.ok(r.duration >= 0.3 and r.duration < 5, "duration " .. r.duration)
+end)
+
 t.test("a child that closes stdout but keeps running is waited for", function()
   local r = proc.run { "sh", "-c", "echo before; exec >&-; sleep 0.4; echo after >&2" }
   t.eq(r.stdout, "before\n")

@@ -611,3 +611,81 @@ end)
   t.match(rest, "é end$", "the character cut at 64 KiB arrives whole or marked, never aborts the child")
   t.eq(require("drun.ledger").open(lp):latest {}.status, "success")
 end)
+
+-- runs drun on `path` in the background, sends SIG after `after` seconds; returns exit code and output
+local function signal_run(path, lp, args, sig, after, env)
+  local d = t.tmpdir()
+  local argv = { "sh", "-c", '"$0" "$@" >"' .. d .. '/out" 2>&1 & p=$!; sleep ' .. after .. '; kill -' .. sig .. ' $p; wait $p; echo "exit=$?"',
+                 t.DRUN, path, "--ledger", lp }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  argv.timeout, argv.env = 30, env
+  local r = proc.run(argv)
+  return tonumber(r.stdout:match("exit=(%d+)")), fs.read(d .. "/out")
+end
+
+t.test("SIGINT, SIGTERM, SIGHUP during a sleep, a health interval or --wait-lock: exit 130, aborted, lock released", function()
+  local path, lp = recipe_file([[{ name = "sig", service = "web", environment = "staging", version = "1.0.0",
+    params = { what = { default = "sleep" } } }]], [[
+r:step("first", function(ctx) ctx.run { "true" } end)
+r:step("wait", function(ctx)
+  if ctx.params.what == "sleep" then require("drun.time").sleep(30)
+  elseif ctx.params.what == "health" then
+    ctx.health.wait { url = "http://127.0.0.1:9/health", attempts = 100, interval = 5 }
+  else local x = 0; while true do x = x + 1 end end
+end)
+]])
+  local n = 0
+  for _, sig in ipairs { "INT", "TERM", "HUP" } do
+    for _, what in ipairs { "sleep", "health", "loop" } do
+      local code, output = signal_run(path, lp, { "what=" .. what }, sig, 0.4)
+      n = n + 1
+      t.eq(code, 130, sig .. " " .. what .. ": " .. output)
+      t.no_match(output, "internal error", sig .. " " .. what)
+      t.no_match(output, "stack traceback", sig .. " " .. what)
+      t.match(output, sig == "INT" and "interrupted %(Ctrl%-C%)" or ("interrupted %(SIG" .. sig .. "%)"), sig .. " " .. what)
+      local db = ledger.open(lp)
+      local rec = db:latest {}
+      t.eq(rec.status, "aborted", sig .. " " .. what)
+      t.eq(#db:history { all = true }, n)
+      local steps = db:record(rec.id).steps
+      t.eq(steps[2].status ~= "running", true, "steps closed")
+      db:close()
+      t.eq(proc.output { "sqlite3", lp, "select count(*) from locks" }, "0", "lock released")
+    end
+  end
+  -- waiting for a lock another run holds
+  local hold, hlp = recipe_file([[{ name = "hold", service = "web", environment = "staging", version = "1.0.0" }]],
+    'r:step("hold", function() require("drun.time").sleep(30) end)')
+  local holder = proc.run { "sh", "-c", '"$0" "$1" --ledger "$2" >/dev/null 2>&1 & echo $!', t.DRUN, hold, hlp }
+  local holder_pid = tonumber(holder.stdout)
+  require("drun.time").sleep(0.4)
+  local code, output = signal_run(hold, hlp, { "--wait-lock", "60" }, "TERM", 0.4)
+  proc.run { "kill", "-TERM", tostring(holder_pid), check = false }
+  t.eq(code, 130, output)
+  t.match(output, "interrupted %(SIGTERM%) while waiting for the lock on web/staging; nothing was run")
+  t.no_match(output, "internal error")
+end)
+
+t.test("a step's timeout bounds everything in it: sleep, HTTP, health, Lua loops, drun.proc directly", function()
+  local base = t.server("http_test.py")
+  local path, lp = recipe_file([[{ name = "to", service = "web", environment = "staging", version = "1.0.0",
+    params = { what = { default = "sleep" } } }]], ([[
+r:step("bounded", { timeout = 0.5 }, function(ctx)
+  local w = ctx.params.what
+  if w == "sleep" then require("drun.time").sleep(30)
+  elseif w == "http" then ctx.http.get(%q .. "/hang", { timeout = 60 })
+  elseif w == "health" then ctx.health.wait { url = %q .. "/status/503", attempts = 100, interval = 1 }
+  elseif w == "loop" then while true do end
+  elseif w == "pcall-loop" then while true do pcall(function() while true do end end) end
+  elseif w == "proc" then require("drun.proc").run { "sleep", "30" } end
+end)
+]]):format(base, base))
+  for _, what in ipairs { "sleep", "http", "health", "loop", "pcall-loop", "proc" } do
+    local t0 = require("drun.time").now()
+    local r = run(path, lp, { "what=" .. what }, { timeout = 20 })
+    local took = require("drun.time").now() - t0
+    t.eq(r.code, 1, what .. ": " .. r.stdout .. r.stderr)
+    t.match(r.stdout, "timed out after 0%.5s", what)
+    t.ok(took < 5, what .. " took " .. took .. "s")
+  end
+end)

@@ -7,6 +7,7 @@ local report_mod = require "drun.recipe.report"
 local context = require "drun.recipe.context"
 local runtime = require "drun.runtime"
 local core_proc = require "drun.core.proc"
+local guard = require "drun.core.guard"
 local out = require "drun.core.out"
 local time = require "drun.time"
 local log = require "drun.log"
@@ -54,23 +55,26 @@ local function approve(r, ctx, report, o)
   return nil, "approval refused"
 end
 
--- Runs a step function with its timeout; returns ok, error text, interrupted.
+-- "interrupted (Ctrl-C)", "interrupted (SIGTERM)": how drun was stopped, or nil
+local function interruption()
+  local sig = guard.signal()
+  if not sig then return nil end
+  return "interrupted (" .. (sig == "SIGINT" and "Ctrl-C" or sig) .. ")"
+end
+M.interruption = interruption
+
+-- Runs a step function under the guard (drun.core.guard): its timeout bounds
+-- everything in it (children, sleeps, requests, health checks, Lua loops),
+-- and a signal stops it. Returns ok, error text, interrupted.
 local function call_step(engine, fn, ctx, step)
   engine.current = step
   engine.deadline = step.timeout and (time.now() + step.timeout) or nil
   ctx.step = step.name
-  if engine.deadline then
-    debug.sethook(function()
-      if time.now() > engine.deadline then error(string.format("step timed out after %gs", step.timeout), 2) end
-    end, "", 1000)
-  end
-  local ok, err = pcall(fn, ctx)
-  debug.sethook()
+  local ok, err = guard.run(fn, ctx, step.timeout)
   engine.current, engine.deadline = nil, nil
   if ok then return true end
-  local interrupted = core_proc.interrupted()
-  local msg = interrupted and "interrupted (Ctrl-C)" or out.redact(text(err))
-  return false, msg, interrupted
+  local interrupted = interruption()
+  return false, interrupted or out.redact(text(err)), interrupted ~= nil
 end
 
 local execute
@@ -83,9 +87,19 @@ function M.execute(r, o)
   local ok, res = xpcall(execute, debug.traceback, r, o, cleanup)
   log.sink, runtime.sink, runtime.dry_run = saved_log, saved_would, false
   if ok then return res end
-  if cleanup.record then pcall(cleanup.db.finish, cleanup.db, cleanup.record.id, "failed", { error = "drun internal error: " .. text(res) }) end
+  -- a signal that landed in the engine's own code is still an interrupt:
+  -- the record aborted, the lock released, exit 130, no traceback
+  local stopped = interruption()
+  if cleanup.record then
+    pcall(cleanup.db.finish, cleanup.db, cleanup.record.id, stopped and "aborted" or "failed",
+          { error = stopped or ("drun internal error: " .. text(res)) })
+  end
   if cleanup.unlock then cleanup.unlock() end
   if cleanup.db then pcall(cleanup.db.close, cleanup.db) end
+  if stopped then
+    out.write("stderr", "drun: " .. stopped .. (cleanup.record and "; the record is marked aborted" or "; nothing was run") .. "\n")
+    return 130
+  end
   out.write("stderr", "drun: internal error: " .. out.redact(text(res)) .. "\n")
   return 3
 end
@@ -153,9 +167,15 @@ function execute(r, o, cleanup)
     local ok, e = pcall(db.lock, db, r.service, r.environment, { recipe = r.name, wait = o.wait_lock })
     if not ok then
       local held = type(e) == "table" and e.kind == "lock_held"
-      report:say("drun: " .. text(e) .. (held and "\nnothing was run; wait for it, or re-run with --wait-lock SECONDS\n" or "\n"))
+      local stopped = interruption()
+      if stopped then
+        report:say("drun: " .. stopped .. " while waiting for the lock on " .. r.service .. "/" .. r.environment
+                   .. "; nothing was run\n")
+      else
+        report:say("drun: " .. text(e) .. (held and "\nnothing was run; wait for it, or re-run with --wait-lock SECONDS\n" or "\n"))
+      end
       finish_ledger()
-      return held and 4 or 1
+      return stopped and 130 or held and 4 or 1
     end
   end
   local function unlock() if db and r.lock then pcall(db.unlock, db, r.service, r.environment) end end

@@ -1,0 +1,92 @@
+/* drun.core.guard: user code under a guard. While armed, a count hook
+ * raises "interrupted" once drun got SIGINT/SIGTERM/SIGHUP (so a pure Lua
+ * loop stops too) and the step's timeout message once its deadline passed;
+ * it keeps raising at the next instructions, so code that catches the error
+ * and carries on is stopped again. Disarmed, nothing is raised from the
+ * hook: the recipe engine's own bookkeeping (closing the ledger record,
+ * releasing the lock) runs to its end after an interrupt. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <signal.h>
+
+#include "guard.h"
+#include "l_guard.h"
+#include "proc.h"
+#include "signals.h"
+
+#define GUARD_EVERY 1000 /* instructions between checks of the deadline */
+
+static lua_State *running;
+static int armed;
+
+/* Once it raises, it checks at every instruction: code that catches the
+ * error in a loop (while true do pcall(f) end) is hit again between its
+ * pcalls, so the error reaches the guard. */
+static void guard_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  if (!armed) return;
+  int stop = signals_caught() != 0, late = !stop && guard_expired();
+  if (!stop && !late) return;
+  lua_sethook(L, guard_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  if (stop) luaL_error(L, "interrupted");
+  luaL_error(L, "%s", guard_timeout_message());
+}
+
+static void install(lua_State *L, int every) { lua_sethook(L, guard_hook, LUA_MASKCOUNT, every); }
+
+void guard_attach(lua_State *L, int arm) {
+  running = L;
+  armed = arm;
+  install(L, GUARD_EVERY);
+}
+
+void guard_detach(void) {
+  if (running) lua_sethook(running, NULL, 0, 0);
+  running = NULL;
+  armed = 0;
+}
+
+/* From the signal handler (async-signal-safe, as lua.c does it): check at
+ * the very next instruction. */
+void guard_on_signal(int sig) {
+  (void)sig;
+  if (running) lua_sethook(running, guard_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+/* run(fn, arg [, timeout]) -> true, results... | false, error: fn(arg) armed,
+ * with the step's deadline set for every primitive that waits. */
+static int guard_run(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  double timeout = luaL_optnumber(L, 3, 0);
+  double prev_deadline = guard_deadline(), prev_timeout = guard_timeout();
+  int prev_armed = armed;
+  lua_settop(L, 2);
+  if (timeout > 0) guard_set_deadline(proc_now() + timeout, timeout);
+  armed = 1;
+  install(L, GUARD_EVERY);
+  int status = lua_pcall(L, 1, LUA_MULTRET, 0);
+  armed = prev_armed; /* before any other Lua instruction runs */
+  guard_set_deadline(prev_deadline, prev_timeout);
+  install(L, GUARD_EVERY); /* back from checking every instruction, if it had come to that */
+  lua_pushboolean(L, status == LUA_OK);
+  lua_insert(L, 1);
+  return lua_gettop(L);
+}
+
+/* signal() -> "SIGINT" | "SIGTERM" | "SIGHUP" | nil: what interrupted drun */
+static int guard_signal(lua_State *L) {
+  switch (signals_caught()) {
+    case 0: return 0;
+    case SIGINT: lua_pushliteral(L, "SIGINT"); return 1;
+    case SIGTERM: lua_pushliteral(L, "SIGTERM"); return 1;
+    case SIGHUP: lua_pushliteral(L, "SIGHUP"); return 1;
+    default: lua_pushfstring(L, "signal %d", signals_caught()); return 1;
+  }
+}
+
+static const luaL_Reg guard_funcs[] = {{"run", guard_run}, {"signal", guard_signal}, {NULL, NULL}};
+
+int luaopen_drun_core_guard(lua_State *L) {
+  luaL_newlib(L, guard_funcs);
+  return 1;
+}

@@ -69,14 +69,17 @@ static int one_row(void *ud, sqlite3_stmt *row) {
 }
 
 /* open(path) -> handle, reaped | nil, err */
+/* open(path [, "r"]) -> handle, reaped */
 static int ledger_open_l(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
+  int readonly = lua_isstring(L, 2) && !strcmp(lua_tostring(L, 2), "r");
   handle *h = lua_newuserdatauv(L, sizeof *h, 0);
   h->l = NULL;
   luaL_setmetatable(L, LEDGER_MT);
   buf err = {0};
   int reaped = 0;
-  if (ledger_open(path, &h->l, &reaped, &err)) return push_failure(L, &err);
+  if (readonly ? ledger_open_readonly(path, &h->l, &err) : ledger_open(path, &h->l, &reaped, &err))
+    return push_failure(L, &err);
   lua_pushinteger(L, reaped);
   return 2;
 }

@@ -182,9 +182,14 @@ static int pragma_int(ledger *l, const char *sql, long long *out) {
   return rc;
 }
 
-int ledger_open(const char *path, ledger **out, int *reaped, buf *err) {
+static int open_ledger(const char *path, int readonly, ledger **out, int *reaped, buf *err) {
   *out = NULL;
   struct stat st;
+  if (readonly && stat(path, &st) != 0) { /* a read never creates: a mistyped path says so */
+    err->len = 0;
+    buf_addf(err, "ledger: no ledger at %s (%s)", path, strerror(errno));
+    return -1;
+  }
   if (stat(path, &st) == 0 && st.st_size > 0) { /* look before sqlite touches anything */
     char head[16] = {0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -204,7 +209,8 @@ int ledger_open(const char *path, ledger **out, int *reaped, buf *err) {
   l->seed = (unsigned)l->pid ^ (unsigned)time(NULL);
   procid_host(l->host, sizeof l->host);
   procid_of(l->pid, l->ident);
-  if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+  int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2(path, &l->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
     err->len = 0;
     buf_addf(err, "ledger: cannot open %s: %s", path, l->db ? sqlite3_errmsg(l->db) : "out of memory");
     ledger_close(l);
@@ -246,6 +252,18 @@ int ledger_open(const char *path, ledger **out, int *reaped, buf *err) {
     ledger_close(l);
     return -1;
   }
+  if (readonly) { /* list, show, export: as it is, no migration, no reaping */
+    if (version != LEDGER_SCHEMA_VERSION) {
+      err->len = 0;
+      buf_addf(err, "ledger: %s has schema %lld and is read-only here; a drun with write access migrates it to %d",
+               path, version, LEDGER_SCHEMA_VERSION);
+      ledger_close(l);
+      return -1;
+    }
+    if (reaped) *reaped = 0;
+    *out = l;
+    return 0;
+  }
   if (exec(l, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON") != SQLITE_OK) {
     fail(l, err, "cannot write");
     ledger_close(l);
@@ -286,6 +304,9 @@ write_failed:
   ledger_close(l);
   return -1;
 }
+
+int ledger_open(const char *path, ledger **out, int *reaped, buf *err) { return open_ledger(path, 0, out, reaped, err); }
+int ledger_open_readonly(const char *path, ledger **out, buf *err) { return open_ledger(path, 1, out, NULL, err); }
 
 void ledger_close(ledger *l) {
   if (!l) return;

@@ -20,6 +20,9 @@ typedef struct ledger ledger;
  * ledger it cannot write. Marks `running` records of processes that are gone
  * as `aborted`; *reaped (may be NULL) gets how many. */
 int ledger_open(const char *path, ledger **out, int *reaped, buf *err);
+/* For reading only (list, show, export): never creates, migrates or reaps,
+ * so a read-only file or a mistyped path is read or refused, never made. */
+int ledger_open_readonly(const char *path, ledger **out, buf *err);
 void ledger_close(ledger *l);
 sqlite3 *ledger_db(ledger *l);
 

@@ -48,8 +48,15 @@ local function decode(rec)
   return rec
 end
 
-function M.open(path)
+-- open([path] [, {read_only = true}]): read_only for list, show, export:
+-- never creates, migrates or writes (a read-only file or a mistyped path).
+function M.open(path, opts)
   path = path or M.default_path()
+  if opts and opts.read_only then
+    local h, err = core.open(path, "r")
+    check(h, err, 1)
+    return setmetatable({ h = h, path = path, reaped = 0, read_only = true }, Ledger)
+  end
   local dir = fs.dirname(path)
   if not fs.exists(dir) then
     local ok, err = fs.try.mkdir(dir)

@@ -162,12 +162,18 @@ t.test("default path: .drun/ledger.db at the repository root; DRUN_LEDGER overri
   local d = t.tmpdir()
   proc.run { "git", "init", "-q", d }
   require("drun.fs").mkdir(d .. "/apps/cms")
+  -- a read command names the path it looked at, and creates nothing there
   local r = t.drun({ "ledger", "list" }, { cwd = d .. "/apps/cms", env = { DRUN_LEDGER = false } })
+  t.eq(r.code, 1, r.stderr)
+  t.match(r.stderr, "no ledger at " .. (d .. "/.drun/ledger.db"):gsub("%p", "%%%0"))
+  t.eq(require("drun.fs").exists(d .. "/.drun"), false)
+  require("drun.ledger").open(d .. "/.drun/ledger.db"):close() -- as the first deploy would
+  r = t.drun({ "ledger", "list" }, { cwd = d .. "/apps/cms", env = { DRUN_LEDGER = false } })
   t.eq(r.code, 0, r.stderr)
-  t.eq(require("drun.fs").exists(d .. "/.drun/ledger.db"), "file")
   local other = d .. "/elsewhere.db"
-  t.drun({ "ledger", "list" }, { cwd = d, env = { DRUN_LEDGER = other } })
-  t.eq(require("drun.fs").exists(other), "file")
+  r = t.drun({ "ledger", "list" }, { cwd = d, env = { DRUN_LEDGER = other } })
+  t.match(r.stderr, "no ledger at " .. other:gsub("%p", "%%%0"))
+  t.eq(require("drun.fs").exists(other), false)
 end)
 
 t.test("export | import through the command line", function()
@@ -185,4 +191,38 @@ t.test("export | import through the command line", function()
   r = ledger_cmd(target, "import", d .. "/missing.jsonl")
   t.eq(r.code, 1)
   t.match(r.stderr, "No such file")
+end)
+
+local fs = require "drun.fs"
+
+t.test("read commands: a read-only ledger is listed, shown and exported; a mistyped path creates nothing", function()
+  local d = t.tmpdir()
+  local lp = d .. "/ro/ledger.db"
+  fs.mkdir(d .. "/ro")
+  local db = ledger.open(lp)
+  local rec = db:begin { service = "cms", environment = "production", version = "1.2.0" }
+  db:finish(rec.id, "success")
+  db:close()
+  proc.run { "chmod", "444", lp }
+  proc.run { "chmod", "555", d .. "/ro" }
+  proc.run { "chmod", "755", d }
+  local as_nobody = proc.output { "id", "-u" } == "0" and { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups" } or {}
+  for _, cmd in ipairs { { "list" }, { "show", "1.2.0+build.1" }, { "export" }, { "version", "--service", "cms" },
+                         { "stats" } } do
+    local argv = {}
+    for _, a in ipairs(as_nobody) do argv[#argv + 1] = a end
+    for _, a in ipairs { t.DRUN, "ledger", "--ledger", lp } do argv[#argv + 1] = a end
+    for _, a in ipairs(cmd) do argv[#argv + 1] = a end
+    argv.check = false
+    local r = proc.run(argv)
+    t.eq(r.code, 0, cmd[1] .. ": " .. r.stderr)
+    t.match(r.stdout, "1%.2%.0", cmd[1])
+  end
+  proc.run { "chmod", "755", d .. "/ro" }
+  for _, cmd in ipairs { "list", "export", "stats", "version" } do
+    local r = t.drun { "ledger", "--ledger", d .. "/typo/ledgr.db", cmd }
+    t.eq(r.code, 1, cmd)
+    t.match(r.stderr, "no ledger at " .. (d .. "/typo/ledgr.db"):gsub("%p", "%%%0"))
+  end
+  t.eq(fs.exists(d .. "/typo"), false, "no folder made for a mistyped path")
 end)

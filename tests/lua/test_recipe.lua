@@ -689,3 +689,28 @@ end)
     t.ok(took < 5, what .. " took " .. took .. "s")
   end
 end)
+
+t.test("disk full mid-step: the step fails with its own error, the report is printed, no exit 3", function()
+  local path, _, d = recipe_file([[{ name = "full", service = "web", environment = "staging", version = "1.0.0",
+    params = { mode = { default = "set" } } }]], [[
+r:step("fill", function(ctx)
+  -- the ledger's filesystem fills up while the step runs
+  ctx.run { "sh", "-c", 'head -c 10000000 /dev/zero > "$0/filler" 2>/dev/null; true', os.getenv("SMALL") }
+  if ctx.params.mode == "set" then ctx.set("report", string.rep("y", 20000)) end
+end)
+r:step("after", function(ctx) ctx.run { "touch", os.getenv("SMALL") .. "/../after-ran" } end)
+]])
+  fs.mkdir(d .. "/small")
+  for _, mode in ipairs { "set", "quiet" } do
+    local r = proc.run { "unshare", "-rm", "sh", "-c",
+      'mount -t tmpfs -o size=256k tmpfs "$1" && SMALL="$1" "$0" "$2" --ledger "$1/ledger.db" mode="$3"; echo "exit=$?"',
+      t.DRUN, d .. "/small", path, mode, check = false, timeout = 60 }
+    local all = r.stdout .. r.stderr
+    t.match(all, "exit=1\n", mode .. ": " .. all)
+    t.no_match(all, "internal error", mode)
+    t.no_match(all, "stack traceback", mode)
+    t.match(all, "✗ %a+ failed", mode .. ": the failure report")
+    t.match(all, "disk is full", mode)
+    t.eq(fs.exists(d .. "/after-ran"), false, mode .. ": no step ran unrecorded")
+  end
+end)

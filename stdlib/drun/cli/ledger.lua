@@ -213,6 +213,10 @@ function commands.import(db, _, rest)
   log.info("imported %d new deployment(s)", added)
 end
 
+-- commands that only read: they open the ledger read-only (a read-only file
+-- works; a mistyped path is an error, never a new ledger)
+local READ_ONLY = { list = true, show = true, version = true, stats = true, export = true }
+
 return function(argv)
   local ok, res = pcall(function()
     local opts, rest = args.parse(argv, SPEC)
@@ -222,7 +226,7 @@ return function(argv)
     end
     local cmd = commands[rest[1]]
     if not cmd then args.usage_error("unknown command '%s'", rest[1]) end
-    local db <close> = ledger.open(opts.ledger)
+    local db <close> = ledger.open(opts.ledger, { read_only = READ_ONLY[rest[1]] })
     return cmd(db, opts, rest) or 0
   end)
   if ok then return res end

@@ -26,6 +26,13 @@ local function text(e)
   return tostring(e)
 end
 
+-- An error raised inside drun's own stdlib, as the user sees it: without the
+-- stdlib position ("stdlib/drun/recipe/run.lua:163: "), which names drun's
+-- code, not theirs. Errors from the user's files keep their position.
+local function plain(e)
+  return (text(e):gsub("^stdlib/drun/[%w_/]+%.lua:%d+: ", ""))
+end
+
 -- ${name} and {name} in on_failure / rollback_hint: ctx fields and params
 local function interpolate(s, ctx)
   if type(s) == "function" then
@@ -156,7 +163,7 @@ function execute(r, o, cleanup)
   else
     local ok, d = pcall(ledger_mod.open, o.ledger_path)
     if not ok then
-      report:say("drun: " .. text(d) .. "\nnothing was run: drun does not deploy unrecorded\n")
+      report:say("drun: " .. plain(d) .. "\nnothing was run: drun does not deploy unrecorded\n")
       return 1
     end
     db = d
@@ -172,7 +179,7 @@ function execute(r, o, cleanup)
         report:say("drun: " .. stopped .. " while waiting for the lock on " .. r.service .. "/" .. r.environment
                    .. "; nothing was run\n")
       else
-        report:say("drun: " .. text(e) .. (held and "\nnothing was run; wait for it, or re-run with --wait-lock SECONDS\n" or "\n"))
+        report:say("drun: " .. plain(e) .. (held and "\nnothing was run; wait for it, or re-run with --wait-lock SECONDS\n" or "\n"))
       end
       finish_ledger()
       return stopped and 130 or held and 4 or 1
@@ -188,7 +195,7 @@ function execute(r, o, cleanup)
       metadata = { params = require("drun.json").object(o.params), approved_by = ctx.actor, approval = approved_via },
     })
     if not ok then
-      report:say("drun: " .. text(e) .. "\nnothing was run: drun does not deploy unrecorded\n")
+      report:say("drun: " .. plain(e) .. "\nnothing was run: drun does not deploy unrecorded\n")
       unlock()
       finish_ledger()
       return 1
@@ -215,20 +222,38 @@ function execute(r, o, cleanup)
   runtime.sink = function(msg) report:would(msg) end
   runtime.dry_run = o.dry_run
 
+  -- The engine's own ledger writes: one that fails (a full disk) is noted,
+  -- not raised, and no further step starts unrecorded.
+  local ledger_error
+  local function noted(ok, e)
+    if ok then return e end
+    ledger_error = ledger_error or plain(e)
+  end
+  local function step_start(name) return db and noted(pcall(db.step_start, db, rec.id, name)) end
+  local function step_end(seq, status, err) if db and seq then noted(pcall(db.step_end, db, rec.id, seq, status, err)) end end
+  engine.step_start, engine.step_end = step_start, step_end
+
   local results, completed, failed = {}, {}, nil
   local n = #r.steps
   for i, s in ipairs(r.steps) do
     if o.from_index and i < o.from_index then
       results[#results + 1] = { name = s.name, status = "skipped" }
-      if db then db:step_end(rec.id, db:step_start(rec.id, s.name), "skipped") end
+      step_end(step_start(s.name), "skipped")
       report:event("step_end", { step = s.name, index = i, status = "skipped", duration_ms = 0 })
     else
       report:step_start(i, n, s)
-      local seq = db and db:step_start(rec.id, s.name)
+      local seq = step_start(s.name)
+      if ledger_error then
+        local why = "the ledger cannot record this run (" .. ledger_error .. "): stopped before this step"
+        report:step_end(i, s, "failed", 0, why)
+        results[#results + 1] = { name = s.name, status = "not run" }
+        failed = { step = s, error = why, seconds = 0, not_started = true }
+        break
+      end
       local t0 = time.now()
       local ok, err, interrupted = call_step(engine, s.fn, ctx, s)
       local dur = time.now() - t0
-      if db then db:step_end(rec.id, seq, ok and "success" or "failed", err) end
+      step_end(seq, ok and "success" or "failed", err)
       report:step_end(i, s, ok and "success" or "failed", dur, err)
       results[#results + 1] = { name = s.name, status = ok and "success" or "failed", seconds = dur }
       if ok then
@@ -265,11 +290,11 @@ function execute(r, o, cleanup)
       local left = {}
       for _, s in ipairs(undoable) do
         report:step_start(0, 0, { name = "undo " .. s.name })
-        local seq = db and db:step_start(rec.id, "undo " .. s.name)
+        local seq = step_start("undo " .. s.name)
         local t0 = time.now()
         local ok, err = call_step(engine, s.undo, ctx, { name = "undo " .. s.name, timeout = s.timeout })
         local dur = time.now() - t0
-        if db then db:step_end(rec.id, seq, ok and "success" or "failed", err) end
+        step_end(seq, ok and "success" or "failed", err)
         report:step_end(0, { name = "undo " .. s.name }, ok and "success" or "failed", dur, err)
         report:rollback(s, ok and "success" or "failed", dur, err)
         if not ok then left[#left + 1] = s.name .. " (" .. err .. ")" end
@@ -293,16 +318,18 @@ function execute(r, o, cleanup)
     exit_code = failed.interrupted and 130 or 1
     report:failure {
       step = failed.step.name, error = failed.error, seconds = failed.seconds, done = done,
-      state = interpolate(failed.step.on_failure, ctx), undo = undo_text, incomplete = incomplete,
-      next = interpolate(r.rollback_hint, ctx),
+      state = failed.not_started and ("nothing of " .. failed.step.name .. " ran; what the steps before it did is in effect")
+          or interpolate(failed.step.on_failure, ctx),
+      undo = undo_text, incomplete = incomplete, next = interpolate(r.rollback_hint, ctx),
     }
-    if db then pcall(db.finish, db, rec.id, status, { error = failed.error, failed_step = failed.step.name }) end
+    if db then noted(pcall(db.finish, db, rec.id, status, { error = failed.error, failed_step = failed.step.name })) end
   elseif db then
-    local ok, e = pcall(db.finish, db, rec.id, "success")
-    if not ok then
-      report:say("drun: " .. text(e) .. "\n")
-      status, exit_code = "failed", 1
-    end
+    noted(pcall(db.finish, db, rec.id, "success"))
+    if ledger_error then status, exit_code = "failed", 1 end
+  end
+  if ledger_error then
+    report:say("drun: the ledger could not record this run to its end (" .. ledger_error .. "); the record stays"
+               .. " 'running' until the next drun that opens the ledger marks it aborted\n")
   end
 
   cleanup.record = nil -- finished above

@@ -33,7 +33,9 @@ static int env_set(lua_State *L) {
     unsetenv(name);
     return 0;
   }
-  const char *v = luaL_checkstring(L, 2);
+  size_t n;
+  const char *v = luaL_checklstring(L, 2, &n);
+  if (strlen(v) != n) return luaL_error(L, "env: %s: a value with a NUL byte cannot be put in the environment", name);
   if (redact_name_is_secret(name)) redact_add(v, strlen(v));
   if (setenv(name, v, 1)) return luaL_error(L, "env: cannot set %s", name);
   return 0;

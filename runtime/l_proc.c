@@ -128,7 +128,9 @@ static char **build_env(lua_State *L, int t) {
       } else {
         if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
           luaL_error(L, "proc: env.%s must be a string or false (got %s)", k, luaL_typename(L, -1));
-        const char *v = lua_tostring(L, -1);
+        size_t vlen;
+        const char *v = lua_tolstring(L, -1, &vlen);
+        if (strlen(v) != vlen) luaL_error(L, "proc: env.%s contains a NUL byte (an environment value cannot hold one)", k);
         if (redact_name_is_secret(k)) redact_add(v, strlen(v));
         lua_pushvalue(L, -2);
         lua_pushfstring(L, "%s=%s", k, v);

@@ -401,8 +401,11 @@ static int write1(ledger *l, sqlite3_stmt *st, const char *what, buf *err) {
 
 static int next_build_locked(ledger *l, const char *service, const char *version, long long *out, buf *err) {
   sqlite3_stmt *st;
+  /* At the last 64-bit number the counter stops instead of turning into a
+   * float (9.22e18) and handing out that build number again and again. */
   if (prepare(l, "INSERT INTO deployment_counter(service, version, last_build) VALUES (?1, ?2, 1) "
-                 "ON CONFLICT(service, version) DO UPDATE SET last_build = last_build + 1 RETURNING last_build",
+                 "ON CONFLICT(service, version) DO UPDATE SET last_build = last_build + 1"
+                 " WHERE typeof(last_build) = 'integer' AND last_build < 9223372036854775807 RETURNING last_build",
               &st, err))
     return -1;
   bind_text(st, 1, service);
@@ -410,6 +413,12 @@ static int next_build_locked(ledger *l, const char *service, const char *version
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) *out = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
+  if (rc == SQLITE_DONE) {
+    err->len = 0;
+    buf_addf(err, "ledger: no build number is left for %s %s (the last one, 9223372036854775807, is taken): "
+                  "deploy a new version", service, version);
+    return -1;
+  }
   return rc == SQLITE_ROW ? 0 : fail(l, err, "cannot count the build");
 }
 

@@ -64,10 +64,14 @@ void proc_result_free(proc_result *res) {
 
 /* ---- finding the program ----------------------------------------------- */
 
+/* *exists: 1 a file that is there, 2 a directory */
 static int is_exec_file(const char *path, int *exists) {
   struct stat st;
   if (stat(path, &st) != 0) return 0;
-  if (S_ISDIR(st.st_mode)) return 0;
+  if (S_ISDIR(st.st_mode)) {
+    if (!*exists) *exists = 2;
+    return 0;
+  }
   *exists = 1;
   return access(path, X_OK) == 0;
 }
@@ -77,7 +81,7 @@ int proc_find_exe(const char *name, const char *path, buf *out) {
   int exists = 0;
   if (strchr(name, '/')) {
     if (is_exec_file(name, &exists)) return buf_addstr(out, name) ? ENOMEM : 0;
-    return exists ? EACCES : ENOENT;
+    return exists == 2 ? EISDIR : exists ? EACCES : ENOENT;
   }
   if (!path) path = getenv("PATH");
   if (!path) path = "/usr/local/bin:/usr/bin:/bin";
@@ -92,7 +96,7 @@ int proc_find_exe(const char *name, const char *path, buf *out) {
     path += dl + 1;
   }
   out->len = 0;
-  return exists ? EACCES : ENOENT;
+  return exists == 1 ? EACCES : ENOENT; /* a directory named like it on PATH is no program */
 }
 
 static const char *env_lookup(char *const *envp, const char *name) {
@@ -181,6 +185,7 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
     if (fe == ENOENT && !strchr(argv0, '/')) return set_err(err, "%s: not found in PATH%s", argv0, "");
     if (fe == ENOENT) return set_err(err, "%s: no such file%s", argv0, "");
     if (fe == EACCES) return set_err(err, "%s: not executable (permission denied)%s", argv0, "");
+    if (fe == EISDIR) return set_err(err, "%s: is a directory, not a program%s", argv0, "");
     return set_err(err, "%s: %s", argv0, strerror(fe));
   }
   if (tail_alloc(&res->out, spec->cap) || tail_alloc(&res->err, spec->cap)) {

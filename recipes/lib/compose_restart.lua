@@ -70,6 +70,9 @@ local function checkout(c, ctx, commit)
     git(c, ctx, "pull", "--ff-only", "-q", "origin", c.branch)
   end
   local now = git(c, ctx, "rev-parse", "HEAD").stdout:match("%x+")
+  if not now or (commit and now:sub(1, #commit) ~= commit:lower()) then -- the server must run what was asked for
+    error(string.format("%s is at %s, not at %s after the checkout", c.server.host, tostring(now), commit), 0)
+  end
   ctx.set("server_commit", now)
   ctx.log.info("%s now at %s (was %s)", c.server.host, now:sub(1, 12), (ctx.get("previous_commit") or "?"):sub(1, 12))
 end
@@ -175,6 +178,12 @@ function M.rollback(c)
                reason = { default = "rolled back", description = "recorded on the rolled-back deployment" } },
     version = function(ctx) return target(ctx).commit:sub(1, 12) end,
     approval = "required",
+    -- a commit id, nothing git could read as an option (--merge) or a moving name
+    validate = function(p)
+      if p.commit ~= "" and not (p.commit:match("^%x+$") and #p.commit >= 7 and #p.commit <= 64) then
+        return string.format("commit= must be a commit id (7 to 64 hex digits), got '%s'", p.commit)
+      end
+    end,
   }
   add_steps(r, c, { commit = function(ctx) return target(ctx).commit end })
   r:step("mark", { description = "mark the bad deployment rollback in the ledger" }, function(ctx)

@@ -17,7 +17,7 @@ local fs = require "drun.fs"
 local json = require "drun.json"
 local runtime = require "drun.runtime"
 
-local M = { d1 = {} }
+local M = { d1 = {}, MAX_OUTPUT_FILE = 1024 * 1024 } -- wrangler writes a few hundred bytes per command
 
 local function credentials()
   env.secret("CLOUDFLARE_API_TOKEN")
@@ -56,6 +56,12 @@ function M.run_for_output(args, o, kind)
   credentials()
   local out = fs.tmpdir("drun-wrangler") .. "/output.jsonl"
   local ok, res = pcall(wrangler, args, { dir = o.dir, run = o.run, env = { WRANGLER_OUTPUT_FILE_PATH = out } })
+  local st = fs.try.stat(out)
+  if st and st.size > M.MAX_OUTPUT_FILE then
+    fs.remove(fs.dirname(out), true)
+    error(string.format("cloudflare: wrangler wrote %d bytes to its output file (more than %d): refusing to read it",
+                        st.size, M.MAX_OUTPUT_FILE), 2)
+  end
   local text = fs.try.read(out) or ""
   fs.remove(fs.dirname(out), true)
   if not ok then error((tostring(res):gsub("^[^:\n]+:%d+: ", "")), 0) end -- wrangler's words, not our line
@@ -75,8 +81,14 @@ function M.deploy(o)
   if o.tag then args[#args + 1] = "--tag"; args[#args + 1] = o.tag end
   local e = M.run_for_output(args, o, "deploy")
   if not e then return nil end
-  if not e.version_id then error("cloudflare: wrangler deploy's output entry has no version_id", 2) end
-  return e.version_id
+  local id = e.version_id
+  if type(id) ~= "string" or not id:match("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$") then
+    local shown = type(id) == "string" and string.format("%q", #id > 60 and id:sub(1, 60) .. "..." or id):gsub("\\0", "\\0")
+        or (id == nil and "none") or ("a " .. (type(id) == "table" and (json.kind(id) or "table") or type(id)))
+    error("cloudflare: wrangler deploy's output entry has no version id (a UUID) but " .. shown
+          .. ": nothing to record or roll back to", 2)
+  end
+  return id
 end
 
 -- deployments{dir, env} -> the deployments, oldest first (wrangler's JSON)

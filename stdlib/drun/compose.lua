@@ -39,6 +39,11 @@ function M.command(target, argv)
     spec.cwd = target.dir
     return spec
   end
+  for _, k in ipairs { "host", "user" } do -- "-oProxyCommand=..." as a host would be an option to ssh
+    if target[k] and (type(target[k]) ~= "string" or target[k]:match("^%-") or target[k]:match("[%s@]")) then
+      error(string.format("compose: %s %q is not a %s name (it would be read as an ssh option)", k, tostring(target[k]), k), 2)
+    end
+  end
   local spec = { "ssh", "-o", "BatchMode=yes" }
   if target.port then spec[#spec + 1] = "-p"; spec[#spec + 1] = tostring(target.port) end
   spec[#spec + 1] = target.user and (target.user .. "@" .. target.host) or target.host

@@ -5,7 +5,7 @@
 --
 -- Options: url, expect_status (200, or a list), attempts (5), interval (5 s),
 -- timeout (per attempt, 10 s), expect_json {field = value} (nested paths like
--- "build.version"), body_contains. One progress line per attempt
+-- "build.version"), body_contains, max_body (1 MiB). One progress line per attempt
 -- ("health: attempt 2/5: 503"). Returns {ok, attempts, elapsed, last_status,
 -- log}; raises when it gives up, with what it last saw. The total time is at
 -- most attempts x (interval + timeout), however the server misbehaves.
@@ -14,7 +14,9 @@ local json = require "drun.json"
 local time = require "drun.time"
 local log = require "drun.log"
 
-local M = { stats = { waits = 0, seconds = 0 } } -- time spent waiting for health (DRUN_STATS)
+-- A health endpoint answers in bytes, not megabytes: a bigger body is a
+-- failed attempt, not 2 GB of decoded JSON (max_body raises it).
+local M = { stats = { waits = 0, seconds = 0 }, MAX_BODY = 1024 * 1024 } -- stats: time spent waiting (DRUN_STATS)
 
 local function lookup(v, path)
   for part in path:gmatch("[^.]+") do
@@ -33,7 +35,7 @@ end
 function M.probe(url, opts)
   opts = opts or {}
   local r, err = http.request { url = url, timeout = opts.timeout or 10, connect_timeout = opts.timeout,
-                                check = false, headers = opts.headers }
+                                check = false, headers = opts.headers, max_body = opts.max_body or M.MAX_BODY }
   if not r then return { ok = false, reason = err:match("^http: %S+ %S+: (.*)$") or err } end
   local res = { ok = false, status = r.status, time_ms = r.time_ms }
   if not http.status_matches(opts.expect_status or 200, r.status) then

@@ -78,3 +78,30 @@ t.test("cloudflare: d1.execute returns rows; a SQL error carries wrangler's mess
   t.match(lines[2], "cloudflare: wrangler d1 execute cms%-staging %-%-remote %-%-json %-%-env staging %-%-command SELECT %* FROM nowhere failed: .*no such table: nowhere")
   t.eq(lines[3], "nil", "never deployed")
 end)
+
+t.test("cloudflare: an output file whose version_id is not a UUID string is an error, whatever it holds", function()
+  local cf = require "drun.cloudflare"
+  local function deploy_with(entry_text)
+    return function(spec)
+      fs.write(spec.env.WRANGLER_OUTPUT_FILE_PATH, entry_text)
+      return { ok = true, code = 0, stdout = "", stderr = "" }
+    end
+  end
+  local env = { CLOUDFLARE_API_TOKEN = "cf-token-test-123", CLOUDFLARE_ACCOUNT_ID = "acc" }
+  local saved = {}
+  for k, v in pairs(env) do saved[k] = os.getenv(k); require("drun.env").set(k, v) end
+  local good = '{"type":"deploy","version":1,"worker_name":"cms","version_id":"3f1c0a2b-9d4e-4c1a-8b7f-0e5d6c4b3a21"}\n'
+  t.eq(cf.deploy { dir = ".", run = deploy_with(good) }, "3f1c0a2b-9d4e-4c1a-8b7f-0e5d6c4b3a21")
+  for what, text in pairs {
+    number = '{"type":"deploy","version_id":12345}\n',
+    object = '{"type":"deploy","version_id":{"id":"3f1c0a2b-9d4e-4c1a-8b7f-0e5d6c4b3a21"}}\n',
+    nul = '{"type":"deploy","version_id":"3f1c0a2b-9d4e-4c1a-8b7f-0e5d6c4b3a21\\u0000; rm -rf /"}\n',
+    empty = '{"type":"deploy","version_id":""}\n',
+    missing = '{"type":"deploy"}\n',
+  } do
+    t.raises(function() cf.deploy { dir = ".", run = deploy_with(text) } end, "has no version id %(a UUID%)", what)
+  end
+  local big = '{"type":"deploy","version_id":"' .. string.rep("a", 50 * 1024 * 1024) .. '"}\n'
+  t.raises(function() cf.deploy { dir = ".", run = deploy_with(big) } end, "refusing to read it")
+  for k in pairs(env) do require("drun.env").set(k, saved[k]) end
+end)

@@ -132,6 +132,21 @@ t.test("compose-rollback with an empty ledger: a clear error", function()
   t.match(r.stdout, "no earlier successful deployment of app to production in the ledger: nothing to roll back to")
 end)
 
+t.test("compose-rollback commit=--merge (not a commit) is refused; a host that is an ssh option too", function()
+  local f = composefix.setup()
+  for _, bad in ipairs { "--merge", "-q", "HEAD~1", "main", "abc", string.rep("a", 65), "deadbeef --hard" } do
+    local r = f:run("compose-rollback", "commit=" .. bad, "--yes")
+    t.eq(r.code, 2, bad .. ": " .. r.stdout .. r.stderr)
+    t.match(r.stderr, "commit= must be a commit id")
+  end
+  t.eq(fs.exists(f.ledger), false, "nothing recorded, least of all a successful rollback")
+  for _, host in ipairs { "-oProxyCommand=touch /tmp/pwned", "web1 -v", "a@b" } do
+    local r = t.drun({ "-e", ("require('drun.compose').sh({ host = %q, dir = 'x' }, { 'true' })"):format(host) }, { env = f.env })
+    t.eq(r.code, 3, host)
+    t.match(r.stderr, "compose: host .* is not a host name")
+  end
+end)
+
 t.test("drun.compose over ssh: an argument with spaces, quotes, $ and ; arrives intact", function()
   local f = composefix.setup()
   local tricky = [[a b 'c' "d" $HOME; echo pwned `id` \ end]]

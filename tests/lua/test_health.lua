@@ -97,3 +97,17 @@ t.test("probe: one attempt", function()
   t.eq(p.reason, "503")
   t.eq(health.probe(base .. "/json").ok, true)
 end)
+
+t.test("expect_json on a 60 MB body: a failed attempt within bounded memory, not gigabytes of JSON", function()
+  local base = t.server("http_test.py")
+  local r = t.drun { "-e", ([[
+    local ok, err = pcall(require('drun.health').wait, { url = %q, expect_json = { version = "1" }, attempts = 1, interval = 0 })
+    print(ok, err)
+    print(require('drun.core.proc').rusage().maxrss_kb)
+  ]]):format(base .. "/big?bytes=" .. 60 * 1024 * 1024) }
+  t.eq(r.code, 0, r.stderr)
+  local ok, rss = r.stdout:match("^(%a+)\t.-\n(%d+)\n$")
+  t.eq(ok, "false")
+  t.match(r.stdout, "larger than max_body")
+  t.ok(tonumber(rss) < 200 * 1024, "peak memory " .. tostring(rss) .. " KiB")
+end)

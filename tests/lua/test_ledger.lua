@@ -364,3 +364,19 @@ t.test("disk full: recording fails loudly, what was recorded survives", function
   t.match(r.stdout, "failed loudly:\ttrue\t.*ledger: [^\n]*database or disk is full")
   t.match(r.stdout, "kept:\tsuccess")
 end)
+
+t.test("an imported build_number of INT64_MAX: the next build is refused, never a duplicate full version", function()
+  local db = fresh()
+  local top = "9223372036854775807"
+  local line = '{"deployment":{"build_number":' .. top .. ',"deployed_at":"2026-11-22T07:07:49.069Z","duration_ms":1,'
+      .. '"environment":"production","full_version":"1.0.0+build.' .. top .. '","id":"01M811A8EDA9ESTR16BBMR1K8P",'
+      .. '"metadata":{},"service":"cms","status":"success","version":"1.0.0"},"steps":[]}'
+  local done = false
+  t.eq(db:import(function() if not done then done = true; return line end end), 1)
+  for _ = 1, 2 do
+    t.raises(function() db:begin { service = "cms", environment = "production", version = "1.0.0" } end,
+             "no build number is left for cms 1%.0%.0")
+  end
+  t.eq(#db:history { all = true }, 1, "no second record with the same full version")
+  t.eq(db:begin { service = "cms", environment = "production", version = "1.0.1" }.full_version, "1.0.1+build.1")
+end)

@@ -66,6 +66,7 @@ r:step("switch", {
 r:step("smoke-check", {
   description = "run the new current release",
   on_failure = "release ${release} is current and does not work",
+  verifies = true, -- under --dry-run there is no new release to run
 }, function(ctx)
   local bin = fs.join(ctx.params.target, "current/bin/drun")
   local got = ctx.run { bin, "-e", "print(require('drun.json').encode({ ok = true }))", read_only = true }.stdout
@@ -75,7 +76,7 @@ r:step("smoke-check", {
 end)
 
 r:step("prune", { description = "keep the newest releases" }, function(ctx)
-  local all = fs.list(releases(ctx))
+  local all = fs.try.list(releases(ctx)) or {} -- none yet under --dry-run
   for i = 1, #all - ctx.params.keep do
     fs.remove(fs.join(releases(ctx), all[i]), true)
     ctx.log.info("removed %s", all[i])

@@ -71,7 +71,6 @@ local function worker_steps(r, c, env, opts)
     description = string.format("GET %s (%d attempts, %gs apart)", c.health_url[env], c.smoke.attempts, c.smoke.interval),
     on_failure = opts.smoke_failure,
   }, function(ctx)
-    if ctx.dry_run then return ctx.log.info("dry-run: the health check is not run") end
     ctx.health.wait { url = c.health_url[env], attempts = c.smoke.attempts, interval = c.smoke.interval,
                       expect_json = opts.expect_version and { version = ctx.version } or nil }
   end)
@@ -112,7 +111,6 @@ function M.production(c)
     undo_always = true, -- a failed run leaves package.json as it was, so a re-run bumps from the same version
     undo = function(ctx) if ctx.get("previous_version") then pkgjson.set_version(c.package_json, ctx.get("previous_version")) end end,
   }, function(ctx)
-    if ctx.dry_run then return ctx.log.info("dry-run: would set %s to %s", c.package_json, ctx.version) end
     ctx.set("previous_version", pkgjson.set_version(c.package_json, ctx.version))
   end)
   r:step("build", { description = "the CMS bundle", on_failure = "nothing deployed: read the log; retry" },
@@ -154,7 +152,7 @@ end
 -- recorded for the last good deployment, CMS first, then MCP.
 function M.rollback(c)
   local function target(ctx)
-    local db = ctx.ledger or require("drun.ledger").open(ctx.ledger_path)
+    local db = ctx.ledger or require("drun.ledger").reader(ctx.ledger_path)
     local env = ctx.params.environment
     local latest -- the newest deployment that is not this rollback's own record
     for _, rec in ipairs(db:history { service = c.service, environment = env, limit = 2 }) do
@@ -202,7 +200,6 @@ function M.rollback(c)
   rollback_step("rollback-mcp", c.mcp_dir, "mcp")
   r:step("smoke-check", { description = "the rolled-back version answers",
                           on_failure = "the rollback is done but the health check disagrees: investigate" }, function(ctx)
-    if ctx.dry_run then return end
     ctx.health.wait { url = c.health_url[ctx.params.environment], attempts = c.smoke.attempts,
                       interval = c.smoke.interval, expect_json = { version = ctx.version } }
   end)

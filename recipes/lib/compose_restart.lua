@@ -13,7 +13,9 @@ local DRUN = proc.which(arg[-1])
 local stop_gap_poller -- set by the restart step, called by the health step
 
 local function git(c, ctx, ...) return compose.sh(c.server, { "git", ... }, { run = ctx.run }) end
-local function quiet_git(c, ...) return compose.sh(c.server, { "git", ... }, { check = false }) end
+-- what only reads (status, rev-parse) runs under --dry-run too
+local function read_git(c, ctx, ...) return compose.sh(c.server, { "git", ... }, { run = ctx.run, read_only = true }) end
+local function quiet_git(c, ...) return compose.sh(c.server, { "git", ... }, { check = false, read_only = true }) end
 
 -- The restart gap: a drun in the background polls the health URL and writes
 -- each up/down transition with its time; the gap is from the first "down"
@@ -33,7 +35,7 @@ local POLLER = [[
 local function start_gap_poller(url)
   local dir = fs.tmpdir("drun-gap")
   local pid = proc.run { "sh", "-c", '"$0" -e "$1" "$2" "$3" "$4" >/dev/null 2>&1 & echo $!', DRUN, POLLER,
-                         dir .. "/gap", url, tostring(require("drun.core.proc").pid()), read_only = true }.stdout:match("%d+")
+                         dir .. "/gap", url, tostring(proc.pid()), read_only = true }.stdout:match("%d+")
   for _ = 1, 100 do -- until its first observation
     if (fs.try.read(dir .. "/gap") or "") ~= "" then break end
     time.sleep(0.01)
@@ -62,15 +64,17 @@ local function checkout(c, ctx, commit)
     error(string.format("the checkout on %s has local changes; refusing to deploy over them:\n%s", c.server.host,
                         dirty.stdout:gsub("%s+$", "")), 0)
   end
-  ctx.set("previous_commit", git(c, ctx, "rev-parse", "HEAD").stdout:match("%x+"))
+  ctx.set("previous_commit", read_git(c, ctx, "rev-parse", "HEAD").stdout:match("%x+"))
+  local moved
   if commit then
     git(c, ctx, "fetch", "-q", "origin")
-    git(c, ctx, "reset", "-q", "--hard", commit)
+    moved = git(c, ctx, "reset", "-q", "--hard", commit)
   else
-    git(c, ctx, "pull", "--ff-only", "-q", "origin", c.branch)
+    moved = git(c, ctx, "pull", "--ff-only", "-q", "origin", c.branch)
   end
-  local now = git(c, ctx, "rev-parse", "HEAD").stdout:match("%x+")
-  if not now or (commit and now:sub(1, #commit) ~= commit:lower()) then -- the server must run what was asked for
+  local now = read_git(c, ctx, "rev-parse", "HEAD").stdout:match("%x+")
+  -- the server must run what was asked for (unless the move was only described: --dry-run)
+  if not now or (commit and not moved.dry_run and now:sub(1, #commit) ~= commit:lower()) then
     error(string.format("%s is at %s, not at %s after the checkout", c.server.host, tostring(now), commit), 0)
   end
   ctx.set("server_commit", now)
@@ -97,7 +101,6 @@ local function add_steps(r, c, opts)
     on_failure = function() return "the new code is not running: the old container is still serving (" .. old_still_serving(c) .. ")" end,
     undo = function(ctx) redeploy_previous(c, ctx) end,
   }, function(ctx)
-    if ctx.dry_run then return compose.up(c.server, { build = true, run = ctx.run }) end
     -- the poller runs until the health step has its verdict (the gap ends
     -- when the new app is healthy)
     stop_gap_poller = start_gap_poller(c.health_url)
@@ -125,7 +128,6 @@ local function add_steps(r, c, opts)
     description = "GET " .. c.health_url .. " expecting " .. require("drun.json").encode(c.expect_json),
     on_failure = "the new code is live and not healthy: roll back (drun recipes/compose-rollback.lua --yes)",
   }, function(ctx)
-    if ctx.dry_run then return end
     local ok, err = pcall(health.wait, { url = c.health_url, expect_json = c.expect_json,
                                          attempts = c.health.attempts, interval = c.health.interval })
     if stop_gap_poller then
@@ -158,7 +160,7 @@ end
 function M.rollback(c)
   local function target(ctx)
     if ctx.params.commit ~= "" then return { commit = ctx.params.commit } end
-    local db = ctx.ledger or require("drun.ledger").open(ctx.ledger_path)
+    local db = ctx.ledger or require("drun.ledger").reader(ctx.ledger_path)
     local latest
     for _, rec in ipairs(db:history { service = c.service, environment = c.environment, limit = 2 }) do
       if rec.id ~= ctx.record_id then latest = latest or rec end

@@ -241,9 +241,10 @@ function M.recipe(c)
       local argv = {}
       for i, a in ipairs(s.site.build) do argv[i] = a end
       argv.cwd = dir
-      local ok, err = pcall(ctx.run, argv)
+      local ok, res = pcall(ctx.run, argv)
+      local err = not ok and res or nil
       local out = dir .. "/" .. s.site.output
-      if ok and not ctx.dry_run then
+      if ok and not res.dry_run then -- a build that ran (under --dry-run it is only described)
         local st = ctx.fs.try.stat(out)
         if not (st and st.type == "directory" and #ctx.fs.list(out) > 0) then
           ok, err = false, string.format("the build left no files in %s/%s (output in the config)", s.site.dir, s.site.output)
@@ -304,7 +305,7 @@ function M.recipe(c)
     log_sites(ctx)
     if #failed > 0 then
       -- the PR still learns which previews are up and which site failed
-      if ctx.params.mode == "pr" and not ctx.dry_run then
+      if ctx.params.mode == "pr" then
         local ok, e = pcall(post_comment, c, ctx)
         if not ok then failed[#failed + 1] = "and the PR comment was not updated: " .. failure(e) end
       end

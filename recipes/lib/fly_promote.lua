@@ -28,7 +28,7 @@ end
 -- the commit an image was built from: its label, else the ledger record of its digest
 local function commit_of(ctx, c, digest, labels)
   if labels and labels.commit then return labels.commit end
-  local db = ctx.ledger or require("drun.ledger").open(ctx.ledger_path)
+  local db = ctx.ledger or require("drun.ledger").reader(ctx.ledger_path)
   local found
   for _, rec in ipairs(db:history { service = c.service, all = true }) do
     if rec.metadata.digest == digest and rec.metadata.commit then found = rec.metadata.commit; break end
@@ -89,8 +89,8 @@ local function deploy_steps(r, c, opts)
       return string.format("the new digest is live and bad: run drun recipes/fly-rollback.lua environment=%s --yes "
                            .. "(or re-run with --auto-rollback)", ctx.environment)
     end,
+    verifies = true,
   }, function(ctx)
-    if ctx.dry_run then return end
     verify_and_check(c, ctx, ctx.get("target_app"), ctx.get("digest"))
   end)
 end
@@ -209,7 +209,7 @@ function M.rollback(c)
   end
   local function target(ctx)
     if not ctx.rollback_target then
-      local db = ctx.ledger or require("drun.ledger").open(ctx.ledger_path)
+      local db = ctx.ledger or require("drun.ledger").reader(ctx.ledger_path)
       local ok, t, latest = pcall(find_target, ctx, db)
       if db ~= ctx.ledger then db:close() end
       if not ok then error(t, 0) end

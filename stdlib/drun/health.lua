@@ -13,6 +13,7 @@ local http = require "drun.http"
 local json = require "drun.json"
 local time = require "drun.time"
 local log = require "drun.log"
+local runtime = require "drun.runtime"
 
 -- A health endpoint answers in bytes, not megabytes: a bigger body is a
 -- failed attempt, not 2 GB of decoded JSON (max_body raises it).
@@ -29,6 +30,19 @@ end
 local function show(v)
   if v == nil or v == json.null then return "nothing" end
   return type(v) == "string" and string.format("%q", v) or tostring(v)
+end
+
+-- "200 with version \"1.5.0\"": what a wait expects, for --dry-run's line
+local function expectation(opts)
+  local want = opts.expect_status or 200
+  local s = type(want) == "table" and (#want > 3 and "any status" or table.concat(want, " or ")) or tostring(want)
+  local paths = {}
+  for path in pairs(opts.expect_json or {}) do paths[#paths + 1] = path end
+  table.sort(paths)
+  for i, path in ipairs(paths) do paths[i] = path .. " " .. show(opts.expect_json[path]) end
+  if #paths > 0 then s = s .. " with " .. table.concat(paths, ", ") end
+  if opts.body_contains then s = s .. " containing " .. show(opts.body_contains) end
+  return s
 end
 
 -- probe(url, opts) -> {ok, status, reason, time_ms, json}: one attempt
@@ -71,6 +85,10 @@ end
 function M.wait(opts)
   if type(opts) ~= "table" or type(opts.url) ~= "string" then error("health.wait: url is required", 2) end
   local attempts, interval = opts.attempts or 5, opts.interval or 5
+  if runtime.dry_run then -- what it waits for is what the run did not do
+    runtime.would("wait until %s answers %s", opts.url, expectation(opts))
+    return { ok = true, dry_run = true, attempts = 0, elapsed = 0, log = {} }
+  end
   local started = time.now()
   M.stats.waits = M.stats.waits + 1
   local function account() M.stats.seconds = M.stats.seconds + (time.now() - started) end

@@ -14,6 +14,7 @@ local fs = require "drun.fs"
 local time = require "drun.time"
 local log = require "drun.log"
 local redact = require "drun.redact"
+local runtime = require "drun.runtime"
 
 local M = { SCHEMA_VERSION = core.SCHEMA_VERSION, LOCK_POLL = 0.25 }
 
@@ -67,6 +68,24 @@ function M.open(path, opts)
   check(h, reaped, 1)
   if reaped > 0 then log.warn("ledger: marked %d record(s) of drun runs that died as aborted", reaped) end
   return setmetatable({ h = h, path = path, reaped = reaped }, Ledger)
+end
+
+-- reader([path]): the history for reading — read-only, or an empty history
+-- where no ledger exists yet; never creates, migrates or writes (what a
+-- rollback's target lookup and a --dry-run use).
+local Empty = {}
+Empty.__index = Empty
+function Empty.history() return {} end
+function Empty.latest() return nil end
+function Empty.previous_success() return nil end
+function Empty.record() return nil end
+function Empty.close() end
+Empty.__close = Empty.close
+
+function M.reader(path)
+  path = path or M.default_path()
+  if not fs.exists(path) then return setmetatable({ path = path, empty = true }, Empty) end
+  return M.open(path, { read_only = true })
 end
 
 function Ledger:close() self.h:close() end
@@ -225,6 +244,37 @@ function Ledger:import(lines)
   check(self.h:import_commit(ok))
   if not ok then error(res, 2) end
   return res
+end
+
+-- The dry-run gate for ledger writes (DESIGN.md: one gate): under --dry-run
+-- each says what it would record and returns what a recipe needs to go on.
+local WOULD = {
+  begin = function(_, t)
+    runtime.would("record %s %s → %s in the ledger", tostring(t.service), tostring(t.version), tostring(t.environment))
+    return { id = "dry-run", build_number = 0, full_version = tostring(t.version) .. "+build.?" }
+  end,
+  set = function(_, id, key) runtime.would("record %s in the ledger record %s", tostring(key), tostring(id)); return true end,
+  finish = function(_, id, status) runtime.would("close the ledger record %s as %s", tostring(id), tostring(status)); return true end,
+  step_start = function() return 0 end,
+  step_end = function() return true end,
+  mark_rollback = function(self, ref, reason)
+    runtime.would("mark %s rollback in the ledger%s", tostring(ref), reason and (": " .. reason) or "")
+    return self:record(ref)
+  end,
+  lock = function(_, service, environment) runtime.would("lock %s/%s", service, environment); return true end,
+  unlock = function() return true end,
+  import = function() runtime.would("import into the ledger"); return 0 end,
+}
+for name, would in pairs(WOULD) do
+  local write = Ledger[name]
+  Ledger[name] = function(self, ...)
+    if runtime.dry_run then return would(self, ...) end
+    return write(self, ...)
+  end
+  Empty[name] = function(self, ...) -- a reader with no ledger behind it records nothing
+    if runtime.dry_run then return would(self, ...) end
+    error("ledger: no ledger at " .. self.path .. " (a read-only view)", 2)
+  end
 end
 
 return M

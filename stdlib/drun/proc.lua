@@ -17,7 +17,9 @@ local runtime = require "drun.runtime"
 
 -- stats: how many programs ran and how long they took (for DRUN_STATS and
 -- the benchmarks: drun's own overhead is the wall time minus this)
-local M = { which = core.which, DEFAULT_CAP = core.DEFAULT_CAP, stats = { runs = 0, seconds = 0 } }
+-- pid(): drun's own process id; rusage(): {maxrss_kb, children_maxrss_kb}
+local M = { which = core.which, pid = core.pid, rusage = core.rusage, DEFAULT_CAP = core.DEFAULT_CAP,
+            stats = { runs = 0, seconds = 0 } }
 
 local TAIL_LINES = 20
 

@@ -96,8 +96,11 @@ function Recipe:for_run(params)
 end
 
 -- r:step(name, [opts,] fn): opts = {description, on_failure, undo, undo_always,
--- read_only, timeout}. undo_always: the undo is a local clean-up (a file put
--- back) that runs whenever a later step fails, auto-rollback or not.
+-- read_only, verifies, timeout}. undo_always: the undo is a local clean-up (a
+-- file put back) that runs whenever a later step fails, auto-rollback or not.
+-- verifies: the step checks what earlier steps changed (every machine runs
+-- the new digest); under --dry-run, where nothing changed, it is described
+-- and not run.
 function Recipe:step(name, opts, fn)
   if type(opts) == "function" and fn == nil then opts, fn = {}, opts end
   if type(name) ~= "string" or name == "" then fail("recipe %s: a step needs a name", self.name) end
@@ -111,6 +114,7 @@ function Recipe:step(name, opts, fn)
   local info = debug.getinfo(fn, "S")
   local s = { name = name, fn = fn, description = opts.description, on_failure = opts.on_failure, undo = opts.undo,
               read_only = opts.read_only == true, timeout = opts.timeout, undo_always = opts.undo_always == true,
+              verifies = opts.verifies == true,
               where = info.short_src .. ":" .. info.linedefined }
   self.steps[#self.steps + 1] = s
   self.by_name[name] = s

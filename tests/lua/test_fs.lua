@@ -36,7 +36,7 @@ end)
 t.test("errors point at the caller's line", function()
   local msg = t.raises(function() fs.read("/definitely/absent") end)
   t.match(msg, "^tests/lua/test_fs%.lua:%d+: fs: cannot read")
-  t.match(t.raises(function() fs.read() end), "bad argument #1 to 'drun.core.fs.read'")
+  t.match(t.raises(function() fs.read() end), "bad argument #1 to 'fs.read'")
 end)
 
 t.test("exists, stat, mkdir -p, list, remove", function()

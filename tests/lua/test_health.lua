@@ -103,7 +103,7 @@ t.test("expect_json on a 60 MB body: a failed attempt within bounded memory, not
   local r = t.drun { "-e", ([[
     local ok, err = pcall(require('drun.health').wait, { url = %q, expect_json = { version = "1" }, attempts = 1, interval = 0 })
     print(ok, err)
-    print(require('drun.core.proc').rusage().maxrss_kb)
+    print(require('drun.proc').rusage().maxrss_kb)
   ]]):format(base .. "/big?bytes=" .. 60 * 1024 * 1024) }
   t.eq(r.code, 0, r.stderr)
   local ok, rss = r.stdout:match("^(%a+)\t.-\n(%d+)\n$")

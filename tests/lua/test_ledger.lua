@@ -165,7 +165,7 @@ t.test("lock: held by a live process names the holder; released; re-entrant", fu
     if ok then print(ok) else print(ok, e.kind, e.holder.pid, tostring(e)) end
   ]]):format(db.path)
   local r = t.drun { "-e", code }
-  t.match(r.stdout, "^false\tlock_held\t" .. require("drun.core.proc").pid() .. "\tledger: cms/production is locked by pid %d+ on %S+ %(recipe cms%-prod, since %d+%-")
+  t.match(r.stdout, "^false\tlock_held\t" .. require("drun.proc").pid() .. "\tledger: cms/production is locked by pid %d+ on %S+ %(recipe cms%-prod, since %d+%-")
   t.ok(db:lock("cms", "staging")) -- another environment is free
   db:unlock("cms", "production")
   r = t.drun { "-e", code }
@@ -280,7 +280,7 @@ t.test("a read-only directory: a clear error, nothing written", function()
   proc.run { "chmod", "555", d .. "/ro" }
   proc.run { "chmod", "755", d }
   local argv = { t.DRUN, "-e", ("require('drun.ledger').open(%q)"):format(d .. "/ro/ledger.db"), check = false }
-  local me = require("drun.core.proc").pid()
+  local me = require("drun.proc").pid()
   if proc.output { "id", "-u" } == "0" then -- root ignores permissions: run as nobody
     table.insert(argv, 1, "--clear-groups")
     table.insert(argv, 1, "--regid=65534")

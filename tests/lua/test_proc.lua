@@ -1,7 +1,6 @@
--- drun.proc and drun.core.proc against real processes.
+-- drun.proc against real processes.
 local t = require "t"
 local proc = require "drun.proc"
-local core = require "drun.core.proc"
 local fs = require "drun.fs"
 
 t.test("run captures stdout, stderr, code, duration", function()
@@ -20,7 +19,7 @@ end)
 
 t.test("empty argv is an argument error", function()
   t.raises(function() proc.run {} end, "proc: empty argv")
-  t.raises(function() core.run {} end, "proc: empty argv")
+  t.raises(function() proc.run {} end, "proc: empty argv")
 end)
 
 t.test("non-string argv elements are argument errors", function()
@@ -184,7 +183,7 @@ end)
 
 t.test("no zombies after many runs", function()
   for _ = 1, 50 do proc.run { "true" } end
-  local me = core.pid()
+  local me = proc.pid()
   local ps = proc.output { "ps", "-o", "stat=", "--ppid", tostring(me) }
   t.no_match(ps, "Z", "zombie children of " .. me)
 end)

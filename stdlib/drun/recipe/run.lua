@@ -205,7 +205,9 @@ function execute(r, o, cleanup)
     ctx.full_version, ctx.build_number, ctx.record_id = rec.full_version, rec.build_number, rec.id
   end
   engine.ledger, engine.record = db, rec
-  ctx.ledger = db -- for recipes that read the history (rollbacks); nil under --dry-run
+  -- for recipes that read the history (rollbacks); under --dry-run a read-only view
+  if o.dry_run then cleanup.reader = ledger_mod.reader(ctx.ledger_path) end
+  ctx.ledger = db or cleanup.reader
 
   local names = {}
   for i, s in ipairs(r.steps) do names[i] = s.name end
@@ -251,7 +253,13 @@ function execute(r, o, cleanup)
         break
       end
       local t0 = time.now()
-      local ok, err, interrupted = call_step(engine, s.fn, ctx, s)
+      local ok, err, interrupted
+      if o.dry_run and s.verifies then -- it would check changes this run did not make
+        report:would("verify: " .. (s.description or s.name))
+        ok = true
+      else
+        ok, err, interrupted = call_step(engine, s.fn, ctx, s)
+      end
       local dur = time.now() - t0
       step_end(seq, ok and "success" or "failed", err)
       report:step_end(i, s, ok and "success" or "failed", dur, err)
@@ -354,6 +362,7 @@ function execute(r, o, cleanup)
   end
   unlock()
   finish_ledger()
+  if cleanup.reader then cleanup.reader:close() end
   return exit_code
 end
 

@@ -12,7 +12,13 @@ LAZY    := libcurl libgit2
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
 SANITIZE := 1
 endif
-ifeq ($(SANITIZE),1)
+# FUZZ=1: the runtime built by clang for libFuzzer (make fuzz, and the short
+# fuzz runs of make test), in build/fuzz.
+ifeq ($(FUZZ),1)
+CC       := clang
+B        := build/fuzz
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else ifeq ($(SANITIZE),1)
 B        := build/asan
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 else
@@ -43,8 +49,10 @@ STDLIB   := $(sort $(shell find stdlib -name '*.lua'))
 OBJ_PLAIN := $(RT_PLAIN:%.c=$(B)/obj/%.o)
 OBJ_LUA   := $(RT_LUA:%.c=$(B)/obj/%.o)
 CTESTS    := $(patsubst tests/c/%.c,$(B)/tests/%,$(wildcard tests/c/test_*.c))
+FUZZERS   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
 
-.PHONY: all asan deps test demo bench install uninstall clean help FORCE
+.PHONY: all asan deps test demo bench install uninstall clean help fuzz fuzzers FORCE
 all: $(B)/drun
 
 asan: all
@@ -57,6 +65,7 @@ help:
 	@echo "make asan test  the same under AddressSanitizer + UBSan (build/asan/)"
 	@echo "make demo       deps + build + the CMS flow against the local platform sandbox"
 	@echo "make bench      benchmarks in bench/, side by side with their baselines"
+	@echo "make fuzz       libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (60); make test runs them briefly"
 	@echo "make install PREFIX=/usr/local"
 
 deps:
@@ -95,9 +104,24 @@ $(B)/tests/%: tests/c/%.c tests/c/check.h $(OBJ_PLAIN)
 	@mkdir -p $(dir $@)
 	@$(CC) $(CPPFLAGS) -Itests/c $(CFLAGS) $(LDFLAGS) -o $@ $< $(OBJ_PLAIN) $(LDLIBS)
 
+# libFuzzer targets: each links the whole runtime but main.c (libFuzzer has
+# its own main).
+$(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_lua.h $(OBJ_PLAIN) $(filter-out $(B)/obj/runtime/main.o,$(OBJ_LUA)) $(B)/obj/stdlib_embed.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/fuzz $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+fuzzers: $(FUZZERS:%=$(B)/fuzz/%)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory FUZZ=1 fuzzers
+	@for f in $(FUZZERS); do tests/fuzz/run build/fuzz $${f#fuzz_} $(FUZZ_SECONDS) || exit 1; done
+
 # Under the sanitizers, leaks inside third-party libraries that drun cannot
 # free are suppressed by name in tests/lsan.supp (each with its reason).
+# The fuzz targets are built too (clang, build/fuzz) and run a few seconds
+# each by tests/run, so a regression on a known input shows in every run.
 test: deps all $(CTESTS)
+	@$(MAKE) --no-print-directory FUZZ=1 fuzzers
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run $(B)
 
 demo: deps all

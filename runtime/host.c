@@ -11,6 +11,7 @@
 #include "l_guard.h"
 #include "modules.h"
 #include "out.h"
+#include "procid.h"
 #include "redact.h"
 #include "signals.h"
 
@@ -106,6 +107,7 @@ static void set_args(lua_State *L, const host_job *job) {
 
 int host_run(const host_job *job) {
   out_init();
+  procid_mark_self(); /* before any child: they carry it (procid.h) */
   redact_scan_env(environ);
   signals_install(guard_on_signal);
   lua_State *L = luaL_newstate();

@@ -195,6 +195,7 @@ static void push_holder(lua_State *L, const ledger_holder *h) {
   setfield_str(L, "host", h->host);
   setfield_str(L, "started_at", h->started_at);
   setfield_str(L, "recipe", h->recipe);
+  setfield_int(L, "leftovers", h->leftovers);
 }
 
 /* lock(service, env, recipe) -> true [, dead_holder] | false, live_holder | nil, err */

@@ -609,7 +609,10 @@ int ledger_lock(ledger *l, const char *service, const char *environment, const c
   if (rc == SQLITE_ROW) {
     holder->pid = sqlite3_column_int64(st, 0);
     snprintf(holder->host, sizeof holder->host, "%s", sqlite3_column_text(st, 1));
+    char ident_buf[PROCID_MAX] = "";
     const char *ident = (const char *)sqlite3_column_text(st, 2);
+    if (ident) snprintf(ident_buf, sizeof ident_buf, "%s", ident);
+    ident = ident ? ident_buf : NULL; /* the column's text goes with the statement */
     snprintf(holder->started_at, sizeof holder->started_at, "%s", sqlite3_column_text(st, 3));
     snprintf(holder->recipe, sizeof holder->recipe, "%s", sqlite3_column_text(st, 4));
     int mine = holder->pid == l->pid && !strcmp(holder->host, l->host) && ident && !strcmp(ident, l->ident);
@@ -620,6 +623,8 @@ int ledger_lock(ledger *l, const char *service, const char *environment, const c
       return 1;
     }
     *took_over = !mine;
+    /* the dead run's children may still be deploying: they stop before we start */
+    if (!mine) holder->leftovers = procid_kill_leftovers((pid_t)holder->pid, ident, 5);
   } else {
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return fail(l, err, "cannot read locks"), exec(l, "ROLLBACK"), -1;

@@ -53,6 +53,7 @@ int ledger_resolve(ledger *l, const char *ref, char id_out[27], buf *err);
 typedef struct {
   long long pid;
   char host[256], started_at[32], recipe[256];
+  int leftovers; /* on a takeover: processes the dead holder left running, now stopped */
 } ledger_holder;
 
 /* 0 taken (*took_over set when a dead holder's lock was taken: *holder says

@@ -183,8 +183,10 @@ function Ledger:lock(service, environment, opts)
     check(ok ~= nil or nil, holder)
     if ok then
       if holder then
-        log.warn("ledger: took over the lock on %s/%s from %s: that drun is gone",
-                 service, environment, holder_text(holder))
+        log.warn("ledger: took over the lock on %s/%s from %s: that drun is gone%s",
+                 service, environment, holder_text(holder),
+                 (holder.leftovers or 0) > 0 and string.format("; stopped %d process(es) it had left running",
+                                                                holder.leftovers) or "")
       end
       return true, holder
     end

@@ -714,3 +714,36 @@ r:step("after", function(ctx) ctx.run { "touch", os.getenv("SMALL") .. "/../afte
     t.eq(fs.exists(d .. "/after-ran"), false, mode .. ": no step ran unrecorded")
   end
 end)
+
+t.test("after drun is killed -9, the next run stops what it left running before it takes over the lock", function()
+  local d = t.tmpdir()
+  local path, lp = recipe_file([[{ name = "k9", service = "web", environment = "staging", version = "1.0.0",
+    params = { hold = { default = false } } }]], ([[
+r:step("deploy", function(ctx)
+  if ctx.params.hold then -- a child and a grandchild, still "deploying" when drun dies
+    ctx.run { "sh", "-c", "sleep 60 & echo $! > %s/gc; echo $$ > %s/child; wait" }
+  end
+end)
+]]):format(d, d))
+  local bg = proc.run { "sh", "-c", '"$0" "$1" --ledger "$2" hold=true >/dev/null 2>&1 & echo $!', t.DRUN, path, lp }
+  local drun_pid = tonumber(bg.stdout)
+  for _ = 1, 200 do
+    if fs.exists(d .. "/gc") and fs.exists(d .. "/child") then break end
+    require("drun.time").sleep(0.02)
+  end
+  require("drun.time").sleep(0.1)
+  proc.run { "kill", "-9", tostring(drun_pid) }
+  local gc, child = fs.read(d .. "/gc"):match("%d+"), fs.read(d .. "/child"):match("%d+")
+  local function running(pid)
+    local stat = fs.try.read("/proc/" .. pid .. "/stat")
+    local state = stat and stat:match("^%d+ %b() (%a)")
+    return state ~= nil and state ~= "Z"
+  end
+  t.ok(running(gc) and running(child), "the dead run's processes are still there")
+  local r = run(path, lp, {})
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout .. r.stderr, "took over the lock on web/staging from pid " .. drun_pid
+          .. " .-that drun is gone; stopped 2 process%(es%) it had left running")
+  t.eq(running(gc), false, "grandchild stopped")
+  t.eq(running(child), false, "child stopped")
+end)

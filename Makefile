@@ -113,7 +113,7 @@ $(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_lua.h $(OBJ_PLAIN) $(filter-out $(B)
 fuzzers: $(FUZZERS:%=$(B)/fuzz/%)
 
 fuzz: deps
-	@$(MAKE) --no-print-directory FUZZ=1 fuzzers
+	@$(MAKE) -s --no-print-directory FUZZ=1 fuzzers
 	@for f in $(FUZZERS); do tests/fuzz/run build/fuzz $${f#fuzz_} $(FUZZ_SECONDS) || exit 1; done
 
 # Under the sanitizers, leaks inside third-party libraries that drun cannot
@@ -121,7 +121,7 @@ fuzz: deps
 # The fuzz targets are built too (clang, build/fuzz) and run a few seconds
 # each by tests/run, so a regression on a known input shows in every run.
 test: deps all $(CTESTS)
-	@$(MAKE) --no-print-directory FUZZ=1 fuzzers
+	@$(MAKE) -s --no-print-directory FUZZ=1 fuzzers
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run $(B)
 
 demo: deps all

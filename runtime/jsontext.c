@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,6 +260,62 @@ int json_parse(const char *s, size_t n, const json_sink *sink, void *ud, buf *sc
   if (rc) return rc;
   skip_ws(&p);
   if (p.i != n) return fail(&p, p.i, "trailing data");
+  return 0;
+}
+
+const char *json_escape_of(unsigned char c, char tmp[8]) {
+  if (c >= 0x20 && c != '"' && c != '\\') return NULL; /* nearly every byte: decided first */
+  switch (c) {
+    case '"': return "\\\"";
+    case '\\': return "\\\\";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    case '\b': return "\\b";
+    case '\f': return "\\f";
+    default: snprintf(tmp, 8, "\\u%04x", c); return tmp;
+  }
+}
+
+int json_string_lossy(buf *out, const char *s, size_t n, int *valid) {
+  *valid = 1;
+  if (buf_add(out, "\"", 1)) return -1;
+  size_t i = 0, run = 0;
+  char tmp[8];
+  while (i < n) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') { /* plain ASCII: the common case, decided here */
+      i++;
+      continue;
+    }
+    if (c >= 0x80) { /* a whole sequence, or U+FFFD for its first byte */
+      size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+      if (len <= n - i && utf8_invalid_at(s + i, len) == len) {
+        i += len;
+        continue;
+      }
+      if (buf_add(out, s + run, i - run) || buf_add(out, "\xEF\xBF\xBD", 3)) return -1;
+      *valid = 0;
+      run = ++i;
+      continue;
+    }
+    const char *esc = json_escape_of(c, tmp);
+    i++;
+    if (!esc) continue;
+    if (buf_add(out, s + run, i - 1 - run) || buf_addstr(out, esc)) return -1;
+    run = i;
+  }
+  return buf_add(out, s + run, n - run) || buf_add(out, "\"", 1) ? -1 : 0;
+}
+
+int base64_add(buf *out, const char *s, size_t n) {
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned a = (unsigned char)s[i], b = i + 1 < n ? (unsigned char)s[i + 1] : 0, c = i + 2 < n ? (unsigned char)s[i + 2] : 0;
+    char quad[4] = {b64[a >> 2], b64[(a & 3) << 4 | b >> 4], i + 1 < n ? b64[(b & 15) << 2 | c >> 6] : '=',
+                    i + 2 < n ? b64[c & 63] : '='};
+    if (buf_add(out, quad, 4)) return -1;
+  }
   return 0;
 }
 

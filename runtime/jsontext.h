@@ -46,6 +46,18 @@ typedef struct {
  * frees it, also when a callback never returns (a Lua error). */
 int json_parse(const char *s, size_t n, const json_sink *sink, void *ud, buf *scratch, json_error *err);
 
+/* How byte c is written inside a JSON string: NULL when as it is (tmp
+ * holds a \u00XX escape when one is needed). */
+const char *json_escape_of(unsigned char c, char tmp[8]);
+
+/* Appends s as a JSON string literal (quotes included) to out; a byte that
+ * is not valid UTF-8 becomes U+FFFD, and *valid says whether any did.
+ * 0, or -1 out of memory. */
+int json_string_lossy(buf *out, const char *s, size_t n, int *valid);
+
+/* Appends the base64 (RFC 4648, padded) of s to out; 0, or -1. */
+int base64_add(buf *out, const char *s, size_t n);
+
 /* Line and column (1-based; columns count bytes) of a byte offset. */
 void json_position(const char *s, size_t n, size_t off, int *line, int *col);
 #endif

@@ -183,24 +183,6 @@ static int enc_error(encoder *e, const char *what) {
   return luaL_error(e->L, "json: cannot encode %s at %s", what, lua_tostring(e->L, -1));
 }
 
-/* How c is written inside a JSON string: NULL when as it is. */
-static const char *escape_of(unsigned char c, char tmp[8]) {
-  if (c >= 0x20 && c != '"' && c != '\\') return NULL; /* nearly every byte: decided first */
-  switch (c) {
-    case '"': return "\\\"";
-    case '\\': return "\\\\";
-    case '\n': return "\\n";
-    case '\r': return "\\r";
-    case '\t': return "\\t";
-    case '\b': return "\\b";
-    case '\f': return "\\f";
-    default:
-      if (c >= 0x20) return NULL;
-      snprintf(tmp, 8, "\\u%04x", c);
-      return tmp;
-  }
-}
-
 static void enc_string(encoder *e, const char *s, size_t n) {
   size_t bad = utf8_invalid_at(s, n);
   if (bad < n) {
@@ -211,7 +193,7 @@ static void enc_string(encoder *e, const char *s, size_t n) {
   size_t run = 0; /* plain bytes are copied a run at a time */
   char tmp[8];
   for (size_t i = 0; i < n; i++) {
-    const char *esc = escape_of((unsigned char)s[i], tmp);
+    const char *esc = json_escape_of((unsigned char)s[i], tmp);
     if (!esc) continue;
     add(e, s + run, i - run);
     adds(e, esc);
@@ -234,7 +216,7 @@ static int encode_plain_string(lua_State *L) {
   size_t run = 0;
   char tmp[8];
   for (size_t i = 0; i < n; i++) {
-    const char *esc = escape_of((unsigned char)s[i], tmp);
+    const char *esc = json_escape_of((unsigned char)s[i], tmp);
     if (!esc) continue;
     luaL_addlstring(&b, s + run, i - run);
     luaL_addstring(&b, esc);

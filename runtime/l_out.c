@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "jsontext.h"
 #include "out.h"
 #include "redact.h"
+#include "utc.h"
 
 static int stream_fd(lua_State *L, int arg) {
   const char *s = luaL_checkstring(L, arg);
@@ -61,6 +64,35 @@ static int out_isatty(lua_State *L) {
   return 1;
 }
 
+/* event_line(head, line, tail [, masked]): one JSON Lines event about a line of text,
+ * built and written here because --json writes one per line a child prints:
+ *   head .. "line as a JSON string" [.. ,"line_base64":"..."] .. tail .. "<utc>"}\n
+ * A line that is not valid UTF-8 keeps U+FFFD for each bad byte and its
+ * bytes as they were in line_base64. line is masked first (unless masked
+ * says drun.proc already did: a child's lines are); the whole event passes
+ * the redaction every output passes. */
+static int out_event_line(lua_State *L) {
+  size_t hn, ln, tn;
+  const char *head = luaL_checklstring(L, 1, &hn), *line = luaL_checklstring(L, 2, &ln),
+             *tail = luaL_checklstring(L, 3, &tn);
+  if (gone[1]) return 0;
+  int masked = lua_toboolean(L, 4);
+  static buf clean, ev;
+  clean.len = ev.len = 0;
+  int valid;
+  if ((masked ? buf_add(&clean, line, ln) : redact_apply(line, ln, &clean, 1) == (size_t)-1) || buf_add(&ev, head, hn) ||
+      json_string_lossy(&ev, buf_cstr(&clean), clean.len, &valid) ||
+      (!valid && (buf_addstr(&ev, ",\"line_base64\":\"") || base64_add(&ev, buf_cstr(&clean), clean.len) ||
+                  buf_addstr(&ev, "\""))) ||
+      buf_add(&ev, tail, tn) || buf_addstr(&ev, utc_text(time(NULL))) || buf_addstr(&ev, "\"}\n"))
+    return luaL_error(L, "out: out of memory");
+  if (out_redacted(1, ev.data, ev.len)) {
+    if (errno == ENOMEM) return luaL_error(L, "out: out of memory");
+    gone[1] = 1;
+  }
+  return 0;
+}
+
 /* flush(): what is buffered goes out now (before a prompt, say) */
 static int out_flush_l(lua_State *L) {
   out_flush();
@@ -68,7 +100,7 @@ static int out_flush_l(lua_State *L) {
 }
 
 static const luaL_Reg out_funcs[] = {
-    {"write", out_write}, {"redact", out_redact}, {"add_secret", out_add_secret}, {"isatty", out_isatty}, {"flush", out_flush_l}, {NULL, NULL},
+    {"write", out_write}, {"redact", out_redact}, {"add_secret", out_add_secret}, {"isatty", out_isatty}, {"flush", out_flush_l}, {"event_line", out_event_line}, {NULL, NULL},
 };
 
 int luaopen_drun_core_out(lua_State *L) {

@@ -11,6 +11,7 @@
 #include "out.h"
 #include "proc.h"
 #include "signals.h"
+#include "utc.h"
 
 static int time_now(lua_State *L) { /* monotonic seconds: for durations */
   lua_pushnumber(L, proc_now());
@@ -26,18 +27,9 @@ static int time_unix(lua_State *L) { /* wall clock seconds since the epoch */
 
 /* utc([unix_seconds]) -> "2026-11-21T21:42:07Z" */
 static int time_utc(lua_State *L) {
-  static time_t last = (time_t)-1; /* --json stamps every line: one strftime a second */
-  static char out[32];
-  time_t t = lua_isnoneornil(L, 1) ? time(NULL) : (time_t)luaL_checknumber(L, 1);
-  if (t != last) {
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || !strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
-      last = (time_t)-1;
-      return luaL_argerror(L, 1, "time out of range");
-    }
-    last = t;
-  }
-  lua_pushstring(L, out);
+  const char *text = utc_text(lua_isnoneornil(L, 1) ? time(NULL) : (time_t)luaL_checknumber(L, 1));
+  if (!text) return luaL_argerror(L, 1, "time out of range");
+  lua_pushstring(L, text);
   return 1;
 }
 

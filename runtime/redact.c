@@ -14,6 +14,8 @@ static secret *secrets; /* sorted longest first, so a longer secret wins over it
 static size_t nsecrets, capsecrets;
 static size_t nregistered; /* values callers registered; secrets[] also holds their encodings */
 static unsigned char first_byte[256]; /* quick reject: can a secret start with this byte? */
+static unsigned char first_two[65536 / 8]; /* ... and with these two bytes? (every form has 4 or more) */
+#define PAIR(a, b) ((unsigned)(unsigned char)(a) << 8 | (unsigned char)(b))
 
 /* One form of a secret, as it is matched. 1 added, 0 known or too short, -1 OOM. */
 static int add_form(const char *value, size_t len) {
@@ -36,6 +38,7 @@ static int add_form(const char *value, size_t len) {
   secrets[at] = (secret){copy, len};
   nsecrets++;
   first_byte[(unsigned char)value[0]] = 1;
+  first_two[PAIR(value[0], value[1]) >> 3] |= (unsigned char)(1u << (PAIR(value[0], value[1]) & 7));
   return 1;
 }
 
@@ -199,12 +202,15 @@ void redact_clear(void) {
   secrets = NULL;
   nsecrets = capsecrets = nregistered = 0;
   memset(first_byte, 0, sizeof first_byte);
+  memset(first_two, 0, sizeof first_two);
 }
 
 size_t redact_apply(const char *in, size_t n, buf *out, int final) {
+  if (!nsecrets) return buf_add(out, in, n) ? (size_t)-1 : n;
   size_t i = 0, plain = 0; /* in[plain..i) is pending plain text */
   while (i < n) {
-    if (first_byte[(unsigned char)in[i]]) {
+    if (first_byte[(unsigned char)in[i]] &&
+        (i + 1 == n || first_two[PAIR(in[i], in[i + 1]) >> 3] & (1u << (PAIR(in[i], in[i + 1]) & 7)))) {
       size_t left = n - i;
       int matched = 0, partial = 0;
       for (size_t k = 0; k < nsecrets; k++) {

@@ -19,7 +19,6 @@ local out = require "drun.core.out"
 local time = require "drun.time"
 local tab = require "drun.tabulate"
 local redact = require "drun.redact"
-local base64 = require "drun.base64"
 
 local M = {}
 local Report = {}
@@ -53,17 +52,17 @@ end
 local STREAM = {}
 for _, name in ipairs { "stdout", "stderr", "log" } do STREAM[name] = ',"stream":"' .. name .. '","time":"' end
 
+-- The output event: one per line a child prints, so it is built in C
+-- (out.event_line) around the parts that change only with the step.
 function Report:output_event(stream, line, level)
-  if stream == "log" then line = redact.text(line) end -- a child's lines come masked from drun.proc
-  local text, valid = json.utf8(line)
-  if self.tail_for ~= self.step then -- what follows "line" changes only with the step
+  if self.tail_for ~= self.step then
     self.tail_for = self.step
     self.tail = ',"recipe":' .. json.encode(self.recipe or json.null)
         .. (self.step and (',"step":' .. json.encode(redact.text(self.step))) or "")
   end
-  out.write("stdout", (level and ('{"event":"output","level":' .. json.encode(level) .. ',"line":') or '{"event":"output","line":')
-            .. json.encode(text) .. (valid and "" or (',"line_base64":"' .. base64.encode(line) .. '"'))
-            .. self.tail .. (STREAM[stream] or (',"stream":' .. json.encode(stream) .. ',"time":"')) .. time.utc() .. '"}\n')
+  out.event_line(level and ('{"event":"output","level":' .. json.encode(level) .. ',"line":') or '{"event":"output","line":',
+                 line, self.tail .. (STREAM[stream] or (',"stream":' .. json.encode(stream) .. ',"time":"')),
+                 stream ~= "log") -- a child's lines come masked from drun.proc; log lines are masked here
 end
 
 -- GitHub's workflow commands need %, CR and LF escaped in their values

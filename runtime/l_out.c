@@ -93,6 +93,17 @@ static int out_event_line(lua_State *L) {
   return 0;
 }
 
+/* base64(s): RFC 4648, for drun.base64 (the one encoder, jsontext.c's) */
+static int out_base64(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  buf b = {0};
+  if (base64_add(&b, s, n)) return buf_free(&b), luaL_error(L, "base64: out of memory");
+  lua_pushlstring(L, buf_cstr(&b), b.len); /* raises only when out of memory */
+  buf_free(&b);
+  return 1;
+}
+
 /* flush(): what is buffered goes out now (before a prompt, say) */
 static int out_flush_l(lua_State *L) {
   out_flush();
@@ -100,7 +111,7 @@ static int out_flush_l(lua_State *L) {
 }
 
 static const luaL_Reg out_funcs[] = {
-    {"write", out_write}, {"redact", out_redact}, {"add_secret", out_add_secret}, {"isatty", out_isatty}, {"flush", out_flush_l}, {"event_line", out_event_line}, {NULL, NULL},
+    {"write", out_write}, {"redact", out_redact}, {"add_secret", out_add_secret}, {"isatty", out_isatty}, {"flush", out_flush_l}, {"event_line", out_event_line}, {"base64", out_base64}, {NULL, NULL},
 };
 
 int luaopen_drun_core_out(lua_State *L) {

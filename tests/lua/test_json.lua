@@ -165,3 +165,11 @@ t.test("columns count bytes, the same for every error", function()
   t.raises(function() json.decode('["é" x]') end, "line 1, column 7 %(byte 7%)")
   t.raises(function() json.decode('["é", "\255"]') end, "invalid UTF%-8 at line 1, column 9 %(byte 9%)")
 end)
+
+t.test("base64: RFC 4648's test vectors", function()
+  local b64 = require "drun.base64"
+  for plain, want in pairs { [""] = "", f = "Zg==", fo = "Zm8=", foo = "Zm9v", foob = "Zm9vYg==", fooba = "Zm9vYmE=",
+                             foobar = "Zm9vYmFy", ["\0\255"] = "AP8=" } do
+    t.eq(b64.encode(plain), want, plain)
+  end
+end)

@@ -19,7 +19,6 @@ typedef struct {
   http_response *resp;
   size_t max;
   int too_big;
-  int signals_base;
 } transfer;
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
@@ -75,7 +74,7 @@ int http_perform(const http_request *req, http_response *resp, buf *err) {
   if (!easy && !(easy = lcurl.curl_easy_init())) return kind(err, HTTP_ERR_OTHER, "%s", "cannot create a libcurl handle");
   lcurl.curl_easy_reset(easy); /* options go; the connection cache stays */
 
-  transfer t = {resp, req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY, 0, signals_count()};
+  transfer t = {resp, req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY, 0};
   char errbuf[CURL_ERROR_SIZE] = "";
   struct curl_slist *headers = NULL;
   for (const char *const *h = req->headers; h && *h; h++) headers = lcurl.curl_slist_append(headers, *h);

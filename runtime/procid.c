@@ -22,7 +22,8 @@ static void boot_id(char out[40]) {
   fclose(f);
 }
 
-int procid_of(pid_t pid, char out[PROCID_MAX]) {
+/* The identity of pid (see procid_of) and its state letter ('Z': a zombie). */
+static int read_stat(pid_t pid, char out[PROCID_MAX], char *state) {
   char path[64], stat[1024];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   FILE *f = fopen(path, "r");
@@ -31,9 +32,10 @@ int procid_of(pid_t pid, char out[PROCID_MAX]) {
   fclose(f);
   stat[n] = '\0';
   /* The command name (field 2) may hold spaces and parentheses: fields are
-   * counted from the last ')'. Start time is field 22. */
+   * counted from the last ')'. State is field 3, start time field 22. */
   char *p = strrchr(stat, ')');
-  if (!p) return -1;
+  if (!p || p[1] != ' ') return -1;
+  *state = p[2];
   unsigned long long start = 0;
   int field = 2;
   for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
@@ -47,26 +49,19 @@ int procid_of(pid_t pid, char out[PROCID_MAX]) {
   return 0;
 }
 
-/* A zombie (killed, not yet reaped: its parent is gone and init is slow, or
- * never reaps inside a container) is dead: it holds nothing. */
-static int is_zombie(pid_t pid) {
-  char path[64], stat[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(stat, 1, sizeof stat - 1, f);
-  fclose(f);
-  stat[n] = '\0';
-  const char *p = strrchr(stat, ')');
-  return p && p[1] == ' ' && p[2] == 'Z';
+int procid_of(pid_t pid, char out[PROCID_MAX]) {
+  char state;
+  return read_stat(pid, out, &state);
 }
 
+/* A zombie (killed, not yet reaped: its parent is gone and init is slow, or
+ * never reaps inside a container) is dead: it holds nothing. */
 int procid_alive(const char *host, pid_t pid, const char *ident) {
   char me[256];
   if (procid_host(me, sizeof me) != 0 || strcmp(me, host) != 0) return -1;
-  char now[PROCID_MAX];
-  if (pid <= 0 || procid_of(pid, now) != 0) return 0;
-  return ident && strcmp(now, ident) == 0 && !is_zombie(pid);
+  char now[PROCID_MAX], state;
+  if (pid <= 0 || read_stat(pid, now, &state) != 0) return 0;
+  return ident && strcmp(now, ident) == 0 && state != 'Z';
 }
 
 /* ---- what a drun leaves behind ------------------------------------------ */

@@ -3,10 +3,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "redact.h"
 
 #define OUT_BUFFER (64 * 1024)
@@ -14,12 +13,6 @@
 
 static int buffered[3];
 static double last_flush;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void flush_at_exit(void) { out_flush(); }
 
@@ -29,7 +22,7 @@ void out_init(void) {
   done = 1;
   if (!isatty(1)) buffered[1] = setvbuf(stdout, NULL, _IOFBF, OUT_BUFFER) == 0;
   if (!isatty(2)) buffered[2] = setvbuf(stderr, NULL, _IOFBF, OUT_BUFFER) == 0;
-  last_flush = now();
+  last_flush = proc_now();
   atexit(flush_at_exit);
 }
 
@@ -48,7 +41,7 @@ int out_write_all(int fd, const void *p, size_t n) {
 }
 
 int out_flush(void) {
-  last_flush = now();
+  last_flush = proc_now();
   int rc = 0;
   if (fflush(stdout)) rc = -1;
   if (fflush(stderr)) rc = -1;
@@ -56,27 +49,17 @@ int out_flush(void) {
 }
 
 int out_redacted(int fd, const char *s, size_t n) {
-  static buf r; /* reused: a line a child prints costs no allocation */
-  r.len = 0;
-  if (redact_apply(s, n, &r, 1) == (size_t)-1) {
+  static buf r, tmp; /* reused: a line a child prints costs no allocation */
+  if (redact_text(s, n, &r, &tmp)) {
     errno = ENOMEM;
     return -1;
   }
   const char *text = buf_cstr(&r);
   size_t len = r.len;
-  static buf u;
-  if (redact_find_scheme_sep(text, len)) { /* a URL: its credentials too */
-    u.len = 0;
-    if (redact_url_credentials(text, len, &u)) {
-      errno = ENOMEM;
-      return -1;
-    }
-    text = buf_cstr(&u), len = u.len;
-  }
   if (fd != 1 && fd != 2) return out_write_all(fd, text, len);
   FILE *f = fd == 2 ? stderr : stdout;
   int rc = fwrite(text, 1, len, f) == len ? 0 : -1;
-  if (!buffered[fd] || now() - last_flush > OUT_MAX_AGE) out_flush();
+  if (!buffered[fd] || proc_now() - last_flush > OUT_MAX_AGE) out_flush();
   if (ferror(f)) rc = -1; /* this stream's reader went away (EPIPE), or its disk is full */
   return rc;
 }

@@ -1,9 +1,11 @@
 #include "redact.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <ctype.h>
+
+#include "jsontext.h"
 
 typedef struct {
   char *s;
@@ -48,13 +50,13 @@ static int add_buf(buf *b) {
   return rc < 0 ? -1 : 0;
 }
 
-/* The secret inside a JSON string: what `--json`, the ledger's metadata and
- * any JSON a child prints carry. */
+/* The secret inside a JSON string, escaped exactly as drun's encoder writes
+ * it: what `--json`, the ledger's metadata and any JSON a child prints carry. */
 static int json_escaped(const char *v, size_t n, buf *b) {
+  char tmp[8];
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)v[i];
-    const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
-    if (e ? buf_addstr(b, e) : c < 0x20 ? buf_addf(b, "\\u%04x", c) : buf_add(b, &v[i], 1)) return -1;
+    const char *e = json_escape_of((unsigned char)v[i], tmp);
+    if (e ? buf_addstr(b, e) : buf_add(b, &v[i], 1)) return -1;
   }
   return 0;
 }
@@ -75,24 +77,20 @@ static int url_encoded(const char *v, size_t n, buf *b) {
  * keeping only the characters that depend on the secret alone — as GitHub's
  * runner masks base64 forms of its secrets. */
 static int base64_cores(const char *v, size_t n) {
-  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (size_t shift = 0; shift < 3; shift++) {
-    size_t total = shift + n, full = total / 3 * 3;
-    buf b = {0};
-    for (size_t i = 0; i < full; i += 3) {
-      unsigned char in[3];
-      for (size_t k = 0; k < 3; k++) in[k] = i + k < shift ? 0 : (unsigned char)v[i + k - shift];
-      char quad[4] = {b64[in[0] >> 2], b64[(in[0] & 3) << 4 | in[1] >> 4], b64[(in[1] & 15) << 2 | in[2] >> 6],
-                      b64[in[2] & 63]};
-      if (buf_add(&b, quad, 4)) return buf_free(&b), -1;
-    }
+  buf in = {0}, b = {0};
+  int rc = 0;
+  for (size_t shift = 0; shift < 3 && !rc; shift++) {
+    /* shift bytes before the secret, and only whole groups of three: the
+     * characters of a last, partial group depend on what follows it */
+    in.len = b.len = 0;
+    if (buf_add(&in, "\0\0", shift) || buf_add(&in, v, n) || base64_add(&b, in.data, (shift + n) / 3 * 3)) rc = -1;
     /* the first shift bytes are not the secret's: skip the characters they touch */
     size_t skip = shift == 0 ? 0 : shift == 1 ? 2 : 3;
-    int rc = b.len >= skip + 6 ? add_form(b.data + skip, b.len - skip) : 0;
-    buf_free(&b);
-    if (rc < 0) return -1;
+    if (!rc && b.len >= skip + 6 && add_form(b.data + skip, b.len - skip) < 0) rc = -1;
   }
-  return 0;
+  buf_free(&in);
+  buf_free(&b);
+  return rc;
 }
 
 int redact_add(const char *value, size_t len) {
@@ -108,9 +106,8 @@ int redact_add(const char *value, size_t len) {
   buf_free(&b);
   /* each line of a multi-line secret (a PEM key) on its own, as a child may
    * print one line of it */
-  const char *line = value, *end = value + len;
-  while (memchr(line, '\n', (size_t)(end - line))) {
-    const char *nl = memchr(line, '\n', (size_t)(end - line));
+  const char *line = value, *end = value + len, *nl;
+  while ((nl = memchr(line, '\n', (size_t)(end - line)))) {
     size_t ln = (size_t)(nl - line) - (nl > line && nl[-1] == '\r');
     if (ln >= 8 && add_form(line, ln) < 0) return -1;
     line = nl + 1;
@@ -240,20 +237,25 @@ size_t redact_apply(const char *in, size_t n, buf *out, int final) {
   return n;
 }
 
+int redact_text(const char *s, size_t n, buf *out, buf *tmp) {
+  out->len = 0;
+  if (redact_apply(s, n, out, 1) == (size_t)-1) return -1;
+  if (!redact_find_scheme_sep(buf_cstr(out), out->len)) return 0; /* only text with a URL needs the second pass */
+  tmp->len = 0;
+  if (redact_url_credentials(buf_cstr(out), out->len, tmp)) return -1;
+  buf swap = *out;
+  *out = *tmp;
+  *tmp = swap;
+  return 0;
+}
+
 char *redact_dup(const char *s, size_t n, size_t *outlen) {
-  buf b = {0}, c = {0};
-  if (redact_apply(s, n, &b, 1) == (size_t)-1 || buf_reserve(&b, 0)) {
+  buf b = {0}, tmp = {0};
+  int rc = redact_text(s, n, &b, &tmp) || buf_reserve(&b, 0);
+  buf_free(&tmp);
+  if (rc) {
     buf_free(&b);
     return NULL;
-  }
-  if (redact_find_scheme_sep(buf_cstr(&b), b.len)) { /* only text with a URL needs the second pass */
-    if (redact_url_credentials(buf_cstr(&b), b.len, &c) || buf_reserve(&c, 0)) {
-      buf_free(&b);
-      buf_free(&c);
-      return NULL;
-    }
-    buf_free(&b);
-    b = c;
   }
   if (outlen) *outlen = b.len;
   return b.data;

@@ -36,6 +36,11 @@ size_t redact_apply(const char *in, size_t n, buf *out, int final);
 int redact_url_credentials(const char *s, size_t n, buf *out);
 const char *redact_find_scheme_sep(const char *s, size_t n); /* the first "://", or NULL: a URL to look at */
 
+/* A complete text (a line, a message) with every secret and every URL's
+ * credentials masked, into out (emptied first); tmp is scratch space, so a
+ * caller that keeps both buffers allocates nothing per call. 0, or -1 OOM. */
+int redact_text(const char *s, size_t n, buf *out, buf *tmp);
+
 /* Convenience: a malloc'd, NUL-terminated redacted copy (NULL on OOM). */
 char *redact_dup(const char *s, size_t n, size_t *outlen);
 #endif

@@ -164,6 +164,11 @@ TEST(every_encoding_of_a_secret) {
   char *r = redacted("json \"pa\\\"ss\\\\w:rd/+\" url pa%22ss%5Cw%3Ard%2F%2B raw pa\"ss\\w:rd/+");
   CHECK_STR(r, "json \"***\" url *** raw ***");
   free(r);
+  /* escaped as drun's encoder writes it: \b, not \u0008 */
+  redact_add("back\bspace-secret", 17);
+  r = redacted("{\"k\":\"back\\bspace-secret\"}");
+  CHECK_STR(r, "{\"k\":\"***\"}");
+  free(r);
   /* Basic auth: base64("alice:" + secret) holds the secret's base64 at some
    * alignment, masked whatever the user name's length */
   redact_clear();

@@ -12,7 +12,6 @@
 #include "lutil.h"
 #include "proc.h"
 #include "redact.h"
-#include "signals.h"
 
 extern char **environ;
 
@@ -265,14 +264,7 @@ static int proc_rusage(lua_State *L) {
   return 1;
 }
 
-/* interrupted() -> true once drun got SIGINT/SIGTERM */
-static int proc_interrupted(lua_State *L) {
-  lua_pushboolean(L, signals_caught() != 0);
-  return 1;
-}
-
 static const luaL_Reg proc_funcs[] = {
-    {"interrupted", proc_interrupted},
     {"rusage", proc_rusage},
     {"run", proc_run_l},
     {"which", proc_which},

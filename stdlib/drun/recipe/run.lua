@@ -68,7 +68,6 @@ local function interruption()
   if not sig then return nil end
   return "interrupted (" .. (sig == "SIGINT" and "Ctrl-C" or sig) .. ")"
 end
-M.interruption = interruption
 
 -- Runs a step function under the guard (drun.core.guard): its timeout bounds
 -- everything in it (children, sleeps, requests, health checks, Lua loops),
@@ -233,7 +232,6 @@ function execute(r, o, cleanup)
   end
   local function step_start(name) return db and noted(pcall(db.step_start, db, rec.id, name)) end
   local function step_end(seq, status, err) if db and seq then noted(pcall(db.step_end, db, rec.id, seq, status, err)) end end
-  engine.step_start, engine.step_end = step_start, step_end
 
   local results, completed, failed = {}, {}, nil
   local n = #r.steps

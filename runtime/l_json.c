@@ -425,33 +425,6 @@ static int json_encode(lua_State *L) {
   return 1;
 }
 
-/* utf8(s) -> s | s with each invalid sequence as U+FFFD, and whether it was
- * valid: for text from outside (a child's Latin-1 line) that must become a
- * JSON string without failing. */
-static int json_utf8(lua_State *L) {
-  size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  size_t bad = utf8_invalid_at(s, n);
-  if (bad == n) {
-    lua_settop(L, 1);
-    lua_pushboolean(L, 1);
-    return 2;
-  }
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  size_t at = 0;
-  while (bad < n) {
-    luaL_addlstring(&b, s + at, bad - at);
-    luaL_addstring(&b, "\xEF\xBF\xBD");
-    at = bad + 1;
-    bad = at + utf8_invalid_at(s + at, n - at);
-  }
-  luaL_addlstring(&b, s + at, n - at);
-  luaL_pushresult(&b);
-  lua_pushboolean(L, 0);
-  return 2;
-}
-
 static int mark(lua_State *L, const char *mt) {
   if (lua_isnoneornil(L, 1)) lua_newtable(L);
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -475,7 +448,7 @@ static int json_kind(lua_State *L) {
 
 static const luaL_Reg json_funcs[] = {
     {"decode", json_decode}, {"encode", json_encode}, {"array", json_array},
-    {"object", json_object}, {"kind", json_kind},     {"utf8", json_utf8}, {NULL, NULL},
+    {"object", json_object}, {"kind", json_kind},     {NULL, NULL},
 };
 
 int luaopen_drun_json(lua_State *L) {

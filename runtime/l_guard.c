@@ -19,6 +19,11 @@
 static lua_State *running;
 static int armed;
 
+static void guard_hook(lua_State *L, lua_Debug *ar);
+
+/* the hook at every call, return and instruction */
+static void check_each(lua_State *L) { lua_sethook(L, guard_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1); }
+
 /* Once it raises, it checks at every instruction: code that catches the
  * error in a loop (while true do pcall(f) end) is hit again between its
  * pcalls, so the error reaches the guard. */
@@ -27,7 +32,7 @@ static void guard_hook(lua_State *L, lua_Debug *ar) {
   if (!armed) return;
   int stop = signals_caught() != 0, late = !stop && guard_expired();
   if (!stop && !late) return;
-  lua_sethook(L, guard_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  check_each(L);
   if (stop) luaL_error(L, "interrupted");
   luaL_error(L, "%s", guard_timeout_message());
 }
@@ -50,7 +55,7 @@ void guard_detach(void) {
  * the very next instruction. */
 void guard_on_signal(int sig) {
   (void)sig;
-  if (running) lua_sethook(running, guard_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  if (running) check_each(running);
 }
 
 /* run(fn, arg [, timeout]) -> true, results... | false, error: fn(arg) armed,

@@ -230,6 +230,10 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
     set_err(err, "interrupted%s%s", "", "");
     goto done;
   }
+  if (guard_expired()) { /* the step's time is up: start nothing more */
+    set_err(err, "%s%s", guard_timeout_message(), "");
+    goto done;
+  }
   double t0 = proc_now();
   pid_t pid;
   int se = posix_spawn(&pid, exe.data, &fa, &at, spec->argv, envp);

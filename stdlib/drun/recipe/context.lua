@@ -11,7 +11,6 @@
 --   ctx.ledger (the run's ledger; nil under --dry-run), ctx.ledger_path
 local proc = require "drun.proc"
 local env = require "drun.env"
-local time = require "drun.time"
 
 local M = {}
 
@@ -23,7 +22,8 @@ function M.new(engine)
   local meta = {}
 
   -- A child runs under the step: its lines go to the report, it cannot
-  -- outlive the step's timeout, and under --dry-run only read-only commands run.
+  -- outlive the step's timeout (drun.proc keeps the step's deadline: the
+  -- guard's), and under --dry-run only read-only commands run.
   function ctx.run(spec)
     if type(spec) ~= "table" then error("ctx.run: expected a table { \"program\", \"arg\", ... }", 2) end
     local s = {}
@@ -31,11 +31,6 @@ function M.new(engine)
     local step = engine.current
     s.read_only = s.read_only or (step and step.read_only) -- drun.proc enforces --dry-run
     s.stream = function(stream, line) engine.report:output(stream, line) end
-    if engine.deadline then
-      local left = engine.deadline - time.now()
-      if left <= 0 then error(string.format("step timed out after %gs", step.timeout), 2) end
-      if not s.timeout or s.timeout > left then s.timeout = left end
-    end
     local ok, res, err = pcall(proc.run, s)
     if not ok then error(res, 2) end
     return res, err

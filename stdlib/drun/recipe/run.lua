@@ -74,10 +74,9 @@ end
 -- and a signal stops it. Returns ok, error text, interrupted.
 local function call_step(engine, fn, ctx, step)
   engine.current = step
-  engine.deadline = step.timeout and (time.now() + step.timeout) or nil
   ctx.step = step.name
   local ok, err = guard.run(fn, ctx, step.timeout)
-  engine.current, engine.deadline = nil, nil
+  engine.current = nil
   if ok then return true end
   local interrupted = interruption()
   return false, interrupted or out.redact(text(err)), interrupted ~= nil

@@ -77,6 +77,16 @@ end
 
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
+-- "Name: value" lines without those whose name `unwanted(name)` is true
+local function without(headers, unwanted)
+  local kept = {}
+  for _, l in ipairs(headers) do
+    if not unwanted(l:match("^([^:]*)")) then kept[#kept + 1] = l end
+  end
+  return kept
+end
+local function is_content_type(name) return name:lower() == "content-type" end
+
 -- The request after a redirect, as a browser or curl would send it, except
 -- that credentials never travel further than the origin they were given
 -- for: every credential header (Authorization, Cookie, *token*, *api-key*,
@@ -90,26 +100,18 @@ function M.redirect(req, status, location)
     error(string.format("http: refusing to follow a redirect to %s (not http or https)", shown(to)), 0)
   end
   local has_credentials = req.url:match("^%a[%w+.-]*://[^/?#]*@") ~= nil
-  for _, l in ipairs(req.headers) do has_credentials = has_credentials or sensitive(l:match("^([^:]*)")) end
+  has_credentials = has_credentials or #without(req.headers, sensitive) < #req.headers
   if has_credentials and s1 == "https" and s2 == "http" then
     error(string.format("http: refusing to follow a redirect from https to http (%s) with credentials attached",
                         shown(to)), 0)
   end
   if s1 ~= s2 or h1 ~= h2 or p1 ~= p2 then
-    local kept = {}
-    for _, l in ipairs(req.headers) do
-      if not sensitive(l:match("^([^:]*)")) then kept[#kept + 1] = l end
-    end
-    req.headers = kept
+    req.headers = without(req.headers, sensitive)
     to = to:gsub("^(%a[%w+.-]*://)[^/?#]*@", "%1") -- nor userinfo
   end
   if status == 303 or ((status == 301 or status == 302) and req.method == "POST") then
     req.method, req.body = req.method == "HEAD" and "HEAD" or "GET", nil
-    local kept = {}
-    for _, l in ipairs(req.headers) do
-      if not l:lower():match("^content%-type:") then kept[#kept + 1] = l end
-    end
-    req.headers = kept
+    req.headers = without(req.headers, is_content_type)
   end
   req.url = to
 end

@@ -4,12 +4,16 @@ return {
   service = "app",
   apps = { development = "app-development", staging = "app-staging", production = "app-production" },
   configs = { development = "fly.development.toml", staging = "fly.staging.toml", production = "fly.production.toml" },
+  -- Fly Managed Postgres cluster ids (fly mpg list): snapshots are `fly mpg backup create`
   clusters = { development = "app-development-db", staging = "app-staging-db", production = "app-production-db" },
   schema_globs = { "migrations/**" },             -- a change here means: snapshot the target's database first
-  snapshot_command = env("FLY_SNAPSHOT_COMMAND") and { env("FLY_SNAPSHOT_COMMAND"), "{cluster}" }
-                     or { "fly", "postgres", "backup", "create", "-a", "{cluster}" },
+  backup = { type = "full", timeout = tonumber(env("FLY_BACKUP_TIMEOUT") or "") or 900,
+             interval = tonumber(env("FLY_BACKUP_INTERVAL") or "") or 10 },
+  commit_label = "commit",                        -- the image label that names the commit it was built from
   health_url = env("FLY_HEALTH_URL") or "https://%s.fly.dev/health", -- %s: the app
-  health = { attempts = 5, interval = tonumber(env("FLY_HEALTH_INTERVAL") or "") or 5 },
+  -- expect: nil = status 200; a table = those JSON fields ({status = "ok"}); "digest" = {"digest": <the promoted digest>}
+  health = { attempts = 5, interval = tonumber(env("FLY_HEALTH_INTERVAL") or "") or 5,
+             expect = env("FLY_HEALTH_EXPECT") == "digest" and "digest" or nil },
   strategy = "rolling",
   wait_timeout = "5m",
   github_repo = env("GITHUB_REPOSITORY") or "acme/app",

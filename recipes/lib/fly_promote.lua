@@ -15,19 +15,21 @@ local PATHS = { ["development → staging"] = { "development", "staging" }, ["de
 
 local function health_url(c, app) return (c.health_url:gsub("%%s", app)) end
 
--- the running image of an app, or nil when it runs none yet
-local function running(app, ctx)
+-- the running image of an app, or nil when it runs none yet (no app, no
+-- machine, no machine with an image); a deploy under way or machines on
+-- different images stop the run. Machines in every state count: fly launch's
+-- apps auto-stop idle machines, which still hold the current image.
+local function running(app)
   local ok, img = pcall(fly.current_image, app, {})
   if ok then return img end
-  local e = tostring(img)
-  -- an app not created yet, or with no machine started, runs nothing; anything else (a mismatch, an outage) stops the run
-  if e:find("Could not find App", 1, true) or e:find("has no started machine", 1, true) then return nil end
+  if tostring(img):find("Could not find App", 1, true) then return nil end
   error(img, 0)
 end
 
 -- the commit an image was built from: its label, else the ledger record of its digest
 local function commit_of(ctx, c, digest, labels)
-  if labels and labels.commit then return labels.commit end
+  local label = labels and labels[c.commit_label or "commit"]
+  if label and label ~= "" then return label end
   local db = ctx.ledger or require("drun.ledger").reader(ctx.ledger_path)
   local found
   for _, rec in ipairs(db:history { service = c.service, all = true }) do
@@ -43,31 +45,52 @@ local function source_image(c, ctx)
     local src = PATHS[ctx.params.promotion_path][1]
     local pin = ctx.params.image_digest
     if pin ~= "" and not pin:match("^sha256:%x+$") then error("image_digest must be sha256:<hex>, got " .. pin, 0) end
-    local img = running(c.apps[src], ctx)
+    local img = running(c.apps[src])
     if pin ~= "" and not (img and img.digest == pin) then img = { digest = pin, pinned = true } end
     ctx.source_image = img or false
   end
   return ctx.source_image or nil
 end
 
+-- what the health check asks of the app (config health.expect): status 200,
+-- JSON fields, or the digest it reports
+local function health_expectation(c, digest)
+  local want = c.health.expect
+  if want == nil then return nil end
+  if want == "digest" then return { digest = digest } end
+  if type(want) == "table" then return want end
+  error("health.expect must be nil, a table of JSON fields or \"digest\", got " .. tostring(want), 0)
+end
+
+-- Every machine that exists runs the digest, whatever its state; none is
+-- started for it. The health URL is asked only when a machine is started:
+-- asking an auto-stopped app would start one.
 local function verify_and_check(c, ctx, app, digest)
-  local differ = {}
-  for id, d in pairs(fly.machine_digests(app)) do
-    if d ~= digest then differ[#differ + 1] = id .. " runs " .. tostring(d):sub(1, 19) end
+  local machines = fly.machines(app)
+  if #machines == 0 then error(string.format("%s has no machine: nothing runs %s", app, digest:sub(1, 19)), 0) end
+  local differ, started = {}, 0
+  for _, m in ipairs(machines) do
+    if m.digest ~= digest then differ[#differ + 1] = string.format("%s (%s) runs %s", m.id, tostring(m.state), tostring(m.digest):sub(1, 19)) end
+    if m.state == "started" then started = started + 1 end
   end
   table.sort(differ)
   if #differ > 0 then
     error(string.format("not every machine of %s runs %s: %s", app, digest:sub(1, 19), table.concat(differ, "; ")), 0)
   end
+  if started == 0 then
+    ctx.set("health", "not checked: no machine is started (auto-stopped); every machine holds the digest")
+    return ctx.log.info("%s: all %d machines hold %s and none is started: health not checked (it would start one)",
+                        app, #machines, digest:sub(1, 19))
+  end
   ctx.health.wait { url = health_url(c, app), attempts = c.health.attempts, interval = c.health.interval,
-                    expect_json = { digest = digest } }
+                    expect_json = health_expectation(c, digest) }
 end
 
 local function deploy_steps(r, c, opts)
   r:step("deploy", {
     description = "fly deploy the digest by reference (release_command runs the migrations)",
     on_failure = function(ctx)
-      local now = running(ctx.get("target_app"), ctx)
+      local now = running(ctx.get("target_app"))
       local old = ctx.get("target_previous_digest")
       if now and now.digest == old then
         return string.format("%s still runs the old digest %s (verified); nothing else changed", ctx.get("target_app"), tostring(old):sub(1, 19))
@@ -124,13 +147,13 @@ function M.promote(c)
   r:step("resolve", { read_only = true, description = "the digest the source runs (or the pin) and what the target runs",
                       on_failure = "nothing changed" }, function(ctx)
     local from, to = table.unpack(PATHS[ctx.params.promotion_path])
-    local source = running(c.apps[from], ctx)
+    local source = running(c.apps[from])
     local pin = ctx.params.image_digest ~= "" and ctx.params.image_digest or nil
     if not source and not pin then error(string.format("%s runs no image to promote", c.apps[from]), 0) end
     local digest = pin or source.digest
     if not digest:match("^sha256:%x+$") then error("image_digest must be sha256:<hex>, got " .. digest, 0) end
     local repository = source and source.repository or c.service
-    local target = running(c.apps[to], ctx)
+    local target = running(c.apps[to])
     ctx.set("source_app", c.apps[from]); ctx.set("target_app", c.apps[to]); ctx.set("digest", digest)
     ctx.set("image_ref", string.format("%s/%s@%s", source and source.registry or "registry.fly.io", repository, digest))
     ctx.set("commit", commit_of(ctx, c, digest, source and source.digest == digest and source.labels or nil))
@@ -162,7 +185,8 @@ function M.promote(c)
       reason = "taken: " .. table.concat(changed, ", ") .. " changed"
     end
     local cluster = c.clusters[ctx.environment]
-    local id = fly.snapshot { cluster = cluster, command = c.snapshot_command, run = ctx.run }
+    local b = c.backup or {}
+    local id = fly.backup { cluster = cluster, type = b.type, timeout = b.timeout, interval = b.interval, run = ctx.run }
     ctx.set("backup_id", id or json.null)
     ctx.set("snapshot", reason)
     ctx.log.info("snapshot of %s %s: %s", cluster, reason, tostring(id))
@@ -181,11 +205,14 @@ function M.promote(c)
   return r
 end
 
+-- FLOWS.md §2: a restore forks a new cluster; the app's secrets are synced
+-- by a secret manager, so `fly secrets set` on it would be overwritten.
 local PATH_B = [[
 If the database itself must go back (path B, by hand, never automated):
-  1. fly postgres backup restore on the cluster from the backup id in the ledger (this forks a new cluster)
-  2. point DATABASE_URL and DATABASE_URL_MIGRATION of the app at the new cluster (fly secrets set ...)
-  3. re-promote the digest that matches that schema with this recipe (to=sha256:...)]]
+  1. fly mpg restore <cluster id> --backup-id <the backup id in the ledger>: this forks a NEW cluster
+  2. re-point DATABASE_URL and DATABASE_URL_MIGRATION at the new cluster in the secret manager that syncs the app
+     (never fly secrets set on a synced app: the next sync overwrites it)
+  3. redeploy: re-promote the digest that matches that schema with this recipe (to=sha256:...)]]
 
 function M.rollback(c)
   -- the digest to go back to and the deployment it replaces, read from the ledger once per run
@@ -226,6 +253,7 @@ function M.rollback(c)
                reason = { default = "rolled back", description = "recorded on the rolled-back deployment" } },
     approval = "required",
     version = function(ctx) return target(ctx).digest:sub(8, 19) end,
+    commit = function(ctx) return commit_of(ctx, c, target(ctx).digest) end, -- the restored commit, not the checkout's
     secrets = { "FLY_API_TOKEN" },
   }
   r:step("resolve", { read_only = true, description = "the digest to go back to" }, function(ctx)
@@ -233,7 +261,7 @@ function M.rollback(c)
     ctx.set("target_app", c.apps[ctx.environment])
     ctx.set("digest", t.digest)
     ctx.set("image_ref", t.ref or ("registry.fly.io/" .. c.service .. "@" .. t.digest))
-    local now = running(c.apps[ctx.environment], ctx)
+    local now = running(c.apps[ctx.environment])
     ctx.set("target_previous_digest", now and now.digest or json.null)
     ctx.set("target_previous_ref", now and now.ref or json.null)
     ctx.log.info("back to %s", t.digest:sub(1, 19))

@@ -1,15 +1,25 @@
 -- drun.fly: flyctl for recipes (FLOWS.md §2). Credentials: FLY_API_TOKEN
 -- through env.secret (a clear error when missing; masked everywhere).
 --
---   fly.current_image("app-staging")   -> {digest, tag, ref, version, labels} (every machine checked)
+--   fly.current_image("app-staging")   -> {digest, tag, ref, version, labels, machines} or nil, why
+--   fly.machines("app-staging")        -> {{id, state, digest, labels, ...}, ...} every machine, any state
 --   fly.deploy { app = "app-production", config = "fly.production.toml",
 --                image = "registry.fly.io/app@sha256:...", strategy = "rolling", wait_timeout = "5m" }
---   fly.snapshot { cluster = "app-production-db", command = { "fly", "postgres", "backup", "create", "-a", "{cluster}" } }
+--   fly.backup { cluster = "<mpg cluster id>", type = "full", timeout = 600, interval = 10 } -> backup id
+--
+-- The shapes are flyctl's (superfly/flyctl internal/command/…): `image show
+-- --json` prints every value as a string, Labels JSON-encoded (image/show.go);
+-- `status --json` lists machines in every state but destroyed, image_ref.labels
+-- a map (status/machines.go, fly-go machine_types.go); `mpg backup create`
+-- prints no id and `mpg backup list --json` prints text, not JSON, when there
+-- is no backup (mpg/v2/run_backup.go).
 --
 -- Every call takes `run` (default drun.proc.run; recipes pass ctx.run).
 local proc = require "drun.proc"
 local env = require "drun.env"
 local json = require "drun.json"
+local time = require "drun.time"
+local log = require "drun.log"
 
 local M = {}
 
@@ -19,53 +29,103 @@ local function fly(args, o)
   for _, a in ipairs(args) do spec[#spec + 1] = a end
   spec.cwd, spec.read_only, spec.check = o.dir, o.read_only, false
   local res, err = (o.run or proc.run)(spec)
-  if not res then error("fly: " .. err, 3) end
+  if not res then error("fly: " .. err, 0) end
   if not res.ok and not res.dry_run then
     local why = (res.stderr:match("Error: ([^\n]+)") or proc.failure_message(res))
-    error("fly: " .. table.concat(args, " ") .. ": " .. why, 3)
+    error("fly: " .. table.concat(args, " ") .. ": " .. why, 0)
   end
   return res
 end
 
-function M.status(app, o) return json.decode(fly({ "status", "-a", app, "--json" }, { run = o and o.run, read_only = true }).stdout) end
-function M.releases(app, o) return json.decode(fly({ "releases", "-a", app, "--json" }, { run = o and o.run, read_only = true }).stdout) end
+local function decode(what, text)
+  local ok, v = pcall(json.decode, text)
+  if not ok then error("fly: " .. what .. " printed no JSON: " .. tostring(v):sub(1, 200), 0) end
+  return v
+end
 
--- The image every started machine of `app` runs. Raises naming the machines
--- when they do not all run the same digest.
+-- Labels as flyctl gives them: a map (status), a JSON-encoded map or "" (image show).
+function M.labels(v)
+  if v == nil or v == json.null or v == "" then return {} end
+  if type(v) == "string" then
+    local ok, t = pcall(json.decode, v)
+    if not ok or type(t) ~= "table" then error("fly: image labels are not a JSON object: " .. v:sub(1, 80), 0) end
+    v = t
+  end
+  if type(v) ~= "table" then error("fly: image labels are a " .. type(v) .. ", not an object", 0) end
+  for k, val in pairs(v) do
+    if type(k) ~= "string" or type(val) ~= "string" then error("fly: image labels must map strings to strings", 0) end
+  end
+  return v
+end
+
+function M.status(app, o)
+  local st = decode("status -a " .. app, fly({ "status", "-a", app, "--json" }, { run = o and o.run, read_only = true }).stdout)
+  if type(st) ~= "table" or (st.Machines ~= nil and st.Machines ~= json.null and type(st.Machines) ~= "table") then
+    error("fly: status -a " .. app .. ": not the shape of flyctl's status", 0)
+  end
+  return st
+end
+
+function M.releases(app, o)
+  return decode("releases -a " .. app, fly({ "releases", "-a", app, "--json" }, { run = o and o.run, read_only = true }).stdout)
+end
+
+-- image show: {MachineID = {version, labels, tag, registry, repository, digest}}
+function M.images(app, o)
+  local out = {}
+  local list = decode("image show -a " .. app, fly({ "image", "show", "-a", app, "--json" }, { run = o and o.run, read_only = true }).stdout)
+  if type(list) ~= "table" then error("fly: image show -a " .. app .. ": not a list", 0) end
+  if list.MachineID then list = { list } end -- image show MACHINE prints one object
+  for _, i in ipairs(list) do
+    out[i.MachineID] = { digest = i.Digest, tag = i.Tag, registry = i.Registry, repository = i.Repository,
+                         version = i.Version ~= "N/A" and i.Version ~= "" and i.Version or nil, labels = M.labels(i.Labels) }
+  end
+  return out
+end
+
+-- Every machine of the app, whatever its state (auto-stopped ones included):
+-- {id, state, region, digest, labels, registry, repository, tag}
+function M.machines(app, o)
+  local out = {}
+  for _, m in ipairs(M.status(app, o).Machines or {}) do
+    local ref = type(m.image_ref) == "table" and m.image_ref or {}
+    out[#out + 1] = { id = m.id, state = m.state, region = m.region, digest = ref.digest, tag = ref.tag,
+                      registry = ref.registry, repository = ref.repository, labels = M.labels(ref.labels) }
+  end
+  return out
+end
+
+-- The image the app runs, every machine checked: nil and why when it runs
+-- none (no machine, or none with an image). Raises when a deploy is under way
+-- (a machine "replacing") or the machines run different images.
 function M.current_image(app, o)
-  local images = json.decode(fly({ "image", "show", "-a", app, "--json" }, { run = o and o.run, read_only = true }).stdout)
-  local st = M.status(app, o)
-  local digests, by = {}, {}
-  for _, m in ipairs(st.Machines or {}) do
-    if m.state == "started" and m.image_ref and m.image_ref.digest then
-      by[m.image_ref.digest] = by[m.image_ref.digest] or {}
-      table.insert(by[m.image_ref.digest], m.id)
-      if #by[m.image_ref.digest] == 1 then digests[#digests + 1] = m.image_ref.digest end
+  local machines, by, digests, busy = M.machines(app, o), {}, {}, {}
+  for _, m in ipairs(machines) do
+    if m.state == "replacing" then busy[#busy + 1] = m.id end
+    if m.digest and m.digest ~= "" then
+      if not by[m.digest] then by[m.digest] = {}; digests[#digests + 1] = m.digest end
+      table.insert(by[m.digest], m.id)
     end
   end
-  if #digests == 0 then error("fly: " .. app .. " has no started machine", 2) end
+  if #busy > 0 then
+    error(string.format("fly: a deploy of %s is under way (machine %s replacing): wait for it to finish, then retry",
+                        app, table.concat(busy, ", ")), 0)
+  end
+  if #digests == 0 then return nil, #machines == 0 and "has no machine" or "has no machine with an image" end
   if #digests > 1 then
     local parts = {}
     for _, d in ipairs(digests) do parts[#parts + 1] = d:sub(1, 19) .. " on " .. table.concat(by[d], ", ") end
-    error("fly: the machines of " .. app .. " run different images: " .. table.concat(parts, "; "), 2)
+    error("fly: the machines of " .. app .. " run different images: " .. table.concat(parts, "; "), 0)
   end
-  local d = digests[1]
-  for _, i in ipairs(images) do
-    if i.Digest == d then
-      return { digest = d, tag = i.Tag, version = i.Version, labels = i.Labels or {},
-               ref = string.format("%s/%s@%s", i.Registry, i.Repository, d), repository = i.Repository, registry = i.Registry }
-    end
-  end
-  return { digest = d, labels = {}, ref = d }
-end
-
--- The digest each started machine runs: {machine id = digest}
-function M.machine_digests(app, o)
-  local out = {}
-  for _, m in ipairs(M.status(app, o).Machines or {}) do
-    if m.state == "started" then out[m.id] = m.image_ref and m.image_ref.digest end
-  end
-  return out
+  local d, first = digests[1], nil
+  for _, m in ipairs(machines) do if m.digest == d then first = first or m end end
+  local shown = M.images(app, o)[first.id] or {}
+  local labels = next(first.labels) and first.labels or shown.labels or {}
+  local states = {}
+  for _, m in ipairs(machines) do states[#states + 1] = m.id .. " " .. tostring(m.state) end
+  return { digest = d, tag = first.tag, version = shown.version, labels = labels, registry = first.registry,
+           repository = first.repository, machines = machines, states = table.concat(states, ", "),
+           ref = string.format("%s/%s@%s", first.registry or "registry.fly.io", first.repository or app, d) }
 end
 
 -- deploy{app, config, image, strategy, wait_timeout, dir, run}
@@ -76,18 +136,52 @@ function M.deploy(o)
   return fly(args, { run = o.run, dir = o.dir })
 end
 
--- snapshot{cluster, command = {..., "{cluster}", ...}, run} -> backup id (the last word printed)
-function M.snapshot(o)
-  local spec = {}
-  for i, a in ipairs(o.command or { "fly", "postgres", "backup", "create", "-a", "{cluster}" }) do
-    spec[i] = (a:gsub("{cluster}", o.cluster))
-  end
-  spec.check = false
-  local res, err = (o.run or proc.run)(spec)
-  if not res then error("fly: snapshot: " .. err, 2) end
+-- The cluster's backups: [{id, status, type, start, stop}]; none when flyctl
+-- says "No backups found" (it prints that text even under --json).
+function M.backups(cluster, o)
+  local out = fly({ "mpg", "backup", "list", cluster, "--json" }, { run = o and o.run, read_only = true }).stdout
+  if out:match("^%s*No backups found") then return {} end
+  local list = decode("mpg backup list " .. cluster, out)
+  if type(list) ~= "table" then error("fly: mpg backup list " .. cluster .. ": not a list", 0) end
+  return list
+end
+
+local FAILED = { failed = true, error = true, cancelled = true, canceled = true }
+
+-- backup{cluster, type = "full", timeout = 600, interval = 10, run} -> the id.
+-- `fly mpg backup create` only queues a backup, so the id is the backup that
+-- was not in the list before; it must reach "completed" within `timeout`.
+-- Raises (the promotion stops before deploying) on failure or timeout.
+function M.backup(o)
+  local before = {}
+  -- the list is read quietly (proc.run, not the step's run): polling would fill the report with JSON
+  for _, b in ipairs(M.backups(o.cluster)) do before[b.id] = true end
+  local res = fly({ "mpg", "backup", "create", o.cluster, "--type", o.type or "full" }, { run = o.run })
   if res.dry_run then return nil end
-  if not res.ok then error("fly: snapshot of " .. o.cluster .. " failed: " .. proc.failure_message(res), 2) end
-  return res.stdout:match("(%S+)%s*$")
+  local timeout, interval = o.timeout or 600, o.interval or 10
+  local deadline, id, last = time.now() + timeout, nil, nil
+  while true do
+    local newest
+    for _, b in ipairs(M.backups(o.cluster)) do
+      if b.id == id then newest = b; break end
+      if not before[b.id] and (not newest or tostring(b.start) > tostring(newest.start)) then newest = b end
+    end
+    if newest then
+      id = newest.id
+      if newest.status == "completed" then return id end
+      if FAILED[newest.status] then error(string.format("fly: backup %s of cluster %s %s", id, o.cluster, newest.status), 0) end
+      if newest.status ~= last then log.info("backup %s of %s: %s", id, o.cluster, tostring(newest.status)) end
+      last = newest.status
+    end
+    if time.now() >= deadline then
+      if id then
+        error(string.format("fly: backup %s of cluster %s is still %s after %gs (see fly mpg backup list %s)",
+                            id, o.cluster, tostring(last), timeout, o.cluster), 0)
+      end
+      error(string.format("fly: no new backup of cluster %s showed up in fly mpg backup list within %gs", o.cluster, timeout), 0)
+    end
+    time.sleep(interval)
+  end
 end
 
 return M

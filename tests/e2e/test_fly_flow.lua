@@ -13,7 +13,7 @@ t.test("dev -> staging -> production: the same digest everywhere; the ledger has
   t.eq(rec.status, "success")
   t.eq(rec.metadata.digest, f.digests[1])
   t.eq(rec.git_commit, f.commits[1], "the image's commit, not the checkout's HEAD")
-  t.match(rec.metadata.backup_id, "^bkp%-")
+  t.match(rec.metadata.backup_id, "^bkp_")
   t.eq(rec.full_version, f.digests[1]:sub(8, 19) .. "+build.1")
 
   r = f:promote("staging->production") -- production wants an approval
@@ -24,7 +24,7 @@ t.test("dev -> staging -> production: the same digest everywhere; the ledger has
   t.eq(r.code, 0, r.stdout .. r.stderr)
   t.eq(f:running("production"), f.digests[1])
   t.eq(f:latest { environment = "production" }.metadata.approval, "--yes")
-  t.eq(f:count_calls("sandbox-snapshot app-production-db"), 1)
+  t.eq(f:count_calls("fly mpg backup create app-production-db"), 1)
 end)
 
 t.test("promoting what the target already runs: nothing deployed, nothing snapshotted", function()
@@ -47,25 +47,81 @@ t.test("the snapshot: skipped when no migration changed, taken (and named) when 
   local rec = f:latest { environment = "staging" }
   t.match(rec.metadata.snapshot, "^skipped: no migration changed")
   t.eq(rec.metadata.backup_id, require("drun.json").null)
-  t.eq(f:count_calls("sandbox-snapshot app-staging-db"), 1)
+  t.eq(f:count_calls("fly mpg backup create app-staging-db"), 1)
   f:put("development", 3) -- 0002_orders.sql
   r = f:promote("development->staging")
   t.eq(r.code, 0, r.stdout)
   rec = f:latest { environment = "staging" }
   t.eq(rec.metadata.snapshot, "taken: migrations/0002_orders.sql changed")
-  t.match(rec.metadata.backup_id, "^bkp%-")
-  t.eq(f:count_calls("sandbox-snapshot app-staging-db"), 2)
+  t.match(rec.metadata.backup_id, "^bkp_")
+  t.eq(f:count_calls("fly mpg backup create app-staging-db"), 2)
 end)
 
-t.test("a failing snapshot: nothing deployed", function()
+t.test("a backup that fails, never finishes, or is refused: the promotion stops before deploying", function()
+  for fault, says in pairs {
+    ["backup:app-staging-db=fail"] = "fly: backup bkp_%S+ of cluster app%-staging%-db failed",
+    ["backup:app-staging-db=never"] = "fly: backup bkp_%S+ of cluster app%-staging%-db is still in_progress after 0%.5s",
+    ["backup-create:app-staging-db=fail"] = "fly: mpg backup create app%-staging%-db %-%-type full: failed to create backup",
+    ["mpg-cluster:app-staging-db=missing"] = 'managed postgres cluster "app%-staging%-db" not found',
+  } do
+    local f = flyfix.setup()
+    f.env.FLY_BACKUP_TIMEOUT = "0.5"
+    f:fault(fault)
+    local r = f:promote("development->staging")
+    t.eq(r.code, 1, fault)
+    t.match(r.stdout, "✗ snapshot failed", fault)
+    t.match(r.stdout, says, fault)
+    t.match(r.stdout, "state:  nothing deployed: the snapshot failed")
+    t.eq(f:count_calls("fly deploy -a app-staging"), 0, fault)
+    t.eq(f:latest {}.status, "failed")
+    t.eq(f:running("staging"), nil)
+  end
+end)
+
+t.test("an app whose machines are all stopped still runs its image; verify starts none", function()
   local f = flyfix.setup()
-  f:fault("snapshot:app-staging-db=fail")
+  f:fault("machines:app-development=stopped,suspended")
+  local r = f:promote("development->staging")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.eq(f:running("staging"), f.digests[1])
+  t.eq(f:latest { environment = "staging" }.git_commit, f.commits[1], "the label decoded from fly's string")
+  f:put("development", 2)
+  f:fault("machines:app-staging=stopped,stopped")
+  r = f:promote("development->staging")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "all 2 machines hold sha256:%x+ and none is started: health not checked")
+  t.eq(f:latest { environment = "staging" }.metadata.target_previous_digest, f.digests[1], "the stopped target was deployed")
+  local st = require("drun.json").decode(f:sh("fly", "status", "-a", "app-staging", "--json").stdout)
+  for _, m in ipairs(st.Machines) do t.eq(m.state, "stopped", "verify started no machine") end
+end)
+
+t.test("zero machines and a deploy under way: clear errors, nothing deployed", function()
+  local f = flyfix.setup()
+  f:fault("machines:app-development=none")
   local r = f:promote("development->staging")
   t.eq(r.code, 1)
-  t.match(r.stdout, "✗ snapshot failed")
-  t.match(r.stdout, "state:  nothing deployed: the snapshot failed")
+  t.match(r.stdout, "app%-development runs no image to promote")
   t.eq(f:count_calls("fly deploy -a app-staging"), 0)
-  t.eq(f:latest {}.status, "failed")
+  f = flyfix.setup()
+  f:fault("machines:app-development=started,replacing")
+  r = f:promote("development->staging")
+  t.eq(r.code, 3, "refused before the first step")
+  t.match(r.stdout, "a deploy of app%-development is under way %(machine %x+ replacing%): wait for it to finish, then retry")
+  t.eq(f:running("staging"), nil)
+end)
+
+t.test("the health expectation comes from the config: status 200 by default, the digest only when asked", function()
+  local f = flyfix.setup()
+  f.env.FLY_HEALTH_URL = f.env.SANDBOX_APPS_URL .. "/%s/version"
+  f.env.FLY_HEALTH_EXPECT = "digest"
+  local r = f:promote("development->staging")
+  t.eq(r.code, 0, r.stdout)
+  t.match(r.stdout, "health: attempt 1/5: ok")
+  f = flyfix.setup()
+  f.env.FLY_HEALTH_EXPECT = "digest"
+  r = f:promote("development->staging")
+  t.eq(r.code, 1, "a real app's /health answers {\"status\":\"ok\"}, no digest")
+  t.match(r.stdout, "health: attempt 1/5: 200 with digest nothing")
 end)
 
 t.test("release_command fails: the target still runs the old digest, verified", function()
@@ -89,7 +145,7 @@ t.test("a machine left on another digest: verify fails and names it", function()
   local r = f:promote("development->staging")
   t.eq(r.code, 1)
   t.match(r.stdout, "✗ verify failed")
-  t.match(r.stdout, "not every machine of app%-staging runs sha256:" .. f.digests[2]:sub(8, 19) .. ": %x+ runs sha256:" .. f.digests[1]:sub(8, 19))
+  t.match(r.stdout, "not every machine of app%-staging runs sha256:" .. f.digests[2]:sub(8, 19) .. ": %x+ %(started%) runs sha256:" .. f.digests[1]:sub(8, 19))
 end)
 
 t.test("health fails: a clear state and the rollback command; --auto-rollback re-deploys the old digest", function()
@@ -123,7 +179,9 @@ t.test("fly-rollback: back to the previous good digest, the bad one marked; path
   t.eq(f:running("staging"), f.digests[1])
   t.eq(require("drun.ledger").open(f.ledger):record(bad.id).status, "rollback")
   t.match(r.stdout, "path B, by hand")
-  t.match(r.stdout, "fly postgres backup restore")
+  t.match(r.stdout, "fly mpg restore <cluster id> %-%-backup%-id")
+  t.match(r.stdout, "never fly secrets set on a synced app")
+  t.eq(f:latest { environment = "staging" }.git_commit, f.commits[1], "the restored commit, not the checkout's HEAD")
 end)
 
 t.test("fly-rollback with no earlier success: refused, nothing deployed", function()
@@ -165,6 +223,6 @@ t.test("record_issue=true: the deployment record posted as a GitHub issue, its U
   t.eq(#gh.issues, 1)
   t.eq(gh.issues[1].title, "Deployment record: app-staging " .. f.digests[1]:sub(8, 19))
   t.match(gh.issues[1].body, "| digest | `" .. f.digests[1] .. "` |")
-  t.match(gh.issues[1].body, "| backup id | bkp%-")
+  t.match(gh.issues[1].body, "| backup id | bkp_")
   t.match(f:latest {}.metadata.record_issue, "/issues/1$")
 end)

@@ -257,7 +257,7 @@ t.test("fly: deploy by digest runs the release_command; image show, releases, st
   t.eq(#images, 2)
   for _, k in ipairs { "MachineID", "Registry", "Repository", "Tag", "Version", "Digest", "Labels" } do t.ok(images[1][k] ~= nil, k) end
   t.eq(images[1].Digest, digest)
-  t.eq(images[1].Labels.commit, "abc123")
+  t.eq(images[1].Labels, '{"commit":"abc123"}', "image show JSON-encodes the labels into a string")
   local releases = json.decode(run(env, nil, "fly", "releases", "-a", "app-staging", "--json").stdout)
   for _, k in ipairs { "ID", "Version", "Stable", "Status", "Description", "Reason", "User", "CreatedAt", "ImageRef" } do t.ok(releases[1][k] ~= nil, k) end
   t.eq(releases[1].ImageRef, "registry.fly.io/app@" .. digest)
@@ -265,8 +265,8 @@ t.test("fly: deploy by digest runs the release_command; image show, releases, st
   for _, k in ipairs { "ID", "Name", "Deployed", "Status", "Hostname", "Version", "Machines" } do t.ok(st[k] ~= nil, k) end
   t.eq(st.Machines[1].image_ref.digest, digest)
   t.eq(st.Machines[1].state, "started")
-  local h = http.get(env.SANDBOX_URL .. "/apps/app-staging/health")
-  t.eq(h:json().digest, digest)
+  t.same(http.get(env.SANDBOX_URL .. "/apps/app-staging/health"):json(), { status = "ok" })
+  t.eq(http.get(env.SANDBOX_URL .. "/apps/app-staging/version"):json().digest, digest)
   -- the same digest promoted: newest release first, version counted
   local d2 = push(env, "v2", "def456")
   run(env, repo, "fly", "deploy", "-a", "app-staging", "-c", "fly.staging.toml", "--image", "registry.fly.io/app@" .. d2)
@@ -283,7 +283,7 @@ t.test("fly: a failing release_command aborts and the old image keeps serving", 
   local d2 = push(env, "v2", "b")
   local r = run(env, repo, "fly", "deploy", "-a", "app-production", "-c", "fly.production.toml", "--image", "registry.fly.io/app@" .. d2)
   t.eq(r.code, 1)
-  t.match(r.stderr, "Error: release command failed, deployment aborted")
+  t.match(r.stderr, "Error: release command failed %- aborting deployment%. machine %x+ exited with non%-zero status of 1")
   local st = json.decode(run(env, nil, "fly", "status", "-a", "app-production", "--json").stdout)
   t.eq(st.Machines[1].image_ref.digest, d1)
   t.eq(st.Machines[2].image_ref.digest, d1)
@@ -299,18 +299,69 @@ t.test("fly: digest mismatch fault, unknown digest, missing token, snapshots", f
   proc.run { ROOT .. "/tests/sandbox/fault", sdir, "mismatch:app-staging=1" }
   t.eq(run(env, repo, "fly", "deploy", "-a", "app-staging", "-c", "fly.staging.toml", "--image", "registry.fly.io/app@" .. d2).code, 0)
   local st = json.decode(run(env, nil, "fly", "status", "-a", "app-staging", "--json").stdout)
-  t.eq(st.Machines[1].image_ref.digest, d1, "one machine kept the old image")
-  t.eq(st.Machines[2].image_ref.digest, d2)
+  local digests = { st.Machines[1].image_ref.digest, st.Machines[2].image_ref.digest }
+  table.sort(digests, function(a, b) return (a == d1 and 0 or 1) < (b == d1 and 0 or 1) end)
+  t.same(digests, { d1, d2 }, "one machine kept the old image")
   local r = run(env, repo, "fly", "deploy", "-a", "app-staging", "-c", "fly.staging.toml",
                 "--image", "registry.fly.io/app@sha256:" .. string.rep("0", 64))
   t.eq(r.code, 1)
   t.match(r.stderr, "not found in the registry")
   env.FLY_API_TOKEN = false
   t.match(run(env, nil, "fly", "status", "-a", "app-staging", "--json").stderr, "No access token available")
-  local b = run(env, nil, "sandbox-snapshot", "app-staging-db").stdout
-  t.match(b, "^bkp%-%x+\n$")
-  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "snapshot:app-staging-db=fail" }
-  t.eq(run(env, nil, "sandbox-snapshot", "app-staging-db").code, 1)
+end)
+
+-- flyctl internal/command/mpg/v2/run_backup.go: create prints no id; list
+-- prints text when empty (even with --json), else [{id, status, type, start, stop}]
+t.test("fly mpg backup: create queues and prints no id; list shows it in_progress then completed; faults", function()
+  local env, _, sdir = fly_sandbox()
+  env.SANDBOX_BACKUP_SECONDS = "0.2"
+  t.eq(run(env, nil, "fly", "mpg", "backup", "list", "db1", "--json").stdout, "No backups found for cluster db1\n")
+  local r = run(env, nil, "fly", "mpg", "backup", "create", "db1")
+  t.eq(r.code, 0, r.stderr)
+  t.eq(r.stdout, "Creating full backup for cluster db1...\nBackup queued successfully!\n")
+  local list = json.decode(run(env, nil, "fly", "mpg", "backup", "list", "db1", "--json").stdout)
+  t.eq(#list, 1)
+  t.eq(list[1].status, "in_progress")
+  t.eq(list[1].stop, "")
+  t.match(list[1].id, "^bkp_")
+  require("drun.time").sleep(0.3)
+  list = json.decode(run(env, nil, "fly", "mpg", "backup", "list", "db1", "--json").stdout)
+  t.eq(list[1].status, "completed")
+  t.eq(run(env, nil, "fly", "mpg", "backup", "create", "db1", "--type", "weekly").stderr,
+       "Error: --type must be either 'full' or 'incr'\n")
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "backup:db1=fail", "mpg-cluster:nope=missing" }
+  run(env, nil, "fly", "mpg", "backup", "create", "db1")
+  require("drun.time").sleep(0.3)
+  list = json.decode(run(env, nil, "fly", "mpg", "backup", "list", "db1", "--json").stdout)
+  t.eq(list[2].status, "failed")
+  t.match(run(env, nil, "fly", "mpg", "backup", "list", "nope", "--json").stderr, 'managed postgres cluster "nope" not found')
+end)
+
+-- flyctl internal/command/image/show.go (values all strings, Labels JSON-encoded,
+-- Version "N/A") and status/machines.go (every state but destroyed, ids descending)
+t.test("fly: image show and status in flyctl's shapes; machine states from a fault", function()
+  local env, repo, sdir = fly_sandbox()
+  local d1 = push(env, "v1", "a")
+  run(env, repo, "fly", "deploy", "-a", "app-staging", "-c", "fly.staging.toml", "--image", "registry.fly.io/app@" .. d1)
+  local shown = json.decode(run(env, nil, "fly", "image", "show", "-a", "app-staging", "--json").stdout)
+  t.eq(#shown, 2)
+  t.eq(shown[1].Version, "N/A")
+  t.eq(shown[1].Labels, '{"commit":"a"}')
+  for _, v in pairs(shown[1]) do t.eq(type(v), "string") end
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "machines:app-staging=stopped,suspended" }
+  local st = json.decode(run(env, nil, "fly", "status", "-a", "app-staging", "--json").stdout)
+  local states = { st.Machines[1].state, st.Machines[2].state }
+  table.sort(states)
+  t.same(states, { "stopped", "suspended" })
+  t.ok(st.Machines[1].id > st.Machines[2].id, "sorted by id, descending")
+  t.eq(st.Machines[1].image_ref.labels.commit, "a")
+  t.eq(st.Machines[1].config.metadata.fly_platform_version, "v2")
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "machines:app-staging=replacing" }
+  t.match(run(env, repo, "fly", "deploy", "-a", "app-staging", "-c", "fly.staging.toml", "--image", "registry.fly.io/app@" .. d1).stderr,
+          "Error: failed to acquire leases")
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "machines:app-staging=none" }
+  t.same(json.decode(run(env, nil, "fly", "status", "-a", "app-staging", "--json").stdout).Machines, json.decode("[]"))
+  t.eq(run(env, nil, "fly", "image", "show", "-a", "app-staging", "--json").stdout, "[]\n")
 end)
 
 -- a sandbox with the compose fixture checked out on host web1 (at `rev`)

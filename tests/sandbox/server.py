@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """The sandbox's loopback server (127.0.0.1, ephemeral port):
 
-  /apps/<app>/health                 {status, digest, commit} of a Fly app's image
+  /apps/<app>/health                 {"status": "ok"}, as real apps answer; 503 when
+                                     no machine is started (no auto-start here)
+  /apps/<app>/version                {digest, commit} of the image (an app that
+                                     reports what it runs, for a digest check)
   /workers/<name>/<env>/api/health   {status, version} of the version the worker
                                      serves; 503 when a service binding (the CMS's
                                      MCP) was never deployed in that environment
@@ -65,13 +68,16 @@ def worker_health(name, env):
     return faulty_health(fault) or (200, {"status": "ok", "version": version})
 
 
-def app_health(app):
+def app_health(app, what):
     a = sb.load("apps", {}).get(app)
     if not a or not any(m["image_ref"] for m in a["machines"]):
         return 404, {"status": "error", "error": "%s is not deployed" % app}
-    ref = a["machines"][0]["image_ref"]
-    return faulty_health(sb.peek_fault("health:%s" % app)) or (
-        200, {"status": "ok", "digest": ref["digest"], "commit": ref.get("labels", {}).get("commit")})
+    started = [m for m in a["machines"] if m["state"] == "started"]
+    if not started:
+        return 503, {"status": "error", "error": "no started machine for %s" % app}
+    ref = started[0]["image_ref"]
+    body = {"status": "ok"} if what == "health" else {"digest": ref["digest"], "commit": ref.get("labels", {}).get("commit")}
+    return faulty_health(sb.peek_fault("health:%s" % app)) or (200, body)
 
 
 def release_notes(tag):
@@ -203,9 +209,9 @@ class Handler(BaseHTTPRequestHandler):
         m = re.match(r"^/workers/([^/]+)/([^/]*)(/api/health)?/?$", path)
         if m:
             return self.reply(*worker_health(m.group(1), m.group(2)))
-        m = re.match(r"^/apps/([^/]+)/health/?$", path)
+        m = re.match(r"^/apps/([^/]+)/(health|version)/?$", path)
         if m:
-            return self.reply(*app_health(m.group(1)))
+            return self.reply(*app_health(m.group(1), m.group(2)))
         if path.startswith("/github/"):
             try:
                 body = json.loads(raw) if raw else {}

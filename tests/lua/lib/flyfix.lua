@@ -13,7 +13,7 @@ function M.setup()
   local env, repo = f.env, f.repo
   f.commits, f.digests = {}, {}
   env.FLY_HEALTH_URL = env.SANDBOX_APPS_URL .. "/%s/health"
-  env.FLY_SNAPSHOT_COMMAND, env.FLY_HEALTH_INTERVAL = "sandbox-snapshot", "0.05"
+  env.FLY_BACKUP_INTERVAL, env.FLY_HEALTH_INTERVAL, env.SANDBOX_BACKUP_SECONDS = "0.05", "0.05", "0.1"
   env.GITHUB_ACTOR, env.GITHUB_SHA = false, false
   for i = 1, 3 do
     f.commits[i] = proc.output { "git", "-C", repo, "rev-parse", "HEAD~" .. (3 - i) }

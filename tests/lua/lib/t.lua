@@ -17,6 +17,13 @@ function t.eq(got, want, what)
   if got ~= want then error(string.format("%sgot %s, want %s", what and what .. ": " or "", show(got), show(want)), 2) end
 end
 
+-- same(got, want): equal as JSON (keys sorted), for tables and decoded documents
+function t.same(got, want, what)
+  local json = require "drun.json"
+  local g, w = json.encode(got), json.encode(want)
+  if g ~= w then error(string.format("%sgot %s, want %s", what and what .. ": " or "", g, w), 2) end
+end
+
 function t.ok(v, what)
   if not v then error((what or "expected a true value") .. " (got " .. show(v) .. ")", 2) end
   return v

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 
@@ -29,13 +30,28 @@ if not DIR:
 STATE = os.path.join(DIR, "state")
 
 
+_held = threading.local()  # per thread: the server is threaded
+
+
 @contextlib.contextmanager
 def locked():
-    """Serialises state changes across stand-ins and the server."""
+    """Serialises state changes across stand-ins and the server. Re-entrant:
+    a second flock on a new descriptor of the same file would wait forever."""
+    if getattr(_held, "depth", 0):
+        _held.depth += 1
+        try:
+            yield
+        finally:
+            _held.depth -= 1
+        return
     os.makedirs(STATE, exist_ok=True)
     with open(os.path.join(STATE, ".lock"), "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
-        yield
+        _held.depth = 1
+        try:
+            yield
+        finally:
+            _held.depth = 0
 
 
 def load(name, default):

@@ -11,7 +11,9 @@ return {
       url = env("DOCS_DEV_URL") or "https://dev.docs.cms.example.com" },
     -- watch = { "docs/theme/**" }: more paths whose change rebuilds a site
   },
-  branches = { staging = "staging", production = "main" }, -- Pages branches; "main" is the projects' production branch
+  -- Pages branches; production deploys to each project's own production branch, read from Cloudflare
+  -- (production = "main" here would also check that it is main)
+  branches = { staging = "staging" },
   base = "origin/main",             -- a PR's base when neither base= nor GITHUB_BASE_REF names it
   tag_prefix = "cms-v",             -- production's baseline: the latest release tag before HEAD
   version_file = "apps/cms/package.json", -- the docs go out with the CMS release they describe

@@ -82,7 +82,7 @@ function M.staging(c)
     description = "deploy main to staging: migrations, MCP, CMS, smoke check",
     version = function() return pkgjson.version(c.package_json) end,
     rollback_hint = "drun recipes/cms-rollback.lua environment=staging",
-    secrets = { "CLOUDFLARE_API_TOKEN" },
+    secrets = { "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID" },
   }
   worker_steps(r, c, "staging", {
     message_prefix = function() return "" end,
@@ -101,7 +101,7 @@ function M.production(c)
                                 description = "patch: fixes; minor: features, schema, API; major: breaking" } },
     approval = "required",
     rollback_hint = "drun recipes/cms-rollback.lua environment=production",
-    secrets = { "CLOUDFLARE_API_TOKEN", "GITHUB_TOKEN" },
+    secrets = { "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "GITHUB_TOKEN" },
   }
   r:step("test", { description = "the test gate", on_failure = "nothing deployed: fix on main, let staging redeploy, retry" },
          function(ctx) ctx.run(c.test) end)
@@ -182,7 +182,7 @@ function M.rollback(c)
     },
     version = function(ctx) return (target(ctx)).version end,
     approval = "required",
-    secrets = { "CLOUDFLARE_API_TOKEN" },
+    secrets = { "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID" },
   }
   local function rollback_step(name, dir, key)
     r:step(name, { description = "wrangler rollback to the recorded " .. key .. " version",

@@ -61,11 +61,36 @@ local function baseline(c, ctx)
   return { why = string.format("no %s* release tag before HEAD yet (the first release): every site deploys", c.tag_prefix) }
 end
 
--- The Pages branch of the mode: pr-<n>-<slug>, staging, main
+-- The Pages branch of the mode: pr-<n>-<slug>, staging; nil for production,
+-- whose branch is each project's own production branch
 local function pages_branch(c, ctx)
+  if ctx.params.mode == "production" then return nil end
   if ctx.params.mode ~= "pr" then return c.branches[ctx.params.mode] end
   local branch = ctx.params.branch ~= "" and ctx.params.branch or ctx.branch or ""
   return pages.preview_branch(ctx.params.pr, branch)
+end
+
+-- The site's project as Cloudflare has it, and the Pages branch this run
+-- deploys it to: production goes to the project's production branch (not
+-- assumed to be main); a preview or staging branch that is the production
+-- branch would go live, so it is refused before anything is built.
+local function site_branch(c, ctx, site)
+  local project = pages.project(site.project)
+  local prod = project.production_branch
+  if ctx.params.mode == "production" then
+    local want = c.branches.production
+    if want and want ~= prod then
+      error(string.format("the production branch of Pages project %s is %s, not %s (branches.production in the config)",
+                          site.project, tostring(prod), want), 0)
+    end
+    return prod, project
+  end
+  local branch = ctx.docs.pages_branch
+  if branch == prod then
+    error(string.format("the Pages branch %s is the production branch of project %s: a %s deploy there would go live",
+                        branch, site.project, ctx.params.mode), 0)
+  end
+  return branch, project
 end
 
 -- The latest successful deployment of a site to this Pages branch from this commit, if any.
@@ -98,11 +123,18 @@ local function refuse_uncommitted(c, ctx)
   end
 end
 
--- A site's plan: {name, site, status = "to deploy" | "skipped", reason, url}
-local function site_plan(ctx, site, base, branch)
+-- A site's plan: {name, site, status = "to deploy" | "skipped", reason, url, branch}
+local function site_plan(c, ctx, site, base)
   local s = { name = site.name, site = site, status = "to deploy" }
+  local branch
+  local function known_branch()
+    if not branch then branch = site_branch(c, ctx, site); s.branch = branch end
+    return branch
+  end
+  if ctx.params.mode == "production" then known_branch() end
   if ctx.params.force then
     s.reason = "force=true"
+    known_branch()
     return s
   end
   if not base.sha then
@@ -116,7 +148,7 @@ local function site_plan(ctx, site, base, branch)
     s.reason = string.format("%d file(s) changed: %s%s", #changed, table.concat(changed, ", ", 1, math.min(3, #changed)),
                              #changed > 3 and ", ..." or "")
   end
-  local prior = already_deployed(ctx, site, branch)
+  local prior = already_deployed(ctx, site, known_branch())
   if prior then
     s.status, s.url = "skipped", prior.metadata.url
     s.reason = string.format("already deployed from %s to %s (%s)", short(ctx.sha), branch, prior.full_version)
@@ -206,7 +238,9 @@ function M.recipe(c)
     approval = function(params) return params.mode == "production" end,
     lock = function(params) return params.mode ~= "pr" end, -- each PR has Pages branches of its own
     secrets = function(params)
-      return params.mode == "pr" and { "CLOUDFLARE_API_TOKEN", "GITHUB_TOKEN" } or { "CLOUDFLARE_API_TOKEN" }
+      local cf = { "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID" }
+      if params.mode == "pr" then cf[#cf + 1] = "GITHUB_TOKEN" end
+      return cf
     end,
     version = function() return c.version_file and pkgjson.version(c.version_file) or "0.0.0" end,
     rollback_hint = "fix it and re-run: sites already deployed from this commit are skipped (force=true deploys them "
@@ -222,10 +256,10 @@ function M.recipe(c)
     refuse_uncommitted(c, ctx)
     ctx.set("baseline", base.sha or json.null)
     ctx.set("baseline_ref", base.label or json.null)
-    ctx.set("pages_branch", branch)
+    ctx.set("pages_branch", branch or "the production branch of each project")
     if ctx.params.mode == "pr" then ctx.set("pr", ctx.params.pr) end
     ctx.log.info("baseline: %s", ctx.docs.base_text)
-    for _, site in ipairs(c.sites) do ctx.docs.sites[#ctx.docs.sites + 1] = site_plan(ctx, site, base, branch) end
+    for _, site in ipairs(c.sites) do ctx.docs.sites[#ctx.docs.sites + 1] = site_plan(c, ctx, site, base) end
     record_sites(ctx)
     log_sites(ctx)
     if #to_deploy(ctx) == 0 then ctx.log.info("nothing to deploy: every site is unchanged or already deployed") end
@@ -278,12 +312,17 @@ function M.recipe(c)
         service = s.name, environment = ctx.environment, version = ctx.version, recipe = ctx.recipe,
         commit = ctx.sha, branch = ctx.branch, actor = ctx.actor, workflow_run_id = ctx.run_id,
         workflow_run_url = ctx.run_url,
-        metadata = { project = s.site.project, pages_branch = ctx.docs.pages_branch, baseline = ctx.get("baseline"),
+        metadata = { project = s.site.project, pages_branch = s.branch, baseline = ctx.get("baseline"),
                      docs_run = ctx.full_version, pr = ctx.params.mode == "pr" and ctx.params.pr or nil },
       }
       s.record = rec and rec.full_version
-      local ok, res = pcall(pages.deploy, { project = s.site.project, dir = s.out, branch = ctx.docs.pages_branch,
+      local ok, res = pcall(pages.deploy, { project = s.site.project, dir = s.out, branch = s.branch,
                                             commit_hash = ctx.sha, commit_message = subject, run = ctx.run })
+      local expected = ctx.params.mode == "production" and "production" or "preview"
+      if ok and res and res.environment ~= expected then
+        ok, res = false, string.format("Pages deployed %s to its %s environment, not %s (the project's production branch is %s)",
+                                       s.branch, tostring(res.environment), expected, tostring(res.production_branch))
+      end
       if ok and res then
         s.status, s.deployment_url = "deployed", res.url
         s.url = ctx.params.mode == "production" and (s.site.url or res.url) or res.alias or res.url

@@ -9,8 +9,14 @@
 --
 -- Every call takes `run` (default drun.proc.run; recipes pass ctx.run so
 -- wrangler's output shows under the step) and `remote` (default true).
--- Credentials: CLOUDFLARE_API_TOKEN through env.secret (a clear error when
--- missing; masked everywhere). Failures raise with wrangler's own message.
+-- Credentials: CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID through
+-- env.secret (a clear error when missing; masked everywhere): without the
+-- account, wrangler stops as soon as the token sees several accounts ("More
+-- than one account available but unable to select one in non-interactive
+-- mode", wrangler-dist/cli.js requireAuth). Failures raise with wrangler's own
+-- message. M.api reads Cloudflare's REST API (CLOUDFLARE_API_BASE_URL, as
+-- wrangler does) for what wrangler does not print, such as a Pages project's
+-- production branch.
 local proc = require "drun.proc"
 local env = require "drun.env"
 local fs = require "drun.fs"
@@ -21,7 +27,25 @@ local M = { d1 = {}, MAX_OUTPUT_FILE = 1024 * 1024 } -- wrangler writes a few hu
 
 local function credentials()
   env.secret("CLOUDFLARE_API_TOKEN")
-  return env.get("CLOUDFLARE_ACCOUNT_ID")
+  return env.secret("CLOUDFLARE_ACCOUNT_ID")
+end
+
+-- api(path) -> the result of GET <base>/accounts/<account><path>; raises with
+-- Cloudflare's own message and code ("... [code: 8000007]"), the error table
+-- carrying .code for callers that tell "not found" apart.
+function M.api(path)
+  local token, account = env.secret("CLOUDFLARE_API_TOKEN"), env.secret("CLOUDFLARE_ACCOUNT_ID")
+  local base = env.get("CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4"):gsub("/+$", "")
+  local r, herr = require("drun.http").request { url = base .. "/accounts/" .. account .. path, check = false, retries = 2,
+                                           headers = { Authorization = "Bearer " .. token } }
+  if not r then error("cloudflare: GET /accounts/…" .. path .. ": " .. tostring(herr), 0) end
+  local ok, body = pcall(r.json, r)
+  if ok and type(body) == "table" and body.success == true and r.status == 200 then return body.result end
+  local e = ok and type(body) == "table" and type(body.errors) == "table" and body.errors[1] or nil
+  local err = { code = e and tonumber(e.code), status = r.status,
+                message = string.format("cloudflare: GET /accounts/…%s: %s%s", path,
+                  e and tostring(e.message) or (r.status .. " " .. r.body:sub(1, 200)), e and string.format(" [code: %s]", e.code) or "") }
+  error(setmetatable(err, { __tostring = function(x) return x.message end }), 0)
 end
 
 -- wrangler(args, o): o.dir, o.run, o.env (added to the environment), o.read_only
@@ -98,11 +122,16 @@ function M.deployments(o)
   return json.decode(res.stdout)
 end
 
--- The version id serving now (100% of traffic), or nil if never deployed.
+-- wrangler's codes for "no such Worker" (src/utils/worker-not-found-error.ts:
+-- WORKER_NOT_FOUND_ERR_CODE, WORKER_LEGACY_ENVIRONMENT_NOT_FOUND_ERR_CODE)
+local WORKER_NOT_FOUND = { ["10007"] = true, ["10090"] = true }
+
+-- The version id serving now (100% of traffic), or nil if never deployed
+-- (the Worker does not exist: code 10007, whatever the words around it).
 function M.current_version(o)
   local ok, list = pcall(M.deployments, o)
   if not ok then
-    if tostring(list):find("does not exist", 1, true) then return nil end
+    if WORKER_NOT_FOUND[tostring(list):match("%[code: (%d+)%]") or ""] then return nil end
     error(list, 2)
   end
   local last = list[#list]

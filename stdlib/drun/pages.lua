@@ -50,7 +50,25 @@ function M.preview_branch(pr, branch)
   return rest == "" and prefix or (prefix .. "-" .. rest)
 end
 
--- deploy{project, dir, branch, commit_hash, commit_message, cwd, run} -> {url, alias, environment}
+-- Cloudflare's code for a Pages project that does not exist
+M.PROJECT_NOT_FOUND = 8000007
+
+-- project(name) -> {name, production_branch, domains, ...}: the project as
+-- Cloudflare's API has it (GET /accounts/{id}/pages/projects/{name}; wrangler's
+-- `pages project list --json` does not show the production branch). A project
+-- that does not exist raises with how to create it: `wrangler pages deploy`
+-- creates none when not interactive (wrangler-dist/cli.js, pages deploy).
+function M.project(name)
+  local ok, p = pcall(cf.api, "/pages/projects/" .. name)
+  if ok then return p end
+  if type(p) == "table" and p.code == M.PROJECT_NOT_FOUND then
+    error(string.format("pages: the project %s does not exist on this account [code: %d]; create it once with: "
+                        .. "wrangler pages project create %s --production-branch main", name, M.PROJECT_NOT_FOUND, name), 0)
+  end
+  error(p, 0)
+end
+
+-- deploy{project, dir, branch, commit_hash, commit_message, cwd, run} -> {url, alias, environment, production_branch}
 -- (wrangler's pages-deploy-detailed output entry; alias is nil on the production branch)
 function M.deploy(o)
   for _, k in ipairs { "project", "dir", "branch" } do
@@ -61,7 +79,8 @@ function M.deploy(o)
   if o.commit_message then args[#args + 1] = "--commit-message"; args[#args + 1] = o.commit_message end
   local e = cf.run_for_output(args, { dir = o.cwd, run = o.run }, "pages-deploy-detailed")
   if not e then return nil end
-  return { url = e.url, alias = e.alias ~= require("drun.json").null and e.alias or nil, environment = e.environment }
+  return { url = e.url, alias = e.alias ~= require("drun.json").null and e.alias or nil, environment = e.environment,
+           production_branch = e.production_branch }
 end
 
 return M

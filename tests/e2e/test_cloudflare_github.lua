@@ -105,3 +105,25 @@ t.test("cloudflare: an output file whose version_id is not a UUID string is an e
   t.raises(function() cf.deploy { dir = ".", run = deploy_with(big) } end, "refusing to read it")
   for k in pairs(env) do require("drun.env").set(k, saved[k]) end
 end)
+
+-- Conformance: wrangler's "no such Worker" is a code, not a phrase
+-- (src/utils/worker-not-found-error.ts: 10007, and 10090 for a legacy
+-- environment); any other failure that happens to say "does not exist" is a
+-- real error, not a first deploy.
+t.test("cloudflare.current_version: first deploy by code 10007/10090; other errors raise whatever their words", function()
+  local env = require "drun.env"
+  env.set("CLOUDFLARE_API_TOKEN", "x"); env.set("CLOUDFLARE_ACCOUNT_ID", "acct")
+  local cf = require "drun.cloudflare"
+  local function failing(stderr)
+    return function(spec)
+      return { ok = false, code = 1, stdout = "", stderr = stderr, command = table.concat(spec, " ") }
+    end
+  end
+  local api = "✘ [ERROR] A request to the Cloudflare API (/accounts/acct/workers/scripts/cms/deployments) failed.\n\n  "
+  t.eq(cf.current_version { run = failing(api .. "Worker not found. [code: 10007]\n") }, nil)
+  t.eq(cf.current_version { run = failing(api .. "This Worker does not exist on your account. [code: 10090]\n") }, nil)
+  t.raises(function()
+    cf.current_version { run = failing("✘ [ERROR] The file ./wrangler.toml does not exist.\n") }
+  end, "does not exist")
+  t.raises(function() cf.current_version { run = failing(api .. "Authentication error [code: 10000]\n") } end, "10000")
+end)

@@ -44,7 +44,7 @@ t.test("staging: neither site changed since the previous main commit -> nothing 
   local r = f:docs("staging")
   t.eq(r.code, 0, r.stdout .. r.stderr)
   t.match(r.stdout, "nothing to deploy: every site is unchanged or already deployed")
-  t.eq(f:count_calls("wrangler pages"), 0, "no wrangler pages call")
+  t.eq(f:count_calls("wrangler pages deploy"), 0, "no wrangler pages call")
   t.eq(built(f, "usage-docs") or built(f, "dev-docs"), false, "nothing built")
   t.eq(#f:pages("usage-docs") + #f:pages("dev-docs"), 0)
   local run = f:latest { service = "docs" }
@@ -112,7 +112,7 @@ t.test("a baseline that does not exist (base=cms-v9.9.9): a clear error, nothing
   t.eq(r.code, 1)
   t.match(r.stdout, "base 'cms%-v9%.9%.9' is not a revision in this repository; fetch it first")
   t.match(r.stdout, "state:  nothing built or deployed")
-  t.eq(f:count_calls("wrangler pages"), 0)
+  t.eq(f:count_calls("wrangler pages deploy"), 0)
   t.eq(built(f, "usage-docs") or built(f, "dev-docs"), false, "nothing built")
   t.eq(f:latest { service = "docs" }.status, "failed")
 end)
@@ -152,7 +152,7 @@ t.test("pr: a PR that changes no docs deploys nothing and posts no comment", fun
   f:commit("api: fix", { ["apps/cms/src/index.js"] = "// fix\n" })
   local r = f:docs("pr", "pr=13")
   t.eq(r.code, 0, r.stdout .. r.stderr)
-  t.eq(f:count_calls("wrangler pages"), 0)
+  t.eq(f:count_calls("wrangler pages deploy"), 0)
   t.eq(#f:comments(13), 0)
   t.eq(#f:records("usage-docs") + #f:records("dev-docs"), 0)
 end)
@@ -166,7 +166,7 @@ t.test("a build failure: every site is built before any deploys, so nothing depl
   t.match(r.stdout, "error:  dev%-docs: command 'npm run %-%-silent build' exited with 1:\n%s+error: notes%.md has no title: its first line must be '# %.%.%.'\n")
   t.match(r.stdout, "state:  nothing deployed: every site serves what it served before\n%s+usage%-docs%s+not deployed%s+a build failed")
   t.match(r.stdout, "\n%s+dev%-docs%s+build failed%s+error: notes%.md has no title")
-  t.eq(f:count_calls("wrangler pages"), 0)
+  t.eq(f:count_calls("wrangler pages deploy"), 0)
   local run = f:latest { service = "docs" }
   t.eq(run.status, "failed")
   t.eq(run.failed_step, "build")
@@ -266,7 +266,7 @@ t.test("bad input: uncommitted changes under a site are refused (what deploys mu
   local r = f:docs("staging")
   t.eq(r.code, 1)
   t.match(r.stdout, "uncommitted changes under the doc sites %(docs/dev%-docs/index%.md%): commit or stash them")
-  t.eq(f:count_calls("wrangler pages"), 0)
+  t.eq(f:count_calls("wrangler pages deploy"), 0)
 end)
 
 t.test("pr: a branch name of symbols and a long one still give an alias within 28 characters", function()
@@ -287,7 +287,43 @@ t.test("--dry-run: says what it would build and deploy; nothing runs, nothing is
   t.eq(r.code, 0, r.stdout .. r.stderr)
   t.match(r.stdout, "dry%-run: would npm run %-%-silent build\n")
   t.match(r.stdout, "dry%-run: would wrangler pages deploy %S+/docs/usage%-docs/dist %-%-project%-name usage%-docs %-%-branch staging")
-  t.eq(f:count_calls("wrangler pages"), 0)
+  t.eq(f:count_calls("wrangler pages deploy"), 0)
   t.eq(built(f, "usage-docs"), false, "nothing built")
   t.eq(require("drun.fs").exists(f.ledger), false)
+end)
+
+-- wrangler creates no project when not interactive (wrangler-dist/cli.js, pages deploy)
+t.test("a Pages project that does not exist: refused before anything is built, with how to create it", function()
+  local f = docsfix.setup { projects = { ["usage-docs"] = false } }
+  local r = f:docs("staging")
+  t.eq(r.code, 1)
+  t.match(r.stdout, "✗ changes failed")
+  t.match(r.stdout, "the project usage%-docs does not exist on this account %[code: 8000007%]; create it once with: "
+                    .. "wrangler pages project create usage%-docs %-%-production%-branch main")
+  t.ok(not built(f, "usage-docs"), "nothing built")
+  t.eq(f:count_calls("wrangler pages deploy"), 0)
+end)
+
+t.test("production goes to each project's own production branch, verified by the result's environment", function()
+  local f = docsfix.setup { projects = { ["usage-docs"] = "release" } }
+  local r = f:docs("production", "--yes")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  local usage = f:pages("usage-docs")
+  t.eq(usage[1].branch, "release")
+  t.eq(f:records("usage-docs")[1].metadata.pages_branch, "release")
+  -- a staging branch that is a project's production branch would go live: refused before building
+  f = docsfix.setup { projects = { ["usage-docs"] = "staging" } }
+  r = f:docs("staging")
+  t.eq(r.code, 1)
+  t.match(r.stdout, "the Pages branch staging is the production branch of project usage%-docs: a staging deploy there would go live")
+  t.eq(f:count_calls("wrangler pages deploy"), 0)
+end)
+
+t.test("no CLOUDFLARE_ACCOUNT_ID: refused before anything runs (wrangler would stop on a token that sees several accounts)", function()
+  local f = docsfix.setup()
+  f.env.CLOUDFLARE_ACCOUNT_ID = false
+  local r = f:docs("staging")
+  t.eq(r.code, 2)
+  t.match(r.stdout .. r.stderr, "CLOUDFLARE_ACCOUNT_ID")
+  t.eq(f:count_calls("wrangler pages deploy"), 0)
 end)

@@ -144,6 +144,11 @@ t.test("pages deploy: URLs printed, the detailed entry written; --env rejected",
   local env, repo = cms_sandbox()
   local out = t.tmpdir() .. "/out.jsonl"
   env.WRANGLER_OUTPUT_FILE_PATH = out
+  t.eq(run(env, repo, "wrangler", "pages", "project", "create", "usage-docs").stderr,
+       "\u{2718} [ERROR] Must specify a production branch.\n", "wrangler-dist/cli.js: not interactive, no prompt")
+  t.eq(run(env, repo, "wrangler", "pages", "project", "create", "usage-docs", "--production-branch", "main").code, 0)
+  t.match(run(env, repo, "wrangler", "pages", "project", "create", "usage-docs", "--production-branch", "main").stderr,
+          "A project with this name already exists")
   local r = run(env, repo, "wrangler", "pages", "deploy", "docs/usage-docs", "--project-name", "usage-docs",
                 "--branch", "pr-12-Feature/Foo_bar", "--commit-hash", "abc123", "--commit-message", "docs")
   t.eq(r.code, 0, r.stderr)

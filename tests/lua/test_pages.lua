@@ -95,6 +95,9 @@ t.test("deploy: url, alias, environment from the output file; production has no 
     show { project = "usage-docs", dir = "dist" }
   ]]
   proc.run { (os.getenv("DRUN_ROOT") or ".") .. "/tests/sandbox/fault", sdir, "pages:failing=fail" }
+  for _, p in ipairs { "usage-docs", "failing" } do
+    proc.run { "wrangler", "pages", "project", "create", p, "--production-branch", "main", env = env }
+  end
   local f = t.write(d .. "/s.lua", code)
   local r = proc.run { t.DRUN, f, cwd = d, env = env, check = false, timeout = 60 }
   t.eq(r.code, 0, r.stderr)
@@ -114,4 +117,41 @@ t.test("deploy: url, alias, environment from the output file; production has no 
   local state = json.decode(require("drun.fs").read(sdir .. "/state/pages.json"))
   t.eq(state["usage-docs"][1].commit_hash, "abc")
   t.eq(state["usage-docs"][1].commit_message, "docs: x")
+end)
+
+-- wrangler-dist/cli.js: `pages deploy` to a missing project fails with 8000007
+-- when not interactive; `pages project list --json` has no production branch,
+-- so drun.pages reads the project from Cloudflare's API
+-- (GET /accounts/{id}/pages/projects/{name}, result.production_branch).
+t.test("project: the production branch from Cloudflare's API; a missing project by its code; no account id", function()
+  local env = t.sandbox()
+  proc.run { "wrangler", "pages", "project", "create", "site", "--production-branch", "production", env = env }
+  local listed = require("drun.json").decode(proc.run { "wrangler", "pages", "project", "list", "--json", env = env }.stdout)
+  t.eq(listed[1]["Project Name"], "site")
+  t.eq(listed[1].production_branch, nil, "wrangler does not list it")
+  local d = t.tmpdir()
+  t.write(d .. "/dist/index.html", "<h1>docs</h1>\n")
+  local f = t.write(d .. "/s.lua", [[
+    local pages = require "drun.pages"
+    print(pages.project("site").production_branch)
+    print(select(2, pcall(pages.project, "nowhere")))
+    local r = pages.deploy { project = "site", dir = "dist", branch = "main" }
+    print(r.environment, r.production_branch)
+    print((select(2, pcall(pages.deploy, { project = "nowhere", dir = "dist", branch = "x" })):gsub("\n", " ")))
+  ]])
+  local r = proc.run { t.DRUN, f, cwd = d, env = env, check = false, timeout = 60 }
+  t.eq(r.code, 0, r.stderr)
+  local lines = {}
+  for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  t.eq(lines[1], "production")
+  t.eq(lines[2], "pages: the project nowhere does not exist on this account [code: 8000007]; create it once with: "
+                 .. "wrangler pages project create nowhere --production-branch main")
+  t.eq(lines[3], "preview\tproduction", "main is not this project's production branch")
+  t.match(lines[4], "Project not found%. The specified project name does not match any of your existing projects%. %[code: 8000007%]")
+  env.CLOUDFLARE_ACCOUNT_ID = false
+  r = proc.run { t.DRUN, f, cwd = d, env = env, check = false, timeout = 60 }
+  t.ok(r.code ~= 0)
+  t.match(r.stderr, "secret CLOUDFLARE_ACCOUNT_ID is not set")
+  r = proc.run { "wrangler", "pages", "deploy", "dist", "--project-name", "site", "--branch", "main", cwd = d, env = env, check = false }
+  t.match(r.stderr, "More than one account available but unable to select one in non%-interactive mode")
 end)

@@ -8,6 +8,11 @@
   /workers/<name>/<env>/api/health   {status, version} of the version the worker
                                      serves; 503 when a service binding (the CMS's
                                      MCP) was never deployed in that environment
+  /client/v4/accounts/<id>/pages/projects/<name>
+                                     Cloudflare's API (GET a Pages project, its
+                                     production_branch): the envelope {success,
+                                     errors, messages, result}; a missing project
+                                     is 404 with code 8000007; a Bearer token needed
   /github/...                        the GitHub REST calls drun makes: releases
                                      (generated notes list commit subjects), issues,
                                      issue comments (create, list, update), refs;
@@ -78,6 +83,28 @@ def app_health(app, what):
     ref = started[0]["image_ref"]
     body = {"status": "ok"} if what == "health" else {"digest": ref["digest"], "commit": ref.get("labels", {}).get("commit")}
     return faulty_health(sb.peek_fault("health:%s" % app)) or (200, body)
+
+
+def cf_envelope(status, result=None, code=None, message=None):
+    """Cloudflare API v4's envelope (developers.cloudflare.com/api: every response)."""
+    errors = [{"code": code, "message": message}] if code else []
+    return status, {"success": not errors, "errors": errors, "messages": [], "result": result}
+
+
+def cloudflare(method, account, project, auth):
+    if not auth.startswith("Bearer ") or len(auth) <= len("Bearer "):
+        return cf_envelope(400, code=6003, message="Invalid request headers")
+    if account != "sandbox-account":
+        return cf_envelope(403, code=10000, message="Authentication error")
+    if method != "GET":
+        return cf_envelope(405, code=7001, message="Method not allowed for this authentication scheme")
+    p = sb.load("pages-projects", {}).get(project)
+    if not p:
+        return cf_envelope(404, code=8000007,
+                           message="Project not found. The specified project name does not match any of your existing projects.")
+    result = dict(p, id=p["name"] + "-id", deployment_configs={"preview": {}, "production": {}}, source=None,
+                  latest_deployment=None, canonical_deployment=None, build_config={})
+    return cf_envelope(200, result)
 
 
 def release_notes(tag):
@@ -212,6 +239,9 @@ class Handler(BaseHTTPRequestHandler):
         m = re.match(r"^/apps/([^/]+)/(health|version)/?$", path)
         if m:
             return self.reply(*app_health(m.group(1), m.group(2)))
+        m = re.match(r"^/client/v4/accounts/([^/]+)/pages/projects/([^/]+)/?$", path)
+        if m:
+            return self.reply(*cloudflare(self.command, m.group(1), m.group(2), self.headers.get("Authorization", "")))
         if path.startswith("/github/"):
             try:
                 body = json.loads(raw) if raw else {}

@@ -10,11 +10,23 @@ local flowfix = require "flowfix"
 
 local M = flowfix.class(120)
 
-function M.setup()
+-- setup{projects = {name = production branch | false}}: the Pages projects
+-- made first (default: both sites' projects, production branch main)
+function M.setup(o)
   local f = flowfix.new(M, "cms")
   for _, name in ipairs { "GITHUB_ACTOR", "GITHUB_SHA", "GITHUB_RUN_ID", "GITHUB_REF_NAME", "GITHUB_HEAD_REF",
                           "GITHUB_BASE_REF", "GITHUB_REPOSITORY" } do
     f.env[name] = false
+  end
+  -- Pages projects exist before a first deploy (wrangler creates none when not interactive)
+  local projects = o and o.projects or {}
+  for _, project in ipairs { "usage-docs", "dev-docs" } do
+    local branch = projects[project] == nil and "main" or projects[project]
+    if branch then
+      local r = proc.run { "wrangler", "pages", "project", "create", project, "--production-branch", branch,
+                           env = f.env, check = false }
+      assert(r.code == 0, r.stderr)
+    end
   end
   return f
 end

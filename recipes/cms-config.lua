@@ -8,6 +8,8 @@ return {
   package_json = "apps/cms/package.json",      -- its "version" is what /api/health reports
   tag_prefix = "cms-v",
   database = { staging = "cms-staging", production = "cms-production" },
+  -- the wrangler environment (--env) of each target; none: wrangler's top level (the seed's production)
+  wrangler_env = { staging = "staging" },
   backfill = "scripts/backfill-d1-migrations.sql",
   schema_table = "organizations",              -- present without d1_migrations: backfill first
   test = { "npm", "test", "--silent" },

@@ -12,20 +12,36 @@ local fs = require "drun.fs"
 
 local M = {}
 
--- "GitHub Actions deploy by <actor> @ <sha> (<run-url>)", or locally "drun deploy by <actor> @ <sha>";
--- production prefixes "cms@X.Y.Z prod ".
+-- The seed's deploy messages (FLOWS.md §1):
+--   staging:    "GitHub Actions deploy by <actor> @ <sha> (<run-url>)", locally "drun deploy by <actor> @ <sha>"
+--   production: "cms@X.Y.Z prod deploy by <actor> @ <sha> (<run-url>)", locally without the run URL
 local function stamp(ctx, prefix)
   local who = string.format("deploy by %s @ %s", ctx.actor, ctx.sha or "unknown")
-  if ctx.run_url then return string.format("%sGitHub Actions %s (%s)", prefix, who, ctx.run_url) end
-  return prefix .. (prefix == "" and "drun " or "") .. who
+  local url = ctx.run_url and (" (" .. ctx.run_url .. ")") or ""
+  if prefix ~= "" then return prefix .. who .. url end
+  return (ctx.run_url and "GitHub Actions " or "drun ") .. who .. url
+end
+
+-- The wrangler environment of a target (the config's wrangler_env): nil is
+-- wrangler's top level, deployed without --env (the seed's production).
+local function wrangler_env(c, env)
+  local map = c.wrangler_env or { staging = "staging", production = "production" }
+  return map[env]
+end
+
+-- "rolling back: <reason>" for the CMS, "rolling back MCP: <reason>" for the MCP
+local function rollback_message(key, reason)
+  return (key == "mcp" and "rolling back MCP: " or "rolling back: ") .. reason
 end
 
 local function worker_steps(r, c, env, opts)
+  local wenv = wrangler_env(c, env)
+  local flag = wenv and ("--env " .. wenv) or "(top-level environment)"
   r:step("backfill", {
     description = "record historical migrations in d1_migrations if the database predates the tracker",
     on_failure = "nothing deployed: run the backfill by hand (" .. c.backfill .. "), then retry",
   }, function(ctx)
-    local res = cf.d1.backfill_if_needed { db = c.database[env], env = env, dir = c.cms_dir, run = ctx.run,
+    local res = cf.d1.backfill_if_needed { db = c.database[env], env = wenv, dir = c.cms_dir, run = ctx.run,
                                            file = fs.realpath(c.backfill), table = c.schema_table }
     ctx.log.info("%s", res.reason)
     ctx.set("backfill", res.reason)
@@ -36,27 +52,27 @@ local function worker_steps(r, c, env, opts)
     on_failure = "nothing deployed (a failing migration is rolled back; earlier ones stay): "
                  .. "fix the migration on main, verify on staging, retry",
   }, function(ctx)
-    local applied = cf.d1.migrate { db = c.database[env], env = env, dir = c.cms_dir, run = ctx.run }
+    local applied = cf.d1.migrate { db = c.database[env], env = wenv, dir = c.cms_dir, run = ctx.run }
     ctx.log.info(#applied > 0 and ("applied " .. table.concat(applied, ", ")) or "no migrations to apply")
     ctx.set("migrations_applied", applied)
   end)
 
   local function deploy_step(name, dir, key, on_failure)
     r:step(name, {
-      description = "wrangler deploy --env " .. env .. " in " .. dir,
+      description = "wrangler deploy " .. flag .. " in " .. dir,
       on_failure = on_failure,
       undo = function(ctx)
         local previous = ctx.get(key .. "_previous_version")
         if previous then
-          cf.rollback { dir = dir, env = env, version_id = previous, run = ctx.run,
-                        message = "rolling back: " .. ctx.recipe .. " failed" }
+          cf.rollback { dir = dir, env = wenv, version_id = previous, run = ctx.run,
+                        message = rollback_message(key, ctx.recipe .. " failed") }
         end
       end,
     }, function(ctx)
       local msg = stamp(ctx, opts.message_prefix(ctx))
       -- asked quietly: on a first deploy wrangler's "does not exist" is expected
-      ctx.set(key .. "_previous_version", cf.current_version { dir = dir, env = env })
-      local id = cf.deploy { dir = dir, env = env, message = msg, run = ctx.run }
+      ctx.set(key .. "_previous_version", cf.current_version { dir = dir, env = wenv })
+      local id = cf.deploy { dir = dir, env = wenv, message = msg, run = ctx.run }
       ctx.set(key .. "_version_id", id)
       ctx.set("deploy_message", msg)
       ctx.log.info("%s is version %s", (name:gsub("^deploy%-", "")), id or "(dry-run)")
@@ -129,6 +145,10 @@ function M.production(c)
   r:step("tag", {
     description = "commit the version bump, tag " .. c.tag_prefix .. "X.Y.Z, push",
     on_failure = "the release is live; the bump commit or tag did not reach " .. c.remote .. ": push them by hand",
+    next = function(ctx)
+      return string.format("git push %s %s %s (the release is live: do not roll back for this)", c.remote,
+                           ctx.branch or "main", semver.format(ctx.version, c.tag_prefix))
+    end,
   }, function(ctx)
     local tag = semver.format(ctx.version, c.tag_prefix)
     ctx.git:commit({ c.package_json }, string.format("%s %s", c.service, ctx.version))
@@ -139,6 +159,10 @@ function M.production(c)
   r:step("release", {
     description = "GitHub release with generated notes",
     on_failure = "the release is live and tagged; create the GitHub release by hand",
+    next = function(ctx)
+      return string.format("gh release create %s --generate-notes --title '%s %s' (the release is live: do not roll back for this)",
+                           semver.format(ctx.version, c.tag_prefix), c.service, ctx.version)
+    end,
   }, function(ctx)
     local tag = semver.format(ctx.version, c.tag_prefix)
     local rel = github.release { repo = c.github_repo, tag = tag, name = string.format("%s %s", c.service, ctx.version) }
@@ -148,10 +172,32 @@ function M.production(c)
   return r
 end
 
+-- The deployment before the one serving now, from Workers' own history
+-- (`wrangler deployments list --json`, oldest first): {version_id, message},
+-- or nil when there is none.
+local function previous_from_workers(dir, wenv)
+  local ok, list = pcall(cf.deployments, { dir = dir, env = wenv })
+  if not ok then
+    if cf.worker_not_found(list) then return nil end -- never deployed: no history
+    error(list, 0)
+  end
+  local current = list[#list] and list[#list].versions[1] and list[#list].versions[1].version_id
+  for i = #list - 1, 1, -1 do
+    local v = list[i].versions and list[i].versions[1]
+    if v and v.version_id ~= current then
+      local notes = type(list[i].annotations) == "table" and list[i].annotations or {}
+      return { version_id = v.version_id, message = notes["workers/message"] }
+    end
+  end
+end
+
 -- Rollback through Workers' deployment history: the version ids the ledger
--- recorded for the last good deployment, CMS first, then MCP.
+-- recorded for the last good deployment, CMS first, then MCP. With no
+-- record (a fresh ledger, a deployment made without drun), the previous
+-- deployment in `wrangler deployments list`; its version and commit are
+-- read from the seed's deploy message ("cms@X.Y.Z prod deploy by A @ SHA").
 function M.rollback(c)
-  local function target(ctx)
+  local function from_ledger(ctx)
     local db = ctx.ledger or require("drun.ledger").reader(ctx.ledger_path)
     local env = ctx.params.environment
     local latest -- the newest deployment that is not this rollback's own record
@@ -165,15 +211,35 @@ function M.rollback(c)
     end
     local good = latest and latest.status == "success" and db:previous_success(c.service, env, latest.id)
                  or db:latest { service = c.service, environment = env, status = "success" }
-    if not good then
-      error(string.format("no earlier successful deployment of %s to %s in the ledger: nothing to roll back to",
-                          c.service, env), 0)
-    end
     return good, latest
+  end
+  local function from_workers(ctx)
+    local wenv = wrangler_env(c, ctx.params.environment)
+    local cms = previous_from_workers(c.cms_dir, wenv)
+    if not cms then
+      error(string.format("no earlier successful deployment of %s to %s in the ledger, and no earlier deployment in "
+                          .. "Workers' history (wrangler deployments list): nothing to roll back to",
+                          c.service, ctx.params.environment), 0)
+    end
+    local mcp = ctx.params.mcp and previous_from_workers(c.mcp_dir, wenv) or nil
+    local msg = cms.message or ""
+    return { version = msg:match("@(%d+%.%d+%.%d+[%w%.%-+]*) ") or "unknown", git_commit = msg:match(" @ (%x+)"),
+             full_version = "Workers' previous deployment " .. cms.version_id,
+             metadata = { cms_version_id = cms.version_id, mcp_version_id = mcp and mcp.version_id, from = "wrangler deployments list" } }
+  end
+  -- the deployment to go back to and the one it replaces, once per run
+  local function target(ctx)
+    if not ctx.rollback_target then
+      local ok, good, latest = pcall(from_ledger, ctx)
+      if not ok then error(good, 0) end
+      if not good then good = from_workers(ctx) end
+      ctx.rollback_target = { good, latest }
+    end
+    return table.unpack(ctx.rollback_target, 1, 2)
   end
   local r = recipe.new {
     name = "cms-rollback", service = c.service, environment = "production",
-    description = "put the last good CMS (and MCP) versions back, from the ledger",
+    description = "put the last good CMS (and MCP) versions back, from the ledger (else Workers' own history)",
     params = {
       environment = { default = "production", choices = { "staging", "production" } },
       to = { default = "", description = "a deployment id or full version (default: the last good one)" },
@@ -181,6 +247,7 @@ function M.rollback(c)
       mcp = { default = true, description = "roll MCP back too" },
     },
     version = function(ctx) return (target(ctx)).version end,
+    commit = function(ctx) return (target(ctx)).git_commit end, -- the restored commit, not the checkout's
     approval = "required",
     secrets = { "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID" },
   }
@@ -190,18 +257,20 @@ function M.rollback(c)
       if key == "mcp" and not ctx.params.mcp then return ctx.log.info("MCP left as it is (mcp=false)") end
       local good = target(ctx)
       local id = good.metadata[key .. "_version_id"]
-      if not id then error(string.format("the ledger record %s has no %s_version_id", good.full_version, key), 0) end
-      cf.rollback { dir = dir, env = ctx.params.environment, version_id = id, run = ctx.run,
-                    message = "rolling back: " .. ctx.params.reason }
+      if not id then error(string.format("%s has no %s_version_id", good.full_version, key), 0) end
+      cf.rollback { dir = dir, env = wrangler_env(c, ctx.params.environment), version_id = id, run = ctx.run,
+                    message = rollback_message(key, ctx.params.reason) }
       ctx.set(key .. "_version_id", id)
+      if good.metadata.from then ctx.set("restored_from", good.metadata.from) end
     end)
   end
   rollback_step("rollback-cms", c.cms_dir, "cms")
   rollback_step("rollback-mcp", c.mcp_dir, "mcp")
   r:step("smoke-check", { description = "the rolled-back version answers",
                           on_failure = "the rollback is done but the health check disagrees: investigate" }, function(ctx)
+    local known = ctx.version ~= "unknown"
     ctx.health.wait { url = c.health_url[ctx.params.environment], attempts = c.smoke.attempts,
-                      interval = c.smoke.interval, expect_json = { version = ctx.version } }
+                      interval = c.smoke.interval, expect_json = known and { version = ctx.version } or nil }
   end)
   r:step("mark", { description = "mark the bad deployment rollback in the ledger" }, function(ctx)
     local good, latest = target(ctx)

@@ -216,6 +216,9 @@ local function post_comment(c, ctx)
   end
 end
 
+local RERUN = "fix it and re-run: sites already deployed from this commit are skipped (force=true deploys them "
+              .. "again); to go back, run this recipe from the previous good commit"
+
 function M.recipe(c)
   local r = recipe.new {
     name = "docs-pages", service = c.service,
@@ -243,8 +246,7 @@ function M.recipe(c)
       return cf
     end,
     version = function() return c.version_file and pkgjson.version(c.version_file) or "0.0.0" end,
-    rollback_hint = "fix it and re-run: sites already deployed from this commit are skipped (force=true deploys them "
-                    .. "again); to go back, run this recipe from the previous good commit",
+    rollback_hint = RERUN,
   }
 
   r:step("changes", { read_only = true, description = "the baseline of the mode, and which sites changed since it",
@@ -304,6 +306,7 @@ function M.recipe(c)
   r:step("deploy", {
     description = "wrangler pages deploy each built site to the mode's branch; a ledger record per site",
     on_failure = function(ctx) return site_lines(ctx) end,
+    next = RERUN, -- sites deployed before the failure stay: a re-run picks up the rest
   }, function(ctx)
     local subject = ctx.git:log("HEAD", 1)[1].subject
     local failed = {}

@@ -140,7 +140,7 @@ function M.promote(c)
       local img = source_image(c, ctx)
       return img and commit_of(ctx, c, img.digest, img.labels)
     end,
-    rollback_hint = "drun recipes/fly-rollback.lua --yes",
+    rollback_hint = "drun recipes/fly-rollback.lua environment=${environment} --yes",
     secrets = { "FLY_API_TOKEN" },
   }
 

@@ -126,12 +126,15 @@ end
 -- WORKER_NOT_FOUND_ERR_CODE, WORKER_LEGACY_ENVIRONMENT_NOT_FOUND_ERR_CODE)
 local WORKER_NOT_FOUND = { ["10007"] = true, ["10090"] = true }
 
+-- Whether a wrangler failure says the Worker does not exist (by its code).
+function M.worker_not_found(err) return WORKER_NOT_FOUND[tostring(err):match("%[code: (%d+)%]") or ""] == true end
+
 -- The version id serving now (100% of traffic), or nil if never deployed
 -- (the Worker does not exist: code 10007, whatever the words around it).
 function M.current_version(o)
   local ok, list = pcall(M.deployments, o)
   if not ok then
-    if WORKER_NOT_FOUND[tostring(list):match("%[code: (%d+)%]") or ""] then return nil end
+    if M.worker_not_found(list) then return nil end
     error(list, 2)
   end
   local last = list[#list]

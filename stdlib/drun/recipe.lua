@@ -95,8 +95,11 @@ function Recipe:for_run(params)
   return view or self
 end
 
--- r:step(name, [opts,] fn): opts = {description, on_failure, undo, undo_always,
--- read_only, verifies, timeout}. undo_always: the undo is a local clean-up (a
+-- r:step(name, [opts,] fn): opts = {description, on_failure, next, undo,
+-- undo_always, read_only, verifies, timeout}. next: the command the failure
+-- report says to run next when this step fails (text with ${name}, or a
+-- function of ctx); without it, the recipe's rollback_hint when a completed
+-- step changed what is deployed, else a retry. undo_always: the undo is a local clean-up (a
 -- file put back) that runs whenever a later step fails, auto-rollback or not.
 -- verifies: the step checks what earlier steps changed (every machine runs
 -- the new digest); under --dry-run, where nothing changed, it is described
@@ -108,13 +111,16 @@ function Recipe:step(name, opts, fn)
   if type(fn) ~= "function" then fail("recipe %s: step '%s' needs a function", self.name, name) end
   opts = opts or {}
   if opts.undo ~= nil and type(opts.undo) ~= "function" then fail("recipe %s: step '%s': undo must be a function", self.name, name) end
+  if opts.next ~= nil and type(opts.next) ~= "string" and type(opts.next) ~= "function" then
+    fail("recipe %s: step '%s': next must be text or a function of ctx", self.name, name)
+  end
   if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
     fail("recipe %s: step '%s': timeout must be a positive number of seconds", self.name, name)
   end
   local info = debug.getinfo(fn, "S")
   local s = { name = name, fn = fn, description = opts.description, on_failure = opts.on_failure, undo = opts.undo,
               read_only = opts.read_only == true, timeout = opts.timeout, undo_always = opts.undo_always == true,
-              verifies = opts.verifies == true,
+              verifies = opts.verifies == true, next = opts.next,
               where = info.short_src .. ":" .. info.linedefined }
   self.steps[#self.steps + 1] = s
   self.by_name[name] = s

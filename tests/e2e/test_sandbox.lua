@@ -24,7 +24,7 @@ local function run(env, cwd, ...)
 end
 
 local function health(env, worker, environment)
-  return http.get(env.SANDBOX_URL .. "/workers/" .. worker .. "/" .. environment .. "/api/health")
+  return http.get(env.SANDBOX_URL .. "/workers/" .. worker .. "/" .. (environment and (environment .. "/") or "") .. "api/health")
 end
 
 t.test("start and stop: environment printed, two at once, nothing left running", function()
@@ -67,12 +67,12 @@ end)
 
 t.test("the CMS is unhealthy until its MCP binding is deployed in that environment", function()
   local env, repo = cms_sandbox()
-  t.eq(run(env, repo .. "/apps/cms", "wrangler", "deploy", "--env", "production").code, 0)
-  local h = health(env, "cms", "production")
+  t.eq(run(env, repo .. "/apps/cms", "wrangler", "deploy").code, 0) -- the top level: production
+  local h = health(env, "cms")
   t.eq(h.status, 503)
-  t.match(h:json().error, "cms%-mcp%-production does not resolve")
-  t.eq(run(env, repo .. "/packages/cms-mcp", "wrangler", "deploy", "--env", "production").code, 0)
-  t.eq(health(env, "cms", "production").status, 200)
+  t.match(h:json().error, "cms%-mcp does not resolve")
+  t.eq(run(env, repo .. "/packages/cms-mcp", "wrangler", "deploy").code, 0)
+  t.eq(health(env, "cms").status, 200)
   t.eq(health(env, "cms", "staging").status, 404, "never deployed to staging")
 end)
 
@@ -135,7 +135,7 @@ t.test("d1 runs the real wrangler on a local D1: migrations, the legacy database
   t.eq(q[1].success, true)
   t.match(d1("migrations", "apply", "cms-staging", "--env", "staging", "--remote").stdout, "No migrations to apply!")
   -- environments are separate databases
-  q = json.decode(d1("execute", "cms-production", "--env", "production", "--remote", "--json",
+  q = json.decode(d1("execute", "cms-production", "--remote", "--json",
                      "--command", "SELECT count(*) AS n FROM sqlite_master WHERE name = 'd1_migrations'").stdout)
   t.eq(q[1].results[1].n, 0)
 end)

@@ -747,3 +747,30 @@ end)
   t.eq(running(gc), false, "grandchild stopped")
   t.eq(running(child), false, "child stopped")
 end)
+
+t.test("next per failed step: the step's own, else the rollback hint only once something deployable changed", function()
+  local steps = [[
+r:step("gate", { next = "fix the tests on main, then re-run" }, function(ctx) if ctx.params.count == 2 then error("red") end end)
+r:step("build", {}, function(ctx) if ctx.params.count == 3 then error("no compiler") end end)
+r:step("deploy", { undo = function() end }, function() end)
+r:step("tag", { next = function(ctx) return "push tag v" .. ctx.version .. " to " .. ctx.environment .. " by hand" end },
+       function(ctx) if ctx.params.count == 4 then error("push rejected") end end)
+r:step("smoke", {}, function(ctx) if ctx.params.count == 5 then error("503") end end)
+]]
+  local path, lp = recipe_file(BASIC, steps)
+  local want = {
+    [2] = "fix the tests on main, then re%-run",
+    [3] = "nothing was deployed: fix the cause, then re%-run the same command",
+    [4] = "push tag v1%.2%.0 to staging by hand",
+    [5] = "drun recipes/rollback%.lua to=1%.2%.0",
+  }
+  for count, next_line in pairs(want) do
+    local r = run(path, lp, { "ticket=CHG-1", "count=" .. count })
+    t.eq(r.code, 1)
+    t.match(r.stdout, "\n  next:   " .. next_line .. "\n", "count=" .. count)
+  end
+  path, lp = recipe_file(BASIC, 'r:step("x", { next = 42 }, function() end)')
+  local r = run(path, lp, { "ticket=CHG-1" })
+  t.ok(r.code ~= 0)
+  t.match(r.stdout .. r.stderr, "step 'x': next must be text or a function of ctx")
+end)

@@ -5,7 +5,7 @@
                                      no machine is started (no auto-start here)
   /apps/<app>/version                {digest, commit} of the image (an app that
                                      reports what it runs, for a digest check)
-  /workers/<name>/<env>/api/health   {status, version} of the version the worker
+  /workers/<name>[/<env>]/api/health {status, version} of the version the worker
                                      serves; 503 when a service binding (the CMS's
                                      MCP) was never deployed in that environment
   /client/v4/accounts/<id>/pages/projects/<name>
@@ -22,7 +22,7 @@
                                      request is recorded in state/github.json
 
 Faults (tests/sandbox/fault, they stay until cleared):
-  health:<name>:<env> = 500 | old | invalid-json | hang   (workers)
+  health:<name>:<env> = 500 | old | invalid-json | hang   (workers; health:<name> for the top level)
   health:<app> = 500 | invalid-json | hang                 (Fly apps)
   github-release = 422
 
@@ -64,7 +64,7 @@ def worker_health(name, env):
         if svc and not workers.get(svc, {}).get("deployments"):
             return 503, {"status": "error", "error": "service binding to %s does not resolve" % svc}
     deployments = w["deployments"]
-    fault = sb.peek_fault("health:%s:%s" % (name, env))
+    fault = sb.peek_fault("health:%s:%s" % (name, env) if env else "health:%s" % name)  # the top level: no env
     current = deployments[-1]["version_id"]
     if fault == "old":
         older = [d["version_id"] for d in deployments if d["version_id"] != current]
@@ -233,9 +233,9 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")
-        m = re.match(r"^/workers/([^/]+)/([^/]*)(/api/health)?/?$", path)
+        m = re.match(r"^/workers/([^/]+)/(?:([^/]+)/)?api/health/?$", path)  # no env: the top level
         if m:
-            return self.reply(*worker_health(m.group(1), m.group(2)))
+            return self.reply(*worker_health(m.group(1), m.group(2) or ""))
         m = re.match(r"^/apps/([^/]+)/(health|version)/?$", path)
         if m:
             return self.reply(*app_health(m.group(1), m.group(2)))

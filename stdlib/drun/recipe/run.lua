@@ -48,6 +48,22 @@ local function interpolate(s, ctx)
   end))
 end
 
+-- What to do next after a failed step: the step's own `next` when it has
+-- one; else, when a completed step changed what is deployed (it has an undo
+-- that is not a local clean-up) and was not rolled back, the recipe's
+-- rollback_hint ("${environment}" is the run's); else nothing was deployed,
+-- so the fix is a retry.
+local function next_command(r, failed, completed, status, ctx)
+  if failed.step.next ~= nil then return interpolate(failed.step.next, ctx) end
+  local deployed = false
+  for _, s in ipairs(completed) do
+    if s.undo and not s.undo_always then deployed = true end
+  end
+  if deployed and status ~= "rollback" and r.rollback_hint then return interpolate(r.rollback_hint, ctx) end
+  if status == "rollback" then return "fix the cause, then re-run the same command" end
+  return "nothing was deployed: fix the cause, then re-run the same command"
+end
+
 local function approve(r, ctx, report, o)
   if r.approval ~= "required" or o.dry_run then return "not required" end
   if o.yes then return "--yes" end
@@ -325,7 +341,7 @@ function execute(r, o, cleanup)
       step = failed.step.name, error = failed.error, seconds = failed.seconds, done = done,
       state = failed.not_started and ("nothing of " .. failed.step.name .. " ran; what the steps before it did is in effect")
           or interpolate(failed.step.on_failure, ctx),
-      undo = undo_text, incomplete = incomplete, next = interpolate(r.rollback_hint, ctx),
+      undo = undo_text, incomplete = incomplete, next = next_command(r, failed, completed, status, ctx),
     }
     if db then noted(pcall(db.finish, db, rec.id, status, { error = failed.error, failed_step = failed.step.name })) end
   elseif db then

@@ -12,7 +12,7 @@ function M.setup()
   local f = flowfix.new(M, "cms", true)
   local env = f.env
   env.CMS_STAGING_HEALTH_URL = env.SANDBOX_WORKERS_URL .. "/cms/staging/api/health"
-  env.CMS_PRODUCTION_HEALTH_URL = env.SANDBOX_WORKERS_URL .. "/cms/production/api/health"
+  env.CMS_PRODUCTION_HEALTH_URL = env.SANDBOX_WORKERS_URL .. "/cms/api/health" -- production: the top level
   env.CMS_SMOKE_INTERVAL = "0.1"
   env.GITHUB_ACTOR, env.GITHUB_SHA, env.GITHUB_RUN_ID, env.GITHUB_REF_NAME, env.GITHUB_REPOSITORY = false, false, false, false, false
   return f
@@ -36,6 +36,8 @@ function M:calls(kind)
 end
 
 function M:deployments(dir, env)
+  -- production is wrangler's top level (no --env), as in the seed's repository
+  if env == "production" then return json.decode(self:wrangler(dir, "deployments", "list", "--json").stdout) end
   return json.decode(self:wrangler(dir, "deployments", "list", "--env", env, "--json").stdout)
 end
 
@@ -46,7 +48,9 @@ function M:health(env) return require("drun.http").get(self.env[env == "staging"
 function M:make_legacy(db, env)
   local schema = "CREATE TABLE organizations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, slug TEXT);" ..
                  "CREATE TABLE posts (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, title TEXT NOT NULL);"
-  local r = self:wrangler("apps/cms", "d1", "execute", db, "--env", env, "--remote", "--command", schema)
+  local argv = { "apps/cms", "d1", "execute", db, "--remote", "--command", schema }
+  if env then argv[#argv + 1] = "--env"; argv[#argv + 1] = env end -- no env: wrangler's top level
+  local r = self:wrangler(table.unpack(argv))
   assert(r.code == 0, r.stderr)
 end
 

@@ -1,6 +1,11 @@
 -- The app on one server behind a reverse proxy: every name the
 -- compose-restart flow uses. Another repository edits these values.
 local env = os.getenv
+local function words(s)
+  local list = {}
+  for w in (s or ""):gmatch("%S+") do list[#list + 1] = w end
+  return #list > 0 and list or nil
+end
 return {
   service = "app",                                   -- the ledger's name for it, and the compose service
   environment = env("APP_ENVIRONMENT") or "production",
@@ -13,7 +18,8 @@ return {
   branch = "main",
   test = { "python3", "-m", "py_compile", "app/server.py" }, -- the test gate, run here
   migrate = { "python3", "scripts/migrate.py" },     -- inside the container (e.g. alembic -c app/alembic.ini upgrade head)
-  health_url = env("APP_HEALTH_URL") or "https://app.example.com/health",
+  -- every URL must answer; the first is where the restart gap is measured
+  health_urls = words(env("APP_HEALTH_URLS")) or { env("APP_HEALTH_URL") or "https://app.example.com/health" },
   expect_json = { status = "ok" },
   health = { attempts = 5, interval = tonumber(env("APP_HEALTH_INTERVAL") or "") or 5 },
   logs_tail = 50,

@@ -52,8 +52,36 @@ local function start_gap_poller(url)
   end
 end
 
+-- the URLs the health step checks (health_urls, or the one health_url); the
+-- first is where the restart gap is measured
+local function urls(c) return c.health_urls or { c.health_url } end
+
+-- Every service of the project up: running, healthy where it has a
+-- healthcheck (a worker that crashed at start is not hidden by a healthy
+-- web service); "starting" healthchecks are waited for, as long as the
+-- health attempts last.
+local function services_healthy(c, ctx)
+  local deadline = time.now() + c.health.attempts * c.health.interval
+  while true do
+    local problems, waiting, notes = compose.unhealthy(c.server, { run = ctx.run })
+    if #problems == 0 and #waiting == 0 then
+      for _, n in ipairs(notes) do ctx.log.warn("%s: drun can only check that it runs", n) end
+      ctx.set("services", #notes > 0 and ("healthy; " .. table.concat(notes, "; ")) or "healthy")
+      return
+    end
+    if #problems > 0 or time.now() >= deadline then
+      for _, w in ipairs(waiting) do problems[#problems + 1] = w .. ": healthcheck still starting" end
+      local first = problems[1]:match("^([^:]+)")
+      ctx.log.warn("the last %d log lines of %s:\n%s", c.logs_tail, first,
+                   compose.logs(c.server, { service = first, tail = c.logs_tail }))
+      error("not every service is healthy: " .. table.concat(problems, "; "), 0)
+    end
+    time.sleep(math.min(1, c.health.interval))
+  end
+end
+
 local function old_still_serving(c)
-  local p = health.probe(c.health_url, { expect_json = c.expect_json, timeout = 5 })
+  local p = health.probe(urls(c)[1], { expect_json = c.expect_json, timeout = 5 })
   return p.ok and "verified: it answers its health check" or ("NOT verified: its health check says " .. p.reason)
 end
 
@@ -103,12 +131,12 @@ local function add_steps(r, c, opts)
   }, function(ctx)
     -- the poller runs until the health step has its verdict (the gap ends
     -- when the new app is healthy)
-    stop_gap_poller = start_gap_poller(c.health_url)
+    stop_gap_poller = start_gap_poller(urls(c)[1])
     local ok, err = pcall(compose.up, c.server, { build = true, run = ctx.run })
     if ok then -- up, and answering at all (health is the next step's business)
       local any = {}
       for s = 100, 599 do any[#any + 1] = s end
-      ok, err = pcall(health.wait, { url = c.health_url, attempts = 240, interval = 0.25, timeout = 2, expect_status = any })
+      ok, err = pcall(health.wait, { url = urls(c)[1], attempts = 240, interval = 0.25, timeout = 2, expect_status = any })
     end
     if not ok then
       stop_gap_poller()
@@ -125,11 +153,17 @@ local function add_steps(r, c, opts)
   end
 
   r:step("health", {
-    description = "GET " .. c.health_url .. " expecting " .. require("drun.json").encode(c.expect_json),
+    description = "GET " .. table.concat(urls(c), ", ") .. " expecting " .. require("drun.json").encode(c.expect_json)
+                  .. "; every compose service running and healthy",
     on_failure = "the new code is live and not healthy: roll back (drun recipes/compose-rollback.lua --yes)",
+    verifies = true,
   }, function(ctx)
-    local ok, err = pcall(health.wait, { url = c.health_url, expect_json = c.expect_json,
-                                         attempts = c.health.attempts, interval = c.health.interval })
+    local ok, err
+    for _, url in ipairs(urls(c)) do
+      ok, err = pcall(health.wait, { url = url, expect_json = c.expect_json,
+                                     attempts = c.health.attempts, interval = c.health.interval })
+      if not ok then break end
+    end
     if stop_gap_poller then
       local gap = stop_gap_poller()
       stop_gap_poller = nil
@@ -141,6 +175,7 @@ local function add_steps(r, c, opts)
                    compose.logs(c.server, { service = c.service, tail = c.logs_tail }))
       error(err, 0)
     end
+    services_healthy(c, ctx)
   end)
 end
 

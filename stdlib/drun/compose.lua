@@ -4,7 +4,9 @@
 --   local server = { host = "web1", user = "deploy", port = 22, dir = "/srv/app" }   -- no host: local
 --   compose.up(server, { build = true, wait = true, wait_timeout = 60 })
 --   compose.exec(server, { service = "app", argv = { "alembic", "upgrade", "head" } })
---   compose.ps(server)        -- {Name, Service, State, Health, ExitCode, Publishers}, ...
+--   compose.ps(server, { all = true })  -- {Name, Service, State, Health, ExitCode, Publishers}, ...
+--   compose.services(server)  -- the project's service names (docker compose config --services)
+--   compose.unhealthy(server) -> {problems}, {notes}: every service running, and healthy where it has a healthcheck
 --   compose.logs(server, { service = "app", tail = 50 })
 --   compose.sh(server, { "git", "pull", "--ff-only", "origin", "main" })  -- any command in dir
 --
@@ -83,15 +85,57 @@ function M.up(target, o)
   return compose(target, args, { run = o.run, check = o.check, timeout = o.timeout })
 end
 
--- ps(target, {run}) -> the services' containers
+-- ps(target, {all, run}) -> the services' containers. Without all, compose
+-- lists running containers only (docker/compose cmd/compose/ps.go): a
+-- service that crashed at start is simply absent.
 function M.ps(target, o)
   o = o or {}
-  local res = compose(target, { "ps", "--format", "json" }, { run = o.run, read_only = true })
+  local args = { "ps", "--format", "json" }
+  if o.all then table.insert(args, 2, "--all") end
+  local res = compose(target, args, { run = o.run, read_only = true })
   local out = res.stdout:gsub("^%s+", "")
   if out:sub(1, 1) == "[" then return json.decode(out) end -- older compose: one array
   local list = json.array()
   for line in out:gmatch("[^\n]+") do list[#list + 1] = json.decode(line) end
   return list
+end
+
+-- services(target, {run}) -> the service names of the project
+function M.services(target, o)
+  local res = compose(target, { "config", "--services" }, { run = o and o.run, read_only = true })
+  local list = {}
+  for name in res.stdout:gmatch("[^\n]+") do list[#list + 1] = name end
+  return list
+end
+
+-- unhealthy(target) -> problems, waiting, notes: each service of the project
+-- must have a running container, healthy when it has a healthcheck. problems:
+-- "worker: exited (code 3)"; waiting: services whose healthcheck is still
+-- "starting"; notes: services without a healthcheck (running is all that
+-- can be known of them).
+function M.unhealthy(target, o)
+  local by = {}
+  for _, c in ipairs(M.ps(target, { all = true, run = o and o.run })) do
+    by[c.Service] = by[c.Service] or {}
+    table.insert(by[c.Service], c)
+  end
+  local problems, waiting, notes = {}, {}, {}
+  for _, svc in ipairs(M.services(target, o)) do
+    local list = by[svc]
+    if not list then problems[#problems + 1] = svc .. ": no container (never started)" end
+    for _, c in ipairs(list or {}) do
+      if c.State ~= "running" then
+        problems[#problems + 1] = string.format("%s: %s (exit code %s)", svc, tostring(c.State), tostring(c.ExitCode))
+      elseif c.Health == "unhealthy" then
+        problems[#problems + 1] = svc .. ": unhealthy (its healthcheck fails)"
+      elseif c.Health == "starting" then
+        waiting[#waiting + 1] = svc
+      elseif c.Health == "" or c.Health == nil then
+        notes[#notes + 1] = svc .. ": running, no healthcheck"
+      end
+    end
+  end
+  return problems, waiting, notes
 end
 
 -- exec(target, {service, argv, tty = false, run, check})

@@ -161,3 +161,52 @@ t.test("drun.compose over ssh: an argument with spaces, quotes, $ and ; arrives 
   local ps = t.drun({ "-e", "print(require('drun.compose').ps({ host = 'web1', dir = 'srv/app' })[1].Health)" }, { env = f.env })
   t.eq(ps.stdout, "healthy\n")
 end)
+
+-- docker/compose cmd/compose/ps.go: ps without --all hides stopped containers,
+-- so a service that crashed at start is invisible unless drun asks for all
+local WORKER = [[
+  worker:
+    build: .
+    command: ["sh", "-c", "echo worker crashed: no queue; exit 3"]
+    restart: always
+]]
+local SIDECAR = [[
+  sidecar:
+    build: .
+    command: ["sleep", "600"]
+]]
+
+t.test("every service must run: a second service crashing at start fails health, named with its exit code and logs", function()
+  local f = composefix.setup()
+  f:push_commit("docker-compose.yml", require("drun.fs").read(f.repo .. "/docker-compose.yml") .. WORKER, "add a worker")
+  local r = f:run("compose-restart")
+  t.eq(r.code, 1, r.stdout)
+  t.match(r.stdout, "✗ health failed")
+  t.match(r.stdout, "not every service is healthy: worker: exited %(exit code 3%)")
+  t.match(r.stdout, "worker crashed: no queue")
+  t.match(r.stdout, "state:  the new code is live and not healthy")
+  t.eq(f:latest().status, "failed")
+end)
+
+t.test("a service without a healthcheck: running is enough, and the run says that is all it knows", function()
+  local f = composefix.setup()
+  f:push_commit("docker-compose.yml", require("drun.fs").read(f.repo .. "/docker-compose.yml") .. SIDECAR, "add a sidecar")
+  local r = f:run("compose-restart")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "sidecar: running, no healthcheck: drun can only check that it runs")
+  t.eq(f:latest().metadata.services, "healthy; sidecar: running, no healthcheck")
+  f:on_server("docker compose down")
+end)
+
+t.test("a list of health URLs: every one must answer; the one that does not is named", function()
+  local f = composefix.setup()
+  local base = f.env.APP_HEALTH_URL:gsub("/health$", "")
+  f.env.APP_HEALTH_URLS = f.env.APP_HEALTH_URL .. " " .. base .. "/admin/health"
+  local r = f:run("compose-restart")
+  t.eq(r.code, 1, r.stdout)
+  t.match(r.stdout, "health: " .. base:gsub("%p", "%%%0") .. "/admin/health not healthy after 5 attempts")
+  f.env.APP_HEALTH_URLS = f.env.APP_HEALTH_URL .. " " .. f.env.APP_HEALTH_URL
+  r = f:run("compose-restart")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "health: attempt 1/5: ok %(200%)\n.-health: attempt 1/5: ok %(200%)")
+end)

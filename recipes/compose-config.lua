@@ -14,6 +14,7 @@ return {
     user = env("APP_USER") or "deploy",
     port = tonumber(env("APP_SSH_PORT") or ""),
     dir = env("APP_DIR") or "/srv/app",
+    ssh_config = env("APP_SSH_CONFIG"),              -- an ssh_config file (ssh -F): keys, known_hosts, jump hosts
   },
   branch = "main",
   test = { "python3", "-m", "py_compile", "app/server.py" }, -- the test gate, run here

@@ -133,9 +133,9 @@ local function add_steps(r, c, opts)
     -- when the new app is healthy)
     stop_gap_poller = start_gap_poller(urls(c)[1])
     local ok, err = pcall(compose.up, c.server, { build = true, run = ctx.run })
-    if ok then -- up, and answering at all (health is the next step's business)
-      local any = {}
-      for s = 100, 599 do any[#any + 1] = s end
+    if ok then -- up, and the app answering at all (health is the next step's business); 502-504
+      local any = {}  -- are the reverse proxy's own answers while the app is down, not the app's
+      for s = 100, 599 do if s < 502 or s > 504 then any[#any + 1] = s end end
       ok, err = pcall(health.wait, { url = urls(c)[1], attempts = 240, interval = 0.25, timeout = 2, expect_status = any })
     end
     if not ok then

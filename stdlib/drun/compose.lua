@@ -1,7 +1,8 @@
 -- drun.compose: docker compose on this machine or on a server over ssh
 -- (FLOWS.md §3).
 --
---   local server = { host = "web1", user = "deploy", port = 22, dir = "/srv/app" }   -- no host: local
+--   local server = { host = "web1", user = "deploy", port = 22, dir = "/srv/app",
+--                    ssh_config = "deploy/ssh_config" }   -- no host: local; ssh_config: ssh -F
 --   compose.up(server, { build = true, wait = true, wait_timeout = 60 })
 --   compose.exec(server, { service = "app", argv = { "alembic", "upgrade", "head" } })
 --   compose.ps(server, { all = true })  -- {Name, Service, State, Health, ExitCode, Publishers}, ...
@@ -46,7 +47,11 @@ function M.command(target, argv)
       error(string.format("compose: %s %q is not a %s name (it would be read as an ssh option)", k, tostring(target[k]), k), 2)
     end
   end
+  if target.ssh_config ~= nil and (type(target.ssh_config) ~= "string" or target.ssh_config:match("^%-")) then
+    error(string.format("compose: ssh_config %q is not a file name", tostring(target.ssh_config)), 2)
+  end
   local spec = { "ssh", "-o", "BatchMode=yes" }
+  if target.ssh_config then spec[#spec + 1] = "-F"; spec[#spec + 1] = target.ssh_config end
   if target.port then spec[#spec + 1] = "-p"; spec[#spec + 1] = tostring(target.port) end
   spec[#spec + 1] = target.user and (target.user .. "@" .. target.host) or target.host
   spec[#spec + 1] = "--"

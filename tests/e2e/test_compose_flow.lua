@@ -22,8 +22,8 @@ end)
 
 t.test("health fails at first and recovers within its attempts", function()
   local f = composefix.setup()
-  f.env.APP_HEALTH_INTERVAL = "0.3"
-  f:push_commit("app/WARMUP", "1.2\n", "app: slow warm-up") -- 500 for 1.2 s after it starts
+  f.env.APP_HEALTH_INTERVAL = "0.6"
+  f:push_commit("app/WARMUP", "2.0\n", "app: slow warm-up") -- 500 for 2 s after it starts (ssh takes its share)
   local r = f:run("compose-restart")
   t.eq(r.code, 0, r.stdout)
   t.match(r.stdout, "health: attempt 1/5: 500")
@@ -152,13 +152,15 @@ t.test("drun.compose over ssh: an argument with spaces, quotes, $ and ; arrives 
   local tricky = [[a b 'c' "d" $HOME; echo pwned `id` \ end]]
   local r = t.drun({ "-e", ([[
     local compose = require 'drun.compose'
-    local res = compose.exec({ host = 'web1', dir = 'srv/app' },
+    local server = { host = 'web1', dir = os.getenv('APP_DIR'), ssh_config = os.getenv('APP_SSH_CONFIG') }
+    local res = compose.exec(server,
       { service = 'app', argv = { 'python3', '-c', 'import sys; print(sys.argv[1])', %q } })
     io.write(res.stdout)
   ]]):format(tricky) }, { env = f.env })
   t.eq(r.code, 0, r.stderr)
   t.eq(r.stdout, tricky .. "\n")
-  local ps = t.drun({ "-e", "print(require('drun.compose').ps({ host = 'web1', dir = 'srv/app' })[1].Health)" }, { env = f.env })
+  local ps = t.drun({ "-e", "print(require('drun.compose').ps({ host = 'web1', dir = os.getenv('APP_DIR'), "
+                            .. "ssh_config = os.getenv('APP_SSH_CONFIG') })[1].Health)" }, { env = f.env })
   t.eq(ps.stdout, "healthy\n")
 end)
 

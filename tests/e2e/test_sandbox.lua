@@ -37,7 +37,7 @@ t.test("start and stop: environment printed, two at once, nothing left running",
   t.match(env1.PATH, "tests/sandbox/bin:")
   local pid = fs.read(dir1 .. "/server.pid")
   proc.run { ROOT .. "/tests/sandbox/stop", dir1 }
-  t.eq(proc.run({ "kill", "-0", pid, check = false }).code ~= 0, true, "server still running")
+  t.ok(not t.alive(pid), "server still running")
   t.eq(http.get(env2.SANDBOX_URL .. "/workers/x/y/api/health").status, 404, "the other one is unaffected")
 end)
 
@@ -369,7 +369,8 @@ t.test("fly: image show and status in flyctl's shapes; machine states from a fau
   t.eq(run(env, nil, "fly", "image", "show", "-a", "app-staging", "--json").stdout, "[]\n")
 end)
 
--- a sandbox with the compose fixture checked out on host web1 (at `rev`)
+-- a sandbox with the compose fixture checked out on host web1 (at `rev`),
+-- reached through OpenSSH's sshd on 127.0.0.1 (tests/sandbox/sshd)
 local function compose_sandbox(rev)
   local d = t.tmpdir()
   local out = proc.output { ROOT .. "/tests/sandbox/fixture", "compose", d }
@@ -379,10 +380,12 @@ local function compose_sandbox(rev)
   proc.run { "git", "clone", "-q", origin, checkout }
   if rev then proc.run { "git", "-C", checkout, "checkout", "-q", rev } end
   env.APP_PORT = proc.output { "python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])" }
+  env.SSH_CONFIG = proc.output { ROOT .. "/tests/sandbox/sshd", sdir, "web1", "APP_PORT=" .. env.APP_PORT }:match("SSH_CONFIG='([^']+)'")
+  env.CHECKOUT = checkout
   return env, checkout, sdir
 end
 
-local function on_web1(env, script) return run(env, nil, "ssh", "deploy@web1", "--", "cd srv/app && " .. script) end
+local function on_web1(env, script) return run(env, nil, "ssh", "-F", env.SSH_CONFIG, "web1", "--", "cd " .. env.CHECKOUT .. " && " .. script) end
 
 t.test("compose over ssh: up --wait, ps --format json, exec -T, logs, down", function()
   local env, checkout = compose_sandbox()
@@ -415,7 +418,7 @@ t.test("compose up restarts with a real gap; a failed build leaves the old app s
   -- poll while it restarts: the port must refuse for a while
   local r = proc.run { "sh", "-c", [[
     ( for i in $(seq 60); do curl -fsS -o /dev/null "http://127.0.0.1:$APP_PORT/health" 2>/dev/null && echo up || echo down; sleep 0.02; done ) > "$1/poll" &
-    ssh web1 -- "cd srv/app && docker compose up -d --build --wait" >/dev/null; wait
+    ssh -F "$SSH_CONFIG" web1 -- "cd $CHECKOUT && docker compose up -d --build --wait" >/dev/null; wait
     cat "$1/poll"
   ]], "sh", sdir, env = env, timeout = 60 }
   t.match(r.stdout, "down", "the gap was observed")
@@ -427,17 +430,47 @@ t.test("compose up restarts with a real gap; a failed build leaves the old app s
   t.eq(http.get("http://127.0.0.1:" .. env.APP_PORT .. "/health"):json().version, "1.1.0", "old app still answering")
 end)
 
-t.test("ssh: unknown host, arguments joined like the real one; stop leaves no container", function()
+t.test("real caddy in front: 502 while the app is down, a reload it cannot load refused and the old site kept", function()
+  local env, checkout, sdir = compose_sandbox()
+  local caddy = proc.output { ROOT .. "/tests/sandbox/caddy", sdir, env.APP_PORT }
+  local url, admin = caddy:match("CADDY_URL='([^']+)'"), caddy:match("CADDY_ADMIN='([^']+)'")
+  t.eq(on_web1(env, "docker compose up -d --wait").code, 0)
+  t.eq(http.get(url .. "/health"):json().status, "ok", "proxied to the app")
+  t.eq(on_web1(env, "docker compose down").code, 0)
+  t.eq(http.get(url .. "/health", { check = false }).status, 502, "the proxy's own answer while the app is down")
+  -- a config that adapts but cannot load (its port is the app's): Caddy's admin API refuses it
+  t.write(sdir .. "/caddy/next", ("{\n\tadmin %s\n}\nhttp://127.0.0.1:%s {\n\tbind 127.0.0.1\n\trespond \"x\"\n}\n"):format(admin, env.APP_PORT))
+  t.eq(on_web1(env, "docker compose up -d --wait").code, 0) -- the app holds APP_PORT again
+  local r = proc.run { "caddy", "reload", "--config", sdir .. "/caddy/next", "--adapter", "caddyfile", "--address", admin,
+                       check = false, timeout = 30 }
+  t.eq(r.code, 1, r.stderr)
+  t.match(r.stderr, "caddy responded with error: HTTP 400")
+  t.match(r.stderr, "address already in use")
+  t.eq(http.get(url .. "/health"):json().status, "ok", "the old site still proxies")
+  t.ok(checkout)
+end)
+
+t.test("real sshd: a key it does not know is refused, a host key it does not match too; arguments joined as ssh does; stop leaves no container", function()
   local env, _, sdir = compose_sandbox()
-  local r = run(env, nil, "ssh", "nowhere.example", "--", "true")
+  t.eq(run(env, nil, "ssh", "-F", env.SSH_CONFIG, "web1", "echo", "a  b", "'$HOME'").stdout, "a b $HOME\n")
+  local other = t.tmpdir() .. "/key"
+  proc.run { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other }
+  local cfg = fs.read(env.SSH_CONFIG):gsub("IdentityFile [^\n]+", "IdentityFile " .. other)
+  t.write(sdir .. "/ssh/other_config", cfg)
+  local r = run(env, nil, "ssh", "-F", sdir .. "/ssh/other_config", "web1", "true")
   t.eq(r.code, 255)
-  t.match(r.stderr, "Could not resolve hostname nowhere%.example")
-  t.eq(run(env, nil, "ssh", "-p", "2222", "web1", "echo", "a  b", "'$HOME'").stdout, "a b $HOME\n")
+  t.match(r.stderr, "Permission denied %(publickey%)")
+  local known = fs.read(sdir .. "/ssh/known_hosts")
+  t.write(sdir .. "/ssh/known_hosts", (known:gsub("AAAA%S+", "AAAAC3NzaC1lZDI1NTE5AAAAIBadKeyBadKeyBadKeyBadKeyBadKeyBadKeyBadKeyB")))
+  r = run(env, nil, "ssh", "-F", env.SSH_CONFIG, "web1", "true")
+  t.eq(r.code, 255, "a changed host key")
+  t.match(r.stderr, "Host key verification failed")
+  t.write(sdir .. "/ssh/known_hosts", known)
   t.eq(on_web1(env, "docker compose up -d --wait").code, 0)
   local pid = fs.read(sdir .. "/compose-app-app.pid")
   proc.run { ROOT .. "/tests/sandbox/stop", sdir }
   require("drun.time").sleep(0.2)
-  t.ok(proc.run({ "kill", "-0", pid, check = false }).code ~= 0, "container process still running")
+  t.ok(not t.alive(pid), "container process still running")
 end)
 
 t.test("faults: health that hangs; a push the remote rejects", function()

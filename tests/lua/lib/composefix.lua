@@ -1,5 +1,6 @@
 -- The compose flow under test: the fixture app's repository here, its
--- checkout on server web1 in a sandbox running the previous commit.
+-- checkout on server web1 in a sandbox running the previous commit, reached
+-- through OpenSSH's real client and sshd (tests/sandbox/sshd).
 local t = require "t"
 local proc = require "drun.proc"
 
@@ -14,15 +15,21 @@ function M.setup()
   proc.run { "git", "clone", "-q", f.origin, server }
   proc.run { "git", "-C", server, "reset", "-q", "--hard", "HEAD~1" } -- the server runs the previous commit
   env.APP_PORT = proc.output { "python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])" }
-  env.APP_HOST, env.APP_DIR, env.APP_HEALTH_INTERVAL = "web1", "srv/app", "0.1"
-  env.APP_HEALTH_URL = "http://127.0.0.1:" .. env.APP_PORT .. "/health"
+  local sshd = proc.run { flowfix.ROOT .. "/tests/sandbox/sshd", f.sandbox, "web1", "APP_PORT=" .. env.APP_PORT }
+  env.APP_SSH_CONFIG = sshd.stdout:match("export SSH_CONFIG='([^']+)'")
+  env.APP_HOST, env.APP_DIR, env.APP_HEALTH_INTERVAL = "web1", server, "0.1"
+  env.APP_USER = proc.output { "id", "-un" } -- the sandbox's sshd lets in the user running the tests
+  -- Caddy in front, as on the seed's server: the restart gap is the proxy's real 502 window
+  local caddy = proc.output { flowfix.ROOT .. "/tests/sandbox/caddy", f.sandbox, env.APP_PORT }
+  env.APP_HEALTH_URL = caddy:match("CADDY_URL='([^']+)'") .. "/health"
   env.GITHUB_ACTOR, env.GITHUB_SHA = false, false
   assert(f:on_server("docker compose up -d --build --wait").code == 0, "the old app did not start")
   return f
 end
 
 function M:on_server(script)
-  return proc.run { "ssh", "web1", "--", "cd srv/app && " .. script, env = self.env, check = false, timeout = 60 }
+  return proc.run { "ssh", "-F", self.env.APP_SSH_CONFIG, "web1", "--", "cd " .. self.server .. " && " .. script,
+                    env = self.env, check = false, timeout = 60 }
 end
 
 function M:health() return require("drun.http").get(self.env.APP_HEALTH_URL, { check = false, timeout = 2 }) end

@@ -91,6 +91,13 @@ function t.sandbox(git_dir)
   return env, dir
 end
 
+-- alive(pid): the process runs and is not a zombie (nothing reaps orphans on
+-- some test machines, and kill -0 succeeds on a zombie)
+function t.alive(pid)
+  local stat = fs.try.read("/proc/" .. tostring(pid) .. "/stat")
+  return stat ~= nil and stat:match("^%d+ %b() (%a)") ~= "Z"
+end
+
 function t.cleanup()
   local root = os.getenv("DRUN_ROOT") or fs.cwd()
   for _, dir in ipairs(sandboxes) do proc.run { root .. "/tests/sandbox/stop", dir, check = false } end

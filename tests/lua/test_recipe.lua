@@ -734,11 +734,7 @@ end)
   require("drun.time").sleep(0.1)
   proc.run { "kill", "-9", tostring(drun_pid) }
   local gc, child = fs.read(d .. "/gc"):match("%d+"), fs.read(d .. "/child"):match("%d+")
-  local function running(pid)
-    local stat = fs.try.read("/proc/" .. pid .. "/stat")
-    local state = stat and stat:match("^%d+ %b() (%a)")
-    return state ~= nil and state ~= "Z"
-  end
+  local running = t.alive
   t.ok(running(gc) and running(child), "the dead run's processes are still there")
   local r = run(path, lp, {})
   t.eq(r.code, 0, r.stdout .. r.stderr)
@@ -769,8 +765,14 @@ r:step("smoke", {}, function(ctx) if ctx.params.count == 5 then error("503") end
     t.eq(r.code, 1)
     t.match(r.stdout, "\n  next:   " .. next_line .. "\n", "count=" .. count)
   end
+  -- no rollback hint: after a deploying step, the run still says production moved
+  path, lp = recipe_file((BASIC:gsub(',%s*rollback_hint = "[^"]*"', "")), steps)
+  local r = run(path, lp, { "ticket=CHG-1", "count=5" })
+  t.eq(r.code, 1)
+  t.match(r.stdout, "\n  next:   what the completed steps changed is still in effect %(state above%): fix the cause, "
+                    .. "then re%-run the same command\n")
   path, lp = recipe_file(BASIC, 'r:step("x", { next = 42 }, function() end)')
-  local r = run(path, lp, { "ticket=CHG-1" })
+  r = run(path, lp, { "ticket=CHG-1" })
   t.ok(r.code ~= 0)
   t.match(r.stdout .. r.stderr, "step 'x': next must be text or a function of ctx")
 end)

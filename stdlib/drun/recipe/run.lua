@@ -59,7 +59,10 @@ local function next_command(r, failed, completed, status, ctx)
   for _, s in ipairs(completed) do
     if s.undo and not s.undo_always then deployed = true end
   end
-  if deployed and status ~= "rollback" and r.rollback_hint then return interpolate(r.rollback_hint, ctx) end
+  if deployed and status ~= "rollback" then
+    return r.rollback_hint and interpolate(r.rollback_hint, ctx)
+        or "what the completed steps changed is still in effect (state above): fix the cause, then re-run the same command"
+  end
   if status == "rollback" then return "fix the cause, then re-run the same command" end
   return "nothing was deployed: fix the cause, then re-run the same command"
 end

@@ -488,3 +488,28 @@ t.test("faults: health that hangs; a push the remote rejects", function()
   r:commit({ "docs/usage-docs/index.md" }, "a change that will not be pushed") -- nothing changed: still a commit
   t.raises(function() r:push("origin", "refs/heads/main") end, "git: push to 'origin' rejected")
 end)
+
+t.test("real postgres: on 127.0.0.1 with a password, the wrong one refused, no TLS; stop leaves no server and no data", function()
+  local _, sdir = t.sandbox()
+  local out = proc.output { ROOT .. "/tests/sandbox/postgres", sdir }
+  local url, password, port = out:match("PG_URL='([^']+)' PG_PASSWORD='([^']+)' PG_PORT='(%d+)'")
+  t.ok(url, out)
+  local function psql(u, pw, sql)
+    return proc.run { "psql", "-X", "-At", u, "-c", sql, env = { PGPASSWORD = pw, PGCONNECT_TIMEOUT = "5" },
+                      check = false, timeout = 30 }
+  end
+  t.eq(psql(url, false, "select current_user || ' ' || current_database()").stdout, "drun drun\n")
+  local r = psql(url:gsub(password, "wrong"), false, "select 1")
+  t.eq(r.code, 2)
+  t.match(r.stderr, 'password authentication failed for user "drun"')
+  r = psql(url:gsub(password, "") .. "?sslmode=require", password, "select 1")
+  t.match(r.stderr, "server does not support SSL, but SSL was required")
+  local data = fs.read(sdir .. "/postgres.datadir"):match("%S+")
+  local pid = fs.read(sdir .. "/postgres.pid"):match("%d+")
+  t.match(proc.output { "ss", "-Hltn", "sport = :" .. port }, "127%.0%.0%.1:" .. port, "listens on loopback")
+  t.match(proc.run({ ROOT .. "/tests/sandbox/postgres", sdir, check = false }).stderr, "already has a PostgreSQL server")
+  proc.run { ROOT .. "/tests/sandbox/stop", sdir }
+  t.ok(not t.alive(pid), "the server is stopped")
+  t.ok(not fs.exists(data), "its data directory is removed")
+  t.eq(proc.run({ "pgrep", "-u", "nobody", "-f", data, check = false }).stdout, "", "no worker left")
+end)

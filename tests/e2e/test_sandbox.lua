@@ -513,3 +513,56 @@ t.test("real postgres: on 127.0.0.1 with a password, the wrong one refused, no T
   t.ok(not fs.exists(data), "its data directory is removed")
   t.eq(proc.run({ "pgrep", "-u", "nobody", "-f", data, check = false }).stdout, "", "no worker left")
 end)
+
+t.test("d1 api: create, query with params, batch as one transaction, and Cloudflare's errors with their codes", function()
+  local env, sdir = t.sandbox()
+  local base = env.CLOUDFLARE_API_BASE_URL .. "/accounts/" .. env.CLOUDFLARE_ACCOUNT_ID .. "/d1/database"
+  local function call(url, body, token, method)
+    local r = http.request { method = method or "POST", url = url, json = body, check = false,
+                             headers = { Authorization = token or ("Bearer " .. env.CLOUDFLARE_API_TOKEN) } }
+    return r, r:json()
+  end
+  local r, j = call(base, { name = "ledger" })
+  t.eq(r.status, 200)
+  local db = j.result.uuid
+  t.match(db, "^%x+%-%x+%-%x+%-%x+%-%x+$")
+  local q = base .. "/" .. db .. "/query"
+  r, j = call(q, { sql = "CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER); INSERT INTO t VALUES ('a', 1)" })
+  t.eq(r.status, 200)
+  t.eq(#j.result, 2, "one result per statement")
+  t.eq(j.result[2].meta.changes, 1)
+  r, j = call(q, { sql = "INSERT INTO t VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET n = n + 1 RETURNING n", params = { "a", 0 } })
+  t.eq(j.result[1].results[1].n, 2, "an upsert returning the new number")
+  t.eq(#j.errors, 0)
+  t.eq(j.success, true)
+  -- a batch is one transaction: the failing statement rolls back the first
+  r, j = call(q, { batch = { { sql = "INSERT INTO t VALUES ('b', 1)" }, { sql = "INSERT INTO nope VALUES (1)" } } })
+  t.eq(r.status, 400)
+  t.eq(j.success, false)
+  t.same(j.errors, { { code = 7500, message = "no such table: nope: SQLITE_ERROR" } })
+  r, j = call(q, { sql = "SELECT count(*) AS n FROM t" })
+  t.eq(j.result[1].results[1].n, 1, "nothing of the failed batch stayed")
+  r, j = call(q, { sql = "INSERT INTO t VALUES ('a', 9)" })
+  t.match(j.errors[1].message, "UNIQUE constraint failed: t%.k: SQLITE_CONSTRAINT")
+  -- authorization, ids, rate limits
+  r, j = call(q, { sql = "SELECT 1" }, "Token x")
+  t.eq(r.status, 400)
+  t.eq(j.errors[1].code, 6003)
+  t.eq(j.errors[1].error_chain[1].code, 6111)
+  r, j = call(q, { sql = "SELECT 1" }, "Bearer not-a-token")
+  t.same({ r.status, j.errors[1].code, j.errors[1].message }, { 403, 10000, "Authentication error" })
+  r, j = call(q, { sql = "SELECT 1" }, "Bearer sandbox-cloudflare-token-no-d1")
+  t.same({ r.status, j.errors[1].code }, { 403, 7403 })
+  r, j = call(base .. "/not-a-uuid/query", { sql = "SELECT 1" })
+  t.same({ r.status, j.errors[1].code }, { 400, 7400 })
+  local missing = "00000000-0000-4000-8000-000000000000"
+  r, j = call(base .. "/" .. missing .. "/query", { sql = "SELECT 1" })
+  t.same({ r.status, j.errors[1].code, j.errors[1].message }, { 404, 7404, "The database " .. missing .. " could not be found" })
+  proc.run { ROOT .. "/tests/sandbox/fault", sdir, "d1:" .. db .. "=429" }
+  r, j = call(q, { sql = "SELECT 1" })
+  t.same({ r.status, r.headers["retry-after"], j.errors[1].code }, { 429, "1", 971 })
+  r = call(q, { sql = "SELECT 1" })
+  t.eq(r.status, 200, "the fault was for one request")
+  r, j = call(base, nil, nil, "GET")
+  t.eq(j.result[1].name, "ledger")
+end)

@@ -13,6 +13,10 @@
                                      production_branch): the envelope {success,
                                      errors, messages, result}; a missing project
                                      is 404 with code 8000007; a Bearer token needed
+  /client/v4/accounts/<id>/d1/database[/<uuid>/query]
+                                     Cloudflare D1's REST API over a real sqlite file
+                                     per database (lib/d1api.py: shapes, errors and
+                                     where each comes from)
   /github/...                        the GitHub REST calls drun makes: releases
                                      (generated notes list commit subjects), issues,
                                      issue comments (create, list, update), refs;
@@ -40,6 +44,7 @@ import socket
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "lib"))
 import sandbox as sb  # noqa: E402
+import d1api  # noqa: E402
 
 GIT_DIR = sys.argv[2] if len(sys.argv) > 2 else None
 
@@ -221,9 +226,11 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def reply(self, status, payload):
+    def reply(self, status, payload, headers=None):
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "text/html" if isinstance(payload, str) else "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -242,6 +249,17 @@ class Handler(BaseHTTPRequestHandler):
         m = re.match(r"^/client/v4/accounts/([^/]+)/pages/projects/([^/]+)/?$", path)
         if m:
             return self.reply(*cloudflare(self.command, m.group(1), m.group(2), self.headers.get("Authorization", "")))
+        auth = self.headers.get("Authorization", "")
+        m = re.match(r"^/client/v4/accounts/([^/]+)/d1/database/?$", path)
+        if m:
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                body = None
+            return self.reply(*d1api.databases(self.command, m.group(1), auth, body))
+        m = re.match(r"^/client/v4/accounts/([^/]+)/d1/database/([^/]+)/query/?$", path)
+        if m:
+            return self.reply(*d1api.query(self.command, m.group(1), m.group(2), auth, raw))
         if path.startswith("/github/"):
             try:
                 body = json.loads(raw) if raw else {}

@@ -36,6 +36,54 @@ function M.default_path()
   return M.repo_root() .. "/.drun/ledger.db"
 end
 
+-- The ledger's address (DESIGN.md, "The ledger"): a path is sqlite; a URL
+-- names a shared backend. address(a) -> {backend = "sqlite", path} |
+-- {backend = "postgres", url} | {backend = "d1", account, database}, or nil
+-- and why. A string that looks like a URL is never taken for a file name:
+-- DRUN_LEDGER=postgres://... once made a folder named "postgres:".
+M.ADDRESS_FORMS = "a path (sqlite), postgres://USER@HOST[:PORT]/DATABASE (or postgresql://), "
+  .. "or d1://ACCOUNT_ID/DATABASE_ID"
+local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+
+function M.address(a)
+  if type(a) ~= "string" or a == "" then return nil, "the ledger address is empty; it is " .. M.ADDRESS_FORMS end
+  local scheme, rest = a:match("^(%a[%w+.-]*)://(.*)$")
+  if not scheme then return { backend = "sqlite", path = a } end
+  scheme = scheme:lower()
+  if scheme == "postgres" or scheme == "postgresql" then
+    local authority = rest:match("^([^/?#]*)")
+    local hostport = authority:match("@([^@]*)$") or authority
+    local port = hostport:match("^%[.*%]:(.*)$") or (not hostport:find("^%[") and hostport:match(":(.*)$"))
+    if port and not (port:match("^%d+$") and tonumber(port) >= 1 and tonumber(port) <= 65535) then
+      return nil, string.format("the ledger address %s has no valid port (%q)", a, port)
+    end
+    if a:find("%%%X") or a:find("%%%x%X") or a:find("%%.?$") then
+      return nil, "the ledger address " .. a .. " has a broken %-escape"
+    end
+    return { backend = "postgres", url = a }
+  elseif scheme == "d1" then
+    local account, database = rest:match("^([%w-]+)/([^/?#]+)/?$")
+    if not account then return nil, "the ledger address " .. a .. " is not d1://ACCOUNT_ID/DATABASE_ID" end
+    if not database:match(UUID) then
+      return nil, string.format("the ledger address %s: %q is not a D1 database id (a UUID, as `wrangler d1 list` "
+                                .. "shows it; not the database's name)", a, database)
+    end
+    return { backend = "d1", account = account, database = database:lower() }
+  end
+  return nil, string.format("unknown ledger address scheme '%s://'; a ledger is %s", scheme, M.ADDRESS_FORMS)
+end
+
+-- the sqlite path of an address, or an error that says why not
+local function sqlite_path(a, level)
+  local addr, why = M.address(a)
+  if not addr then error("ledger: " .. why, level + 1) end
+  if addr.backend ~= "sqlite" then
+    error(string.format("ledger: %s: this drun cannot use %s ledgers yet (only a path, sqlite); "
+                        .. "nothing was written", a, addr.backend == "d1" and "D1" or "PostgreSQL"), level + 1)
+  end
+  return addr.path
+end
+
 local Ledger = {}
 Ledger.__index = Ledger
 
@@ -52,7 +100,7 @@ end
 -- open([path] [, {read_only = true}]): read_only for list, show, export:
 -- never creates, migrates or writes (a read-only file or a mistyped path).
 function M.open(path, opts)
-  path = path or M.default_path()
+  path = sqlite_path(path or M.default_path(), 2)
   if opts and opts.read_only then
     local h, err = core.open(path, "r")
     check(h, err, 1)
@@ -83,7 +131,7 @@ function Empty.close() end
 Empty.__close = Empty.close
 
 function M.reader(path)
-  path = path or M.default_path()
+  path = sqlite_path(path or M.default_path(), 2)
   if not fs.exists(path) then return setmetatable({ path = path, empty = true }, Empty) end
   return M.open(path, { read_only = true })
 end

@@ -226,3 +226,55 @@ t.test("read commands: a read-only ledger is listed, shown and exported; a misty
   end
   t.eq(fs.exists(d .. "/typo"), false, "no folder made for a mistyped path")
 end)
+
+t.test("ledger addresses: an unknown scheme or a malformed URL is exit 2 naming the forms; a URL never becomes a file", function()
+  local d = t.tmpdir()
+  local fs = require "drun.fs"
+  local function listing() return table.concat(fs.list(d), ",") end
+  local cases = {
+    { "mysql://h/db", "unknown ledger address scheme 'mysql://'; a ledger is a path %(sqlite%), postgres://" },
+    { "postgres://drun:hunter2secret@h:99999/db", "postgres://drun:%*%*%*@h:99999/db has no valid port" },
+    { "postgresql://h/db%zz", "has a broken %%%-escape" },
+    { "d1://acct/ledger", '"ledger" is not a D1 database id %(a UUID' },
+    { "d1://acct", "is not d1://ACCOUNT_ID/DATABASE_ID" },
+  }
+  for _, c in ipairs(cases) do
+    for _, how in ipairs { "flag", "env" } do
+      local argv = how == "flag" and { "ledger", "--ledger", c[1], "list" } or { "ledger", "list" }
+      local r = t.drun(argv, { cwd = d, env = { DRUN_LEDGER = how == "env" and c[1] or false } })
+      t.eq(r.code, 2, c[1] .. " " .. how .. ": " .. r.stderr)
+      t.match(r.stderr, c[2], c[1])
+      t.no_match(r.stderr, "hunter2secret")
+    end
+  end
+  -- a recipe run: refused before anything runs, nothing made in the working directory
+  local recipe = t.write(d .. "/r.lua", [[
+local r = require("drun.recipe").new { name = "x", service = "x", environment = "staging", version = "1.0.0" }
+r:step("touch", {}, function() require("drun.fs").write("TOUCHED", "x") end)
+return r]])
+  local before = listing()
+  for _, address in ipairs { "mysql://h/db", "postgres://drun:hunter2secret@127.0.0.1/db",
+                             "d1://acct/00000000-0000-4000-8000-000000000000" } do
+    local r = t.drun({ recipe, "--ledger", address }, { cwd = d })
+    t.ok(r.code ~= 0, address)
+    t.no_match(r.stdout .. r.stderr, "hunter2secret")
+    t.eq(listing(), before, address .. ": nothing written here")
+  end
+  -- a path with a colon in it is still a path
+  local path = d .. "/team:ledger.db"
+  ledger.open(path):close()
+  t.eq(t.drun({ "ledger", "--ledger", path, "list" }).code, 0)
+end)
+
+t.test("ledger.address: what each form means", function()
+  t.same(ledger.address("/srv/ledger.db"), { backend = "sqlite", path = "/srv/ledger.db" })
+  t.same(ledger.address("postgresql://u@[::1]:5432/drun?sslmode=verify-full"),
+         { backend = "postgres", url = "postgresql://u@[::1]:5432/drun?sslmode=verify-full" })
+  t.same(ledger.address("d1://0123abcd/0F6A2C1E-1111-4222-8333-444455556666"),
+         { backend = "d1", account = "0123abcd", database = "0f6a2c1e-1111-4222-8333-444455556666" })
+  local ok, why = ledger.address("")
+  t.eq(ok, nil)
+  t.match(why, "empty")
+  local e = select(2, pcall(ledger.open, "postgres://u:pw@127.0.0.1/db"))
+  t.match(e, "cannot use PostgreSQL ledgers yet")
+end)

@@ -20,8 +20,10 @@ usage: drun ledger [--ledger PATH] COMMAND [options]
   export [FILE]                        JSON Lines, oldest first (stdout without FILE)
   import [FILE]                        JSON Lines (stdin without FILE); idempotent by id
 
-The ledger is --ledger PATH, else $DRUN_LEDGER, else .drun/ledger.db at the
-repository root.
+The ledger is --ledger ADDRESS, else $DRUN_LEDGER, else .drun/ledger.db at the
+repository root. An address is a path (sqlite); postgres://USER@HOST/DATABASE
+and d1://ACCOUNT_ID/DATABASE_ID are the shared ledgers' addresses, refused
+by this drun until their backends land (never taken for a file name).
 ]]
 
 local STATUSES = { running = true, success = true, failed = true, rollback = true, aborted = true }
@@ -226,6 +228,8 @@ return function(argv)
     end
     local cmd = commands[rest[1]]
     if not cmd then args.usage_error("unknown command '%s'", rest[1]) end
+    local _, bad_address = ledger.address(opts.ledger or ledger.default_path())
+    if bad_address then args.usage_error("%s", bad_address) end
     local db <close> = ledger.open(opts.ledger, { read_only = READ_ONLY[rest[1]] })
     return cmd(db, opts, rest) or 0
   end)

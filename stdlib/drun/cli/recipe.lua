@@ -94,6 +94,8 @@ return function(result, argv, script, plan_only)
     end
     local params, perr = r:resolve_params(given)
     if not params then args.usage_error("%s", perr) end
+    local _, bad_address = require("drun.ledger").address(opts.ledger or require("drun.ledger").default_path())
+    if bad_address then args.usage_error("%s", bad_address) end
     if opts["auto-rollback"] and opts["no-auto-rollback"] then
       args.usage_error("--auto-rollback and --no-auto-rollback contradict each other")
     end

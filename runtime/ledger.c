@@ -769,7 +769,7 @@ int ledger_stats(ledger *l, const ledger_filter *f, ledger_row_cb cb, void *ud, 
            " " COUNT(" AND status = 'rollback'") " AS rollback,"
            " " COUNT(" AND status = 'aborted'") " AS aborted,"
            " " COUNT(" AND status = 'running'") " AS running,"
-           " (SELECT version FROM deployment_history WHERE (%s) AND status = 'success'"
+           " (SELECT full_version FROM deployment_history WHERE (%s) AND status = 'success'"
            "   ORDER BY deployed_at DESC, id DESC LIMIT 1) AS latest_version,"
            " (SELECT duration_ms" RECENT " ORDER BY duration_ms LIMIT 1"
            "   OFFSET (SELECT (count(*) - 1) / 2" RECENT ")) AS p50_ms,"

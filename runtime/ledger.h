@@ -73,7 +73,7 @@ typedef struct {
 int ledger_history(ledger *l, const ledger_filter *f, ledger_row_cb cb, void *ud, buf *err);
 int ledger_get(ledger *l, const char *id, ledger_row_cb cb, void *ud, buf *err); /* 0 found, 1 not */
 int ledger_steps(ledger *l, const char *id, ledger_row_cb cb, void *ud, buf *err);
-/* One row: total, success, failed, rollback, aborted, running, latest_version,
+/* One row: total, success, failed, rollback, aborted, running, latest_version (full),
  * p50_ms, p95_ms (over successful deployments). */
 int ledger_stats(ledger *l, const ledger_filter *f, ledger_row_cb cb, void *ud, buf *err);
 

@@ -113,7 +113,8 @@ t.test("stats: totals per status, success rate, latest version, p50/p95", functi
   for i = 1, 20 do
     lines[#lines + 1] = json.encode { deployment = {
       id = string.format("01M000000000000000000000%02d", i), service = "cms", environment = "production",
-      version = i <= 10 and "1.0.0" or "1.1.0", build_number = i, full_version = "x" .. i,
+      version = i <= 10 and "1.0.0" or "1.1.0", build_number = i,
+      full_version = (i <= 10 and "1.0.0" or "1.1.0") .. "+build." .. i,
       deployed_at = string.format("2026-01-01T00:00:%02d.000Z", i),
       status = i % 5 == 0 and "failed" or "success", duration_ms = i * 1000, metadata = {} }, steps = json.array() }
   end
@@ -124,13 +125,13 @@ t.test("stats: totals per status, success rate, latest version, p50/p95", functi
   t.eq(s.success, 16)
   t.eq(s.failed, 4)
   t.eq(s.success_rate, 16 / 20)
-  t.eq(s.latest_version, "1.1.0")
+  t.eq(s.latest_version, "1.1.0+build.19", "the full version (the seed's latestVersion)")
   -- successful durations: 1..19 s without multiples of 5 -> 16 values
   t.eq(s.p50_ms, 9000)
   t.eq(s.p95_ms, 18000)
   t.eq(db:stats({ environment = "staging" }).total, 0)
   -- counts kept by triggers follow status changes; other filters are counted
-  db:mark_rollback("x19", "bad")
+  db:mark_rollback("1.1.0+build.19", "bad")
   s = db:stats { service = "cms", environment = "production" }
   t.eq(s.success, 15)
   t.eq(s.rollback, 1)
@@ -138,7 +139,7 @@ t.test("stats: totals per status, success rate, latest version, p50/p95", functi
   local v = db:stats { version = "1.0.0" }
   t.eq(v.total, 10)
   t.eq(v.failed, 2)
-  t.eq(v.latest_version, "1.0.0")
+  t.eq(v.latest_version, "1.0.0+build.9")
 end)
 
 t.test("mark_rollback by id, full version and id prefix; unknown is an error", function()

@@ -93,7 +93,7 @@ t.test("stats --json: totals and latest version", function()
   t.eq(s.totalDeployments, 4)
   t.eq(s.successfulDeployments, 3)
   t.eq(s.failedDeployments, 1)
-  t.eq(s.latestVersion, "1.1.0")
+  t.eq(s.latestVersion, "1.1.0+build.2", "the full version, as the seed's stats answer")
   t.match(ledger_cmd(path, "stats", "--env", "staging").stdout, "^deployments   1 %(success 1,")
 end)
 

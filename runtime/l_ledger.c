@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ledger.h"
+#include "procid.h"
 #include "lutil.h"
 
 #define LEDGER_MT "drun.ledger"
@@ -242,6 +243,42 @@ static void read_filter(lua_State *L, int t, ledger_filter *f) {
   lua_pop(L, 1);
 }
 
+/* locks() -> {{service, environment, pid, host, started_at, recipe,
+ * holder = "alive" | "gone" | "unknown" (another host: drun cannot tell)}} */
+static int h_locks(lua_State *L) {
+  ledger *l = check(L);
+  lua_newtable(L);
+  rows r = {L, 0};
+  buf err = {0};
+  if (ledger_locks(l, append_row, &r, &err)) return push_failure(L, &err);
+  for (int i = 1; i <= r.n; i++) {
+    lua_rawgeti(L, -1, i);
+    lua_getfield(L, -1, "host");
+    lua_getfield(L, -2, "pid");
+    lua_getfield(L, -3, "pid_ident");
+    int alive = procid_alive(lua_tostring(L, -3), (pid_t)lua_tointeger(L, -2), lua_tostring(L, -1));
+    lua_pop(L, 3);
+    lua_pushstring(L, alive > 0 ? "alive" : alive == 0 ? "gone" : "unknown");
+    lua_setfield(L, -2, "holder");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "pid_ident");
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* release_lock(service, env, pid, host) -> released (boolean) | nil, err */
+static int h_release_lock(lua_State *L) {
+  ledger *l = check(L);
+  buf err = {0};
+  int released;
+  if (ledger_release_lock(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), luaL_checkinteger(L, 4),
+                          luaL_checkstring(L, 5), &released, &err))
+    return push_failure(L, &err);
+  lua_pushboolean(L, released);
+  return 1;
+}
+
 static int h_history(lua_State *L) {
   ledger *l = check(L);
   ledger_filter f;
@@ -347,6 +384,8 @@ static const luaL_Reg methods[] = {
     {"mark_rollback", h_mark_rollback},
     {"lock", h_lock},
     {"unlock", h_unlock},
+    {"locks", h_locks},
+    {"release_lock", h_release_lock},
     {"history", h_history},
     {"get", h_get},
     {"steps", h_steps},

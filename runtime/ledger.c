@@ -164,6 +164,8 @@ static int run(ledger *l, sqlite3_stmt *st, ledger_row_cb cb, void *ud) {
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+static int query(ledger *l, const char *sql, const ledger_filter *f, ledger_row_cb cb, void *ud, buf *err);
+
 /* ---- opening ------------------------------------------------------------- */
 
 static int reap(ledger *l, int dry, int *count);
@@ -654,6 +656,31 @@ int ledger_unlock(ledger *l, const char *service, const char *environment, buf *
   sqlite3_bind_int64(st, 3, l->pid);
   sqlite3_bind_text(st, 4, l->host, -1, SQLITE_STATIC);
   return write1(l, st, "cannot release the lock", err);
+}
+
+/* Releases service/environment's lock only while it is still held by
+ * pid on host (whoever decided to release it saw that holder; a lock taken
+ * over since is not touched): *released gets 1 or 0. */
+int ledger_release_lock(ledger *l, const char *service, const char *environment, long long pid, const char *host,
+                        int *released, buf *err) {
+  *released = 0;
+  sqlite3_stmt *st;
+  if (prepare(l, "DELETE FROM locks WHERE service = ?1 AND environment = ?2 AND pid = ?3 AND host = ?4", &st, err))
+    return -1;
+  bind_text(st, 1, service);
+  bind_text(st, 2, environment);
+  sqlite3_bind_int64(st, 3, pid);
+  bind_text(st, 4, host);
+  if (write1(l, st, "cannot release the lock", err)) return -1;
+  *released = sqlite3_changes(l->db) > 0;
+  return 0;
+}
+
+int ledger_locks(ledger *l, ledger_row_cb cb, void *ud, buf *err) {
+  return query(l,
+               "SELECT service, environment, pid, host, pid_ident, started_at, recipe FROM locks"
+               " ORDER BY service, environment",
+               NULL, cb, ud, err);
 }
 
 /* ---- reading ------------------------------------------------------------- */

@@ -61,6 +61,9 @@ typedef struct {
 int ledger_lock(ledger *l, const char *service, const char *environment, const char *recipe,
                 ledger_holder *holder, int *took_over, buf *err);
 int ledger_unlock(ledger *l, const char *service, const char *environment, buf *err);
+/* drun ledger unlock: the lock released only while pid on host still holds it. */
+int ledger_release_lock(ledger *l, const char *service, const char *environment, long long pid, const char *host,
+                        int *released, buf *err);
 
 /* Queries hand each row to cb (column names are the record's field names). */
 typedef int (*ledger_row_cb)(void *ud, sqlite3_stmt *row);
@@ -71,6 +74,8 @@ typedef struct {
 } ledger_filter;
 
 int ledger_history(ledger *l, const ledger_filter *f, ledger_row_cb cb, void *ud, buf *err);
+/* Every lock: service, environment, pid, host, pid_ident, started_at, recipe. */
+int ledger_locks(ledger *l, ledger_row_cb cb, void *ud, buf *err);
 int ledger_get(ledger *l, const char *id, ledger_row_cb cb, void *ud, buf *err); /* 0 found, 1 not */
 int ledger_steps(ledger *l, const char *id, ledger_row_cb cb, void *ud, buf *err);
 /* One row: total, success, failed, rollback, aborted, running, latest_version (full),

@@ -250,6 +250,36 @@ end
 
 function Ledger:unlock(service, environment) return check(self.h:unlock(service, environment)) end
 
+-- locks(): every lock held, {service, environment, pid, host, started_at,
+-- recipe, holder}, holder being "alive", "gone" (that drun died: the next
+-- run takes the lock over) or "unknown" (held from another host).
+function Ledger:locks() return check(self.h:locks()) end
+
+-- release(service, environment, {force}): drun ledger unlock. Releases the
+-- lock whoever holds it and returns that holder (nil: no lock there). A
+-- holder that may still run (alive, or on another host) only with force.
+function Ledger:release(service, environment, opts)
+  for _, lock in ipairs(self:locks()) do
+    if lock.service == service and lock.environment == environment then
+      if lock.holder ~= "gone" and not (opts and opts.force) then
+        local why = lock.holder == "alive" and "which is still running"
+            or "on another host, where drun cannot tell whether it still runs"
+        error(setmetatable({
+          kind = "lock_live", holder = lock,
+          message = string.format("ledger: %s/%s is held by %s, %s; --force releases it anyway (that run then "
+                                  .. "goes on without the lock)", service, environment, holder_text(lock), why),
+        }, LockHeld), 2)
+      end
+      if not check(self.h:release_lock(service, environment, lock.pid, lock.host)) then
+        error(string.format("ledger: the lock on %s/%s changed hands while it was being released; "
+                            .. "see drun ledger locks", service, environment), 2)
+      end
+      return lock
+    end
+  end
+  return nil
+end
+
 -- export(write): one JSON line per deployment, oldest first, with its steps.
 function Ledger:export(write)
   local rows = check(self.h:history({}))

@@ -278,3 +278,65 @@ t.test("ledger.address: what each form means", function()
   local e = select(2, pcall(ledger.open, "postgres://u:pw@127.0.0.1/db"))
   t.match(e, "cannot use PostgreSQL ledgers yet")
 end)
+
+t.test("locks and unlock: who holds what; a running or remote holder only with --force; a dead one freely", function()
+  local d = t.tmpdir()
+  local path = d .. "/ledger.db"
+  ledger.open(path):close()
+  t.eq(ledger_cmd(path, "locks").stdout, "no locks held\n")
+  -- a live holder: a drun that holds cms/production and sleeps
+  local out = d .. "/holder.out"
+  local pid = proc.run { "sh", "-c", '"$0" -e "$1" >"$2" 2>&1 & echo $!', t.DRUN, ([[
+    local l = require("drun.ledger").open(%q)
+    l:lock("cms", "production", { recipe = "cms-prod" })
+    io.write("locked\n"); io.stdout:flush()
+    require("drun.time").sleep(30)]]):format(path), out }.stdout:match("%d+")
+  for _ = 1, 400 do
+    if (require("drun.fs").try.read(out) or ""):find("locked") then break end
+    require("drun.time").sleep(0.025)
+  end
+  local holder = { pid = pid }
+  -- one from another host (a CI runner elsewhere), and one whose drun died
+  local db = ledger.open(path)
+  db:lock("cms", "staging", { recipe = "cms-staging" })
+  db:close()
+  proc.run { "sqlite3", path, "UPDATE locks SET host = 'ci-runner-7' WHERE environment = 'staging';"
+             .. "INSERT INTO locks VALUES ('docs', 'production', 999999, '" .. proc.output { "hostname" }
+             .. "', 'x:1', '2026-11-22T00:00:00.000Z', 'docs-pages')" }
+  local r = ledger_cmd(path, "locks")
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "cms%s+production%s+" .. holder.pid .. "@%S+%s+cms%-prod%s+%S+ ago%s+running")
+  t.match(r.stdout, "cms%s+staging%s+%d+@ci%-runner%-7%s+cms%-staging%s+.-another host")
+  t.match(r.stdout, "docs%s+production%s+999999@%S+%s+docs%-pages%s+.-gone")
+  local list = json.decode(ledger_cmd(path, "locks", "--json").stdout)
+  t.eq(list.count, 3)
+  t.eq(keys(list.locks[1]), "acquiredAt,environment,holder,host,pid,recipe,service")
+  -- refused without --force, the holder named, nothing released
+  r = ledger_cmd(path, "unlock", "cms", "production")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "cms/production is held by pid " .. holder.pid .. " on .-, which is still running; %-%-force releases it")
+  r = ledger_cmd(path, "unlock", "cms", "staging")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "on another host, where drun cannot tell whether it still runs")
+  t.eq(json.decode(ledger_cmd(path, "locks", "--json").stdout).count, 3)
+  -- a dead holder's lock goes without --force; the others with it
+  r = ledger_cmd(path, "unlock", "docs", "production")
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "released the lock on docs/production, held by pid 999999 on %S+ %(recipe docs%-pages, since .-%): that drun was gone")
+  r = ledger_cmd(path, "unlock", "cms", "production", "--force")
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "released the lock on cms/production, held by pid " .. holder.pid)
+  t.eq(ledger_cmd(path, "unlock", "cms", "staging", "--force").code, 0)
+  t.eq(ledger_cmd(path, "locks").stdout, "no locks held\n")
+  proc.run { "kill", pid }
+  r = ledger_cmd(path, "unlock", "cms", "production")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "no lock on cms/production")
+  r = ledger_cmd(path, "unlock", "cms")
+  t.eq(r.code, 2)
+  t.match(r.stderr, "unlock needs SERVICE and ENVIRONMENT")
+  -- locks only reads: no ledger, none made
+  r = ledger_cmd(d .. "/none.db", "locks")
+  t.eq(r.code, 1)
+  t.eq(require("drun.fs").exists(d .. "/none.db"), false)
+end)

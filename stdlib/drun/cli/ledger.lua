@@ -10,7 +10,7 @@ local log = require "drun.log"
 local tab = require "drun.tabulate"
 
 local USAGE = [[
-usage: drun ledger [--ledger PATH] COMMAND [options]
+usage: drun ledger [--ledger ADDRESS] COMMAND [options]
 
   list [--service S] [--env E] [--status S] [--version V] [--branch B] [--limit N] [--json]
   show ID|FULL_VERSION [--json]        one deployment with its steps
@@ -19,6 +19,8 @@ usage: drun ledger [--ledger PATH] COMMAND [options]
   mark-rollback ID|FULL_VERSION [--reason R]
   export [FILE]                        JSON Lines, oldest first (stdout without FILE)
   import [FILE]                        JSON Lines (stdin without FILE); idempotent by id
+  locks [--json]                       the locks held: who holds each, and whether it still runs
+  unlock SERVICE ENV [--force]         release a lock; one whose holder may still run only with --force
 
 The ledger is --ledger ADDRESS, else $DRUN_LEDGER, else .drun/ledger.db at the
 repository root. An address is a path (sqlite); postgres://USER@HOST/DATABASE
@@ -29,7 +31,7 @@ by this drun until their backends land (never taken for a file name).
 local STATUSES = { running = true, success = true, failed = true, rollback = true, aborted = true }
 
 local SPEC = {
-  flags = { json = true, help = true },
+  flags = { json = true, help = true, force = true },
   options = { ledger = true, service = true, env = true, status = true, version = true, branch = true,
               limit = true, reason = true },
 }
@@ -215,9 +217,50 @@ function commands.import(db, _, rest)
   log.info("imported %d new deployment(s)", added)
 end
 
+function commands.locks(db, opts)
+  local locks = db:locks()
+  if opts.json then
+    local list = json.array()
+    for i, l in ipairs(locks) do
+      list[i] = { service = l.service, environment = l.environment, pid = l.pid, host = l.host,
+                  recipe = or_null(l.recipe), acquiredAt = l.started_at, holder = l.holder }
+    end
+    return print_json { success = true, locks = list, count = #list }
+  end
+  if #locks == 0 then return say("no locks held\n") end
+  local now = time.unix()
+  say(tab.tabulate(locks, {
+    { "SERVICE", "service" },
+    { "ENV", "environment" },
+    { "HOLDER", function(l) return l.pid .. "@" .. l.host end },
+    { "RECIPE", "recipe" },
+    { "SINCE", function(l) return tab.ago(time.parse(l.started_at), now) end },
+    { "STATE", function(l)
+      return ({ alive = "running", gone = "gone (the next run takes it over)",
+                unknown = "another host" })[l.holder] end },
+  }, { colour = colour_on() }))
+end
+
+function commands.unlock(db, opts, rest)
+  if not (rest[2] and rest[3]) or rest[4] then args.usage_error("unlock needs SERVICE and ENVIRONMENT") end
+  local ok, held = pcall(db.release, db, rest[2], rest[3], { force = opts.force })
+  if not ok then
+    if getmetatable(held) ~= ledger.LockHeld then error(held, 0) end
+    log.error("%s", held.message)
+    return 1
+  end
+  if not held then
+    log.error("ledger: no lock on %s/%s", rest[2], rest[3])
+    return 1
+  end
+  say(string.format("released the lock on %s/%s, held by pid %d on %s (recipe %s, since %s)%s\n", rest[2], rest[3],
+                    held.pid, held.host, held.recipe or "?", held.started_at,
+                    held.holder == "gone" and ": that drun was gone" or ""))
+end
+
 -- commands that only read: they open the ledger read-only (a read-only file
 -- works; a mistyped path is an error, never a new ledger)
-local READ_ONLY = { list = true, show = true, version = true, stats = true, export = true }
+local READ_ONLY = { list = true, show = true, version = true, stats = true, export = true, locks = true }
 
 return function(argv)
   local ok, res = pcall(function()

@@ -204,6 +204,7 @@ static int proc_run_l(lua_State *L) {
 
   proc_result res;
   buf err = {0};
+  lheartbeat_waiting(L);
   if (proc_run(&spec, &res, &err) != 0) {
     lua_pushnil(L);
     lua_pushstring(L, buf_cstr(&err));

@@ -8,6 +8,8 @@
 #include <stdio.h>
 
 #include "guard.h"
+#include "heartbeat.h"
+#include "lutil.h"
 #include "out.h"
 #include "proc.h"
 #include "signals.h"
@@ -63,6 +65,7 @@ static int time_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
   if (s < 0) return luaL_argerror(L, 1, "negative duration");
   double end = proc_now() + s;
+  lheartbeat_waiting(L);
   int by_deadline = guard_deadline() > 0 && guard_deadline() < end;
   if (by_deadline) end = guard_deadline();
   for (;;) {
@@ -71,14 +74,62 @@ static int time_sleep(lua_State *L) {
     if (left <= 0) break;
     out_flush();
     struct pollfd p = {signals_fd(), POLLIN, 0};
-    poll(&p, p.fd >= 0 ? 1 : 0, (int)(left * 1000) + 1);
+    poll(&p, p.fd >= 0 ? 1 : 0, (int)(heartbeat_cap(left) * 1000) + 1);
+    heartbeat_due();
   }
   if (by_deadline) return luaL_error(L, "%s", guard_timeout_message());
   return 0;
 }
 
+/* heartbeat(fn, every) / heartbeat(nil): fn() every `every` seconds while
+ * drun waits for a child or sleeps (the run's lock lease). fn's errors are
+ * kept, not raised inside the wait: heartbeat_error() returns the last. */
+static lua_State *beat_L; /* the Lua thread now waiting: the beat runs on it */
+static int beat_ref = LUA_NOREF;
+static int beat_err_ref = LUA_NOREF;
+
+static void beat(void *ud) {
+  (void)ud;
+  lua_State *L = beat_L;
+  if (!L || beat_ref == LUA_NOREF) return;
+  int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, beat_ref);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    luaL_unref(L, LUA_REGISTRYINDEX, beat_err_ref);
+    beat_err_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the error */
+  }
+  lua_settop(L, top);
+}
+
+void lheartbeat_waiting(lua_State *L) { beat_L = L; }
+
+static int time_heartbeat(lua_State *L) {
+  luaL_unref(L, LUA_REGISTRYINDEX, beat_ref);
+  beat_ref = LUA_NOREF;
+  if (lua_isnoneornil(L, 1)) {
+    heartbeat_set(NULL, NULL, 0);
+    return 0;
+  }
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  double every = luaL_checknumber(L, 2);
+  if (every <= 0) return luaL_argerror(L, 2, "must be positive");
+  lua_pushvalue(L, 1);
+  beat_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  heartbeat_set(beat, NULL, every);
+  return 0;
+}
+
+static int time_heartbeat_error(lua_State *L) {
+  if (beat_err_ref == LUA_NOREF) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, beat_err_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, beat_err_ref);
+  beat_err_ref = LUA_NOREF;
+  return 1;
+}
+
 static const luaL_Reg time_funcs[] = {
-    {"now", time_now}, {"unix", time_unix}, {"utc", time_utc}, {"parse", time_parse}, {"sleep", time_sleep}, {NULL, NULL},
+    {"now", time_now}, {"unix", time_unix}, {"utc", time_utc}, {"parse", time_parse}, {"sleep", time_sleep},
+    {"heartbeat", time_heartbeat}, {"heartbeat_error", time_heartbeat_error}, {NULL, NULL},
 };
 
 int luaopen_drun_time(lua_State *L) {

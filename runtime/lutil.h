@@ -24,6 +24,10 @@ static inline void setfield_str(lua_State *L, const char *k, const char *v) {
   lua_setfield(L, -2, k);
 }
 
+/* drun.time's heartbeat runs on the Lua thread that is waiting (l_time.c):
+ * a binding that waits (a child process, a sleep) says which one first. */
+void lheartbeat_waiting(lua_State *L);
+
 /* A handle's metatable: the methods as __index, close as both __gc and
  * __close (idempotent), and __tostring. Leaves nothing on the stack. */
 static inline void register_handle(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,

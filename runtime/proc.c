@@ -1,4 +1,6 @@
 #include "proc.h"
+
+#include "heartbeat.h"
 #include "guard.h"
 #include "out.h"
 
@@ -295,9 +297,11 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
     if (stage == RUNNING && deadline) wait = deadline - now;
     if (stage == TERMED) wait = kill_at - now;
     if (pfd < 0 && (wait < 0 || wait > 0.02)) wait = 0.02; /* no pidfd: poll for the exit */
+    wait = heartbeat_cap(wait); /* a long child must not cost the run its lock's lease */
     int ms = wait < 0 ? -1 : (int)(wait * 1000) + 1;
     out_flush(); /* what the child printed so far is shown before drun waits */
     int pr = poll(fds, (nfds_t)n, ms);
+    heartbeat_due();
     if (pr < 0 && errno != EINTR) break;
     if (pr > 0) {
       if (i_out >= 0 && fds[i_out].revents && pump(&so, res, chunk, chunklen) == PUMP_EOF) close_fd(&so.fd);

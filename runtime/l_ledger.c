@@ -197,22 +197,38 @@ static void push_holder(lua_State *L, const ledger_holder *h) {
   setfield_str(L, "started_at", h->started_at);
   setfield_str(L, "recipe", h->recipe);
   setfield_int(L, "leftovers", h->leftovers);
+  if (h->run_url[0]) setfield_str(L, "run_url", h->run_url);
+  if (h->expires_at[0]) setfield_str(L, "expires_at", h->expires_at);
 }
 
-/* lock(service, env, recipe) -> true [, dead_holder] | false, live_holder | nil, err */
+/* lock(service, env, recipe, run_url, lease) -> true [, former_holder] |
+ * false, live_holder | nil, err; former_holder.expired: its lease ran out
+ * (on another host), else that drun was gone */
 static int h_lock(lua_State *L) {
   ledger *l = check(L);
   ledger_holder holder;
   int took_over;
   buf err = {0};
-  int rc = ledger_lock(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), luaL_optstring(L, 4, NULL), &holder,
-                       &took_over, &err);
+  int rc = ledger_lock(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), luaL_optstring(L, 4, NULL),
+                       luaL_optstring(L, 5, NULL), luaL_checknumber(L, 6), &holder, &took_over, &err);
   if (rc < 0) return push_failure(L, &err);
   lua_pushboolean(L, rc == 0);
   if (rc == 1 || took_over) {
     push_holder(L, &holder);
+    setfield_bool(L, "expired", took_over == 2);
     return 2;
   }
+  return 1;
+}
+
+/* renew(service, env, lease) -> held (false: the lock is not ours any more) | nil, err */
+static int h_renew(lua_State *L) {
+  ledger *l = check(L);
+  buf err = {0};
+  int held;
+  if (ledger_renew(l, luaL_checkstring(L, 2), luaL_checkstring(L, 3), luaL_checknumber(L, 4), &held, &err))
+    return push_failure(L, &err);
+  lua_pushboolean(L, held);
   return 1;
 }
 
@@ -385,6 +401,7 @@ static const luaL_Reg methods[] = {
     {"lock", h_lock},
     {"unlock", h_unlock},
     {"locks", h_locks},
+    {"renew", h_renew},
     {"release_lock", h_release_lock},
     {"history", h_history},
     {"get", h_get},

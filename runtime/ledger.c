@@ -82,6 +82,13 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
     "  service TEXT NOT NULL, environment TEXT NOT NULL,"
     "  pid INTEGER NOT NULL, host TEXT NOT NULL, pid_ident TEXT, started_at TEXT NOT NULL, recipe TEXT,"
     "  PRIMARY KEY (service, environment));",
+    /* 1 -> 2: locks are leases (a runner on another host can take one only
+     * once it ran out). A lock of schema 1 counts as expired: only a holder
+     * on this host, judged by its pid, keeps it. */
+    "ALTER TABLE locks ADD COLUMN run_url TEXT;"
+    "ALTER TABLE locks ADD COLUMN renewed_at TEXT;"
+    "ALTER TABLE locks ADD COLUMN expires_at TEXT;"
+    "UPDATE locks SET renewed_at = started_at, expires_at = started_at;",
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -90,6 +97,19 @@ static int fail(ledger *l, buf *err, const char *what) {
   err->len = 0;
   buf_addf(err, "ledger: %s: %s", what, l && l->db ? sqlite3_errmsg(l->db) : "cannot open");
   return -1;
+}
+
+/* now + seconds, in ledger_now's form (text that sorts as time does) */
+static void ledger_at(double seconds, char out[32]) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (long long)(seconds * 1000);
+  time_t sec = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&sec, &tm);
+  char s[24];
+  strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out, 32, "%s.%03lldZ", s, ms % 1000);
 }
 
 int ledger_now(char out[32]) {
@@ -253,6 +273,11 @@ static int open_ledger(const char *path, int readonly, ledger **out, int *reaped
              path, version, LEDGER_SCHEMA_VERSION);
     ledger_close(l);
     return -1;
+  }
+  if (readonly && version < LEDGER_SCHEMA_VERSION && access(path, W_OK) == 0) {
+    /* an older ledger is migrated forward on open (losing nothing), a read too */
+    ledger_close(l);
+    return open_ledger(path, 0, out, reaped, err);
   }
   if (readonly) { /* list, show, export: as it is, no migration, no reaping */
     if (version != LEDGER_SCHEMA_VERSION) {
@@ -596,13 +621,18 @@ int ledger_mark_rollback(ledger *l, const char *ref, const char *reason, char id
 
 /* ---- locks --------------------------------------------------------------- */
 
-int ledger_lock(ledger *l, const char *service, const char *environment, const char *recipe,
-                ledger_holder *holder, int *took_over, buf *err) {
+static void copy_text(char *dst, size_t n, sqlite3_stmt *st, int col) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  snprintf(dst, n, "%s", t ? (const char *)t : "");
+}
+
+int ledger_lock(ledger *l, const char *service, const char *environment, const char *recipe, const char *run_url,
+                double lease, ledger_holder *holder, int *took_over, buf *err) {
   *took_over = 0;
   memset(holder, 0, sizeof *holder);
   if (tx(l, "BEGIN IMMEDIATE", err)) return -1;
   sqlite3_stmt *st;
-  if (prepare(l, "SELECT pid, host, pid_ident, started_at, coalesce(recipe, '') FROM locks"
+  if (prepare(l, "SELECT pid, host, pid_ident, started_at, coalesce(recipe, ''), run_url, expires_at FROM locks"
                  " WHERE service = ?1 AND environment = ?2", &st, err))
     return exec(l, "ROLLBACK"), -1;
   bind_text(st, 1, service);
@@ -617,24 +647,31 @@ int ledger_lock(ledger *l, const char *service, const char *environment, const c
     ident = ident ? ident_buf : NULL; /* the column's text goes with the statement */
     snprintf(holder->started_at, sizeof holder->started_at, "%s", sqlite3_column_text(st, 3));
     snprintf(holder->recipe, sizeof holder->recipe, "%s", sqlite3_column_text(st, 4));
+    copy_text(holder->run_url, sizeof holder->run_url, st, 5);
+    copy_text(holder->expires_at, sizeof holder->expires_at, st, 6);
     int mine = holder->pid == l->pid && !strcmp(holder->host, l->host) && ident && !strcmp(ident, l->ident);
     int alive = mine ? 1 : procid_alive(holder->host, (pid_t)holder->pid, ident);
     sqlite3_finalize(st);
-    if (alive != 0 && !mine) { /* live, or on another host where we cannot tell */
+    char now[32];
+    ledger_now(now);
+    /* on another host drun cannot see the process: its lease decides */
+    int remote_expired = alive < 0 && strcmp(holder->expires_at, now) < 0;
+    if (!mine && (alive > 0 || (alive < 0 && !remote_expired))) {
       exec(l, "ROLLBACK");
       return 1;
     }
-    *took_over = !mine;
+    *took_over = mine ? 0 : remote_expired ? 2 : 1;
     /* the dead run's children may still be deploying: they stop before we start */
-    if (!mine) holder->leftovers = procid_kill_leftovers((pid_t)holder->pid, ident, 5);
+    if (*took_over == 1) holder->leftovers = procid_kill_leftovers((pid_t)holder->pid, ident, 5);
   } else {
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return fail(l, err, "cannot read locks"), exec(l, "ROLLBACK"), -1;
   }
-  char now[32];
+  char now[32], expires[32];
   ledger_now(now);
-  if (prepare(l, "INSERT OR REPLACE INTO locks (service, environment, pid, host, pid_ident, started_at, recipe)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st, err))
+  ledger_at(lease, expires);
+  if (prepare(l, "INSERT OR REPLACE INTO locks (service, environment, pid, host, pid_ident, started_at, recipe,"
+                 " run_url, renewed_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?9)", &st, err))
     return exec(l, "ROLLBACK"), -1;
   bind_text(st, 1, service);
   bind_text(st, 2, environment);
@@ -643,8 +680,30 @@ int ledger_lock(ledger *l, const char *service, const char *environment, const c
   sqlite3_bind_text(st, 5, l->ident, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 6, now, -1, SQLITE_TRANSIENT);
   bind_text(st, 7, recipe);
+  bind_text(st, 8, run_url);
+  sqlite3_bind_text(st, 9, expires, -1, SQLITE_TRANSIENT);
   if (write1(l, st, "cannot take the lock", err)) return exec(l, "ROLLBACK"), -1;
   return tx(l, "COMMIT", err);
+}
+
+int ledger_renew(ledger *l, const char *service, const char *environment, double lease, int *held, buf *err) {
+  *held = 0;
+  char now[32], expires[32];
+  ledger_now(now);
+  ledger_at(lease, expires);
+  sqlite3_stmt *st;
+  if (prepare(l, "UPDATE locks SET renewed_at = ?5, expires_at = ?6"
+                 " WHERE service = ?1 AND environment = ?2 AND pid = ?3 AND host = ?4", &st, err))
+    return -1;
+  bind_text(st, 1, service);
+  bind_text(st, 2, environment);
+  sqlite3_bind_int64(st, 3, l->pid);
+  sqlite3_bind_text(st, 4, l->host, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 6, expires, -1, SQLITE_TRANSIENT);
+  if (write1(l, st, "cannot renew the lock", err)) return -1;
+  *held = sqlite3_changes(l->db) > 0;
+  return 0;
 }
 
 int ledger_unlock(ledger *l, const char *service, const char *environment, buf *err) {
@@ -678,7 +737,8 @@ int ledger_release_lock(ledger *l, const char *service, const char *environment,
 
 int ledger_locks(ledger *l, ledger_row_cb cb, void *ud, buf *err) {
   return query(l,
-               "SELECT service, environment, pid, host, pid_ident, started_at, recipe FROM locks"
+               "SELECT service, environment, pid, host, pid_ident, started_at, recipe, run_url, renewed_at, expires_at"
+               " FROM locks"
                " ORDER BY service, environment",
                NULL, cb, ud, err);
 }

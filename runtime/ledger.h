@@ -10,7 +10,7 @@
 
 #include "buf.h"
 
-#define LEDGER_SCHEMA_VERSION 1
+#define LEDGER_SCHEMA_VERSION 2
 #define LEDGER_APP_ID 0x6472756e /* "drun" */
 
 typedef struct ledger ledger;
@@ -52,14 +52,19 @@ int ledger_resolve(ledger *l, const char *ref, char id_out[27], buf *err);
 
 typedef struct {
   long long pid;
-  char host[256], started_at[32], recipe[256];
+  char host[256], started_at[32], recipe[256], run_url[1024], expires_at[32];
   int leftovers; /* on a takeover: processes the dead holder left running, now stopped */
 } ledger_holder;
 
-/* 0 taken (*took_over set when a dead holder's lock was taken: *holder says
- * whose); 1 held by a live process (*holder filled); -1 error. */
-int ledger_lock(ledger *l, const char *service, const char *environment, const char *recipe,
-                ledger_holder *holder, int *took_over, buf *err);
+/* Locks are leases: held for `lease` seconds from the last renewal. 0 taken
+ * (*took_over: 1 when a dead holder's lock on this host was taken, 2 when a
+ * holder on another host let its lease run out; *holder says whose); 1 held
+ * by a live process, or from another host with its lease running (*holder
+ * filled); -1 error. */
+int ledger_lock(ledger *l, const char *service, const char *environment, const char *recipe, const char *run_url,
+                double lease, ledger_holder *holder, int *took_over, buf *err);
+/* Renews this process's lease: *held 0 when the lock is no longer ours. */
+int ledger_renew(ledger *l, const char *service, const char *environment, double lease, int *held, buf *err);
 int ledger_unlock(ledger *l, const char *service, const char *environment, buf *err);
 /* drun ledger unlock: the lock released only while pid on host still holds it. */
 int ledger_release_lock(ledger *l, const char *service, const char *environment, long long pid, const char *host,
@@ -74,7 +79,8 @@ typedef struct {
 } ledger_filter;
 
 int ledger_history(ledger *l, const ledger_filter *f, ledger_row_cb cb, void *ud, buf *err);
-/* Every lock: service, environment, pid, host, pid_ident, started_at, recipe. */
+/* Every lock: service, environment, pid, host, pid_ident, started_at, recipe,
+ * run_url, renewed_at, expires_at. */
 int ledger_locks(ledger *l, ledger_row_cb cb, void *ud, buf *err);
 int ledger_get(ledger *l, const char *id, ledger_row_cb cb, void *ud, buf *err); /* 0 found, 1 not */
 int ledger_steps(ledger *l, const char *id, ledger_row_cb cb, void *ud, buf *err);

@@ -136,7 +136,13 @@ function M.reader(path)
   return M.open(path, { read_only = true })
 end
 
-function Ledger:close() self.h:close() end
+function Ledger:close()
+  if self.leased then -- no renewal through a closed handle
+    self.leased = nil
+    time.heartbeat(nil)
+  end
+  self.h:close()
+end
 Ledger.__close = Ledger.close
 
 function Ledger:next_build(service, version) return check(self.h:next_build(service, version)) end
@@ -216,26 +222,47 @@ LockHeld.__tostring = function(e) return e.message end
 M.LockHeld = LockHeld
 
 local function holder_text(h)
-  return string.format("pid %d on %s (recipe %s, since %s)", h.pid, h.host,
-                       h.recipe ~= "" and h.recipe or "?", h.started_at)
+  return string.format("pid %d on %s (recipe %s, since %s%s)", h.pid, h.host,
+                       (h.recipe or "") ~= "" and h.recipe or "?", h.started_at,
+                       h.run_url and ", " .. h.run_url or "")
 end
 
--- lock(service, environment, {recipe, wait = seconds}): true, or raises a
--- LockHeld error naming the holder. A dead holder's lock is taken over with
--- a warning naming it.
+-- A lock is a lease of DRUN_LOCK_LEASE seconds (default 120), renewed while
+-- the run goes on: a third of it at the latest, also while drun waits for a
+-- child or sleeps (drun.time.heartbeat). A holder on another host keeps it
+-- while its lease runs; on this host, while its drun lives.
+function M.lease()
+  local v = os.getenv("DRUN_LOCK_LEASE")
+  if v == nil or v == "" then return 120 end
+  local n = tonumber(v)
+  if not n or n <= 0 or n ~= n or n == math.huge then
+    error(string.format("ledger: DRUN_LOCK_LEASE must be a number of seconds above 0 (got %q)", v), 0)
+  end
+  return n
+end
+
+-- lock(service, environment, {recipe, run_url, wait = seconds}): true, or
+-- raises a LockHeld error naming the holder. A dead holder's lock, or one
+-- whose lease ran out, is taken over with a warning naming the holder.
 function Ledger:lock(service, environment, opts)
   opts = opts or {}
+  local lease = M.lease()
   local deadline = time.now() + (opts.wait or 0)
   while true do
-    local ok, holder = self.h:lock(service, environment, opts.recipe)
+    local ok, holder = self.h:lock(service, environment, opts.recipe, opts.run_url, lease)
     check(ok ~= nil or nil, holder)
     if ok then
-      if holder then
+      if holder and holder.expired then
+        log.warn("ledger: took over the lock on %s/%s from %s: its lease ran out at %s",
+                 service, environment, holder_text(holder), holder.expires_at or "?")
+      elseif holder then
         log.warn("ledger: took over the lock on %s/%s from %s: that drun is gone%s",
                  service, environment, holder_text(holder),
                  (holder.leftovers or 0) > 0 and string.format("; stopped %d process(es) it had left running",
                                                                 holder.leftovers) or "")
       end
+      self.leased = { service = service, environment = environment, lease = lease }
+      time.heartbeat(function() self:renew() end, lease / 3)
       return true, holder
     end
     if time.now() >= deadline then
@@ -248,7 +275,28 @@ function Ledger:lock(service, environment, opts)
   end
 end
 
-function Ledger:unlock(service, environment) return check(self.h:unlock(service, environment)) end
+function Ledger:unlock(service, environment)
+  local l = self.leased
+  if l and l.service == service and l.environment == environment then
+    self.leased = nil
+    time.heartbeat(nil)
+  end
+  return check(self.h:unlock(service, environment))
+end
+
+-- renew(): the lease of the lock this handle holds, from now; raises when
+-- the lock is no longer ours (taken over after the lease ran out).
+function Ledger:renew()
+  local l = self.leased
+  if not l then return false end
+  if not check(self.h:renew(l.service, l.environment, l.lease)) then
+    self.leased = nil
+    time.heartbeat(nil)
+    error(string.format("ledger: lost the lock on %s/%s: another run took it over (see drun ledger locks)",
+                        l.service, l.environment), 2)
+  end
+  return true
+end
 
 -- locks(): every lock held, {service, environment, pid, host, started_at,
 -- recipe, holder}, holder being "alive", "gone" (that drun died: the next
@@ -343,6 +391,7 @@ local WOULD = {
   end,
   lock = function(_, service, environment) runtime.would("lock %s/%s", service, environment); return true end,
   unlock = function() return true end,
+  renew = function() return true end,
   import = function() runtime.would("import into the ledger"); return 0 end,
 }
 for name, would in pairs(WOULD) do

@@ -264,7 +264,7 @@ t.test("a ledger from a newer drun is refused untouched", function()
   local path = db.path
   db:close()
   proc.run { "sqlite3", path, "PRAGMA user_version = 99;" }
-  refused_untouched(path, "was written by a newer drun %(schema 99, this drun knows 1%); upgrade drun")
+  refused_untouched(path, "was written by a newer drun %(schema 99, this drun knows " .. ledger.SCHEMA_VERSION .. "%); upgrade drun")
 end)
 
 t.test("an empty file becomes a ledger; schema is versioned and WAL", function()
@@ -272,7 +272,7 @@ t.test("an empty file becomes a ledger; schema is versioned and WAL", function()
   local path = t.write(d .. "/empty.db", "")
   ledger.open(path):close()
   t.eq(proc.output { "sqlite3", path, "PRAGMA user_version; PRAGMA application_id; PRAGMA journal_mode;" },
-       "1\n1685222766\nwal")
+       ledger.SCHEMA_VERSION .. "\n1685222766\nwal")
 end)
 
 t.test("a read-only directory: a clear error, nothing written", function()

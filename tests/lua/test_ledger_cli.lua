@@ -301,16 +301,17 @@ t.test("locks and unlock: who holds what; a running or remote holder only with -
   db:lock("cms", "staging", { recipe = "cms-staging" })
   db:close()
   proc.run { "sqlite3", path, "UPDATE locks SET host = 'ci-runner-7' WHERE environment = 'staging';"
-             .. "INSERT INTO locks VALUES ('docs', 'production', 999999, '" .. proc.output { "hostname" }
+             .. "INSERT INTO locks (service, environment, pid, host, pid_ident, started_at, recipe) VALUES"
+             .. " ('docs', 'production', 999999, '" .. proc.output { "hostname" }
              .. "', 'x:1', '2026-11-22T00:00:00.000Z', 'docs-pages')" }
   local r = ledger_cmd(path, "locks")
   t.eq(r.code, 0, r.stderr)
   t.match(r.stdout, "cms%s+production%s+" .. holder.pid .. "@%S+%s+cms%-prod%s+%S+ ago%s+running")
-  t.match(r.stdout, "cms%s+staging%s+%d+@ci%-runner%-7%s+cms%-staging%s+.-another host")
+  t.match(r.stdout, "cms%s+staging%s+%d+@ci%-runner%-7%s+cms%-staging%s+.-another host, lease for 1m")
   t.match(r.stdout, "docs%s+production%s+999999@%S+%s+docs%-pages%s+.-gone")
   local list = json.decode(ledger_cmd(path, "locks", "--json").stdout)
   t.eq(list.count, 3)
-  t.eq(keys(list.locks[1]), "acquiredAt,environment,holder,host,pid,recipe,service")
+  t.eq(keys(list.locks[1]), "acquiredAt,environment,expiresAt,holder,host,pid,recipe,renewedAt,runUrl,service")
   -- refused without --force, the holder named, nothing released
   r = ledger_cmd(path, "unlock", "cms", "production")
   t.eq(r.code, 1)

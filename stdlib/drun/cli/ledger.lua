@@ -223,7 +223,8 @@ function commands.locks(db, opts)
     local list = json.array()
     for i, l in ipairs(locks) do
       list[i] = { service = l.service, environment = l.environment, pid = l.pid, host = l.host,
-                  recipe = or_null(l.recipe), acquiredAt = l.started_at, holder = l.holder }
+                  recipe = or_null(l.recipe), runUrl = or_null(l.run_url), acquiredAt = l.started_at,
+                  renewedAt = or_null(l.renewed_at), expiresAt = or_null(l.expires_at), holder = l.holder }
     end
     return print_json { success = true, locks = list, count = #list }
   end
@@ -236,8 +237,13 @@ function commands.locks(db, opts)
     { "RECIPE", "recipe" },
     { "SINCE", function(l) return tab.ago(time.parse(l.started_at), now) end },
     { "STATE", function(l)
-      return ({ alive = "running", gone = "gone (the next run takes it over)",
-                unknown = "another host" })[l.holder] end },
+      if l.holder == "alive" then return "running" end
+      if l.holder == "gone" then return "gone (the next run takes it over)" end
+      local left = l.expires_at and time.parse(l.expires_at) - now
+      if not left or left <= 0 then return "another host, lease ran out (the next run takes it over)" end
+      return "another host, lease for " .. tab.duration(left * 1000)
+    end },
+    { "RUN", function(l) return l.run_url or "" end },
   }, { colour = colour_on() }))
 end
 

@@ -188,7 +188,8 @@ function execute(r, o, cleanup)
   end
   local function finish_ledger() if db then db:close() end end
   if db and r.lock then
-    local ok, e = pcall(db.lock, db, r.service, r.environment, { recipe = r.name, wait = o.wait_lock })
+    local ok, e = pcall(db.lock, db, r.service, r.environment, { recipe = r.name, run_url = ctx.run_url,
+                                                                wait = o.wait_lock })
     if not ok then
       local held = type(e) == "table" and e.kind == "lock_held"
       local stopped = interruption()
@@ -261,6 +262,14 @@ function execute(r, o, cleanup)
     else
       report:step_start(i, n, s)
       local seq = step_start(s.name)
+      -- the lock's lease renewed before each step; a run that lost its lock
+      -- (its lease ran out and another runner took it) stops here
+      local lost = time.heartbeat_error()
+      if not lost and db and r.lock then
+        local ok, e = pcall(db.renew, db)
+        lost = not ok and e or nil
+      end
+      if lost and not ledger_error then ledger_error = plain(lost) end
       if ledger_error then
         local why = "the ledger cannot record this run (" .. ledger_error .. "): stopped before this step"
         report:step_end(i, s, "failed", 0, why)

@@ -8,7 +8,7 @@
 static const char usage[] =
     "usage: drun FILE.lua [args...]     run a script or recipe\n"
     "       drun RECIPE [key=value ...] [--yes] [--dry-run] [--auto-rollback | --no-auto-rollback]\n"
-    "                   [--json] [--ledger PATH] [--from STEP] [--wait-lock SECONDS]\n"
+    "                   [--json] [--ledger ADDRESS] [--from STEP] [--wait-lock SECONDS]\n"
     "       drun plan RECIPE [key=value ...]  what a recipe would do\n"
     "       drun ledger COMMAND ...      the deployment ledger (drun ledger --help)\n"
     "       drun -e CODE [args...]      run a Lua chunk\n"

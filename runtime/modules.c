@@ -20,6 +20,7 @@ int luaopen_drun_core_ledger(lua_State *L);
 int luaopen_drun_core_git(lua_State *L);
 int luaopen_drun_core_http(lua_State *L);
 int luaopen_drun_core_guard(lua_State *L);
+int luaopen_drun_core_pq(lua_State *L);
 
 /* drun.core.build: facts fixed at build time. */
 static int luaopen_drun_core_build(lua_State *L) {
@@ -50,6 +51,7 @@ static const luaL_Reg core_modules[] = {
     {"drun.core.git", luaopen_drun_core_git},
     {"drun.core.http", luaopen_drun_core_http},
     {"drun.core.guard", luaopen_drun_core_guard},
+    {"drun.core.pq", luaopen_drun_core_pq},
     {NULL, NULL},
 };
 

@@ -8,15 +8,19 @@
 --
 -- Every call raises "ledger: ..." on failure (never deploy unrecorded).
 -- Records come back with metadata decoded and, from record(), their steps.
-local core = require "drun.core.ledger"
+-- The policy is drun.ledger.policy, over one driver per backend.
+local schema = require "drun.ledger.schema"
+local policy = require "drun.ledger.policy"
 local json = require "drun.json"
 local fs = require "drun.fs"
 local time = require "drun.time"
 local log = require "drun.log"
 local redact = require "drun.redact"
 local runtime = require "drun.runtime"
+local sqlite = require "drun.ledger.sqlite"
+local postgres = require "drun.ledger.postgres"
 
-local M = { SCHEMA_VERSION = core.SCHEMA_VERSION, LOCK_POLL = 0.25 }
+local M = { SCHEMA_VERSION = schema.VERSION, LOCK_POLL = 0.25 }
 
 -- The nearest directory upward from `start` holding .git, else `start`.
 function M.repo_root(start)
@@ -48,19 +52,20 @@ local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%
 function M.address(a)
   if type(a) ~= "string" or a == "" then return nil, "the ledger address is empty; it is " .. M.ADDRESS_FORMS end
   local scheme, rest = a:match("^(%a[%w+.-]*)://(.*)$")
-  if not scheme then return { backend = "sqlite", path = a } end
+  if not scheme then return { backend = "sqlite", path = a, shown = a } end
   scheme = scheme:lower()
   if scheme == "postgres" or scheme == "postgresql" then
     local authority = rest:match("^([^/?#]*)")
     local hostport = authority:match("@([^@]*)$") or authority
     local port = hostport:match("^%[.*%]:(.*)$") or (not hostport:find("^%[") and hostport:match(":(.*)$"))
+    local shown = postgres.display(a) -- never the password
     if port and not (port:match("^%d+$") and tonumber(port) >= 1 and tonumber(port) <= 65535) then
-      return nil, string.format("the ledger address %s has no valid port (%q)", a, port)
+      return nil, string.format("the ledger address %s has no valid port (%q)", shown, port)
     end
     if a:find("%%%X") or a:find("%%%x%X") or a:find("%%.?$") then
-      return nil, "the ledger address " .. a .. " has a broken %-escape"
+      return nil, "the ledger address " .. shown .. " has a broken %-escape"
     end
-    return { backend = "postgres", url = a }
+    return { backend = "postgres", url = a, shown = shown }
   elseif scheme == "d1" then
     local account, database = rest:match("^([%w-]+)/([^/?#]+)/?$")
     if not account then return nil, "the ledger address " .. a .. " is not d1://ACCOUNT_ID/DATABASE_ID" end
@@ -68,54 +73,61 @@ function M.address(a)
       return nil, string.format("the ledger address %s: %q is not a D1 database id (a UUID, as `wrangler d1 list` "
                                 .. "shows it; not the database's name)", a, database)
     end
-    return { backend = "d1", account = account, database = database:lower() }
+    return { backend = "d1", account = account, database = database:lower(), shown = a }
   end
   return nil, string.format("unknown ledger address scheme '%s://'; a ledger is %s", scheme, M.ADDRESS_FORMS)
 end
 
--- the sqlite path of an address, or an error that says why not
-local function sqlite_path(a, level)
+-- the address checked, or an error that says why not
+local function checked(a, level)
   local addr, why = M.address(a)
   if not addr then error("ledger: " .. why, level + 1) end
-  if addr.backend ~= "sqlite" then
-    error(string.format("ledger: %s: this drun cannot use %s ledgers yet (only a path, sqlite); "
-                        .. "nothing was written", a, addr.backend == "d1" and "D1" or "PostgreSQL"), level + 1)
+  if addr.backend == "d1" then
+    error(string.format("ledger: %s: this drun cannot use D1 ledgers yet (a path, sqlite, or postgres://); "
+                        .. "nothing was written", a), level + 1)
   end
-  return addr.path
+  return addr
 end
 
 local Ledger = {}
 Ledger.__index = Ledger
-
-local function check(ok, err, level)
-  if ok == nil then error(err, (level or 1) + 2) end
-  return ok
-end
 
 local function decode(rec)
   if rec and rec.metadata then rec.metadata = json.decode(rec.metadata) end
   return rec
 end
 
--- open([path] [, {read_only = true}]): read_only for list, show, export:
+-- open([address] [, {read_only = true}]): read_only for list, show, export:
 -- never creates, migrates or writes (a read-only file or a mistyped path).
-function M.open(path, opts)
-  path = sqlite_path(path or M.default_path(), 2)
-  if opts and opts.read_only then
-    local h, err = core.open(path, "r")
-    check(h, err, 1)
-    return setmetatable({ h = h, path = path, reaped = 0, read_only = true }, Ledger)
+function M.open(address, opts)
+  local addr = checked(address or M.default_path(), 2)
+  local read_only = opts and opts.read_only or false
+  if addr.backend == "sqlite" and not read_only then
+    local dir = fs.dirname(addr.path)
+    if not fs.exists(dir) then
+      local ok, err = fs.try.mkdir(dir)
+      if not ok then error("ledger: cannot create " .. dir .. ": " .. err:gsub("^fs: ", ""), 2) end
+      if fs.basename(dir) == ".drun" then fs.try.write(dir .. "/.gitignore", "*\n") end -- ignored wherever it lives
+    end
   end
-  local dir = fs.dirname(path)
-  if not fs.exists(dir) then
-    local ok, err = fs.try.mkdir(dir)
-    if not ok then error("ledger: cannot create " .. dir .. ": " .. err:gsub("^fs: ", ""), 2) end
-    if fs.basename(dir) == ".drun" then fs.try.write(dir .. "/.gitignore", "*\n") end -- ignored wherever it lives
+  local backend = addr.backend == "sqlite" and sqlite or postgres
+  local ok, driver, version = pcall(backend.open, addr.path or addr.url, read_only)
+  if not ok then error(driver, 2) end
+  local store = policy.new(driver)
+  local reaped = 0
+  if not read_only or version < schema.VERSION then -- (an older ledger read by who may write it migrates)
+    local done, n = pcall(store.prepare, store, version)
+    if not done then
+      store:close()
+      error(n, 2)
+    end
+    reaped = n
   end
-  local h, reaped = core.open(path)
-  check(h, reaped, 1)
   if reaped > 0 then log.warn("ledger: marked %d record(s) of drun runs that died as aborted", reaped) end
-  return setmetatable({ h = h, path = path, reaped = reaped }, Ledger)
+  -- path: the address as messages show it (no password); address: to open it again
+  return setmetatable({ h = store, path = addr.shown, address = addr.path or addr.url, backend = addr.backend,
+                        reaped = reaped,
+                        read_only = read_only or nil }, Ledger)
 end
 
 -- reader([path]): the history for reading — read-only, or an empty history
@@ -130,10 +142,17 @@ function Empty.record() return nil end
 function Empty.close() end
 Empty.__close = Empty.close
 
-function M.reader(path)
-  path = sqlite_path(path or M.default_path(), 2)
-  if not fs.exists(path) then return setmetatable({ path = path, empty = true }, Empty) end
-  return M.open(path, { read_only = true })
+function M.reader(address)
+  local addr = checked(address or M.default_path(), 2)
+  if addr.backend == "sqlite" and not fs.exists(addr.path) then
+    return setmetatable({ path = addr.shown, empty = true }, Empty)
+  end
+  local ok, db = pcall(M.open, address or M.default_path(), { read_only = true })
+  if ok then return db end
+  if addr.backend ~= "sqlite" and tostring(db):find("no drun tables", 1, true) then
+    return setmetatable({ path = addr.shown, empty = true }, Empty)
+  end
+  error(db, 2)
 end
 
 function Ledger:close()
@@ -145,7 +164,7 @@ function Ledger:close()
 end
 Ledger.__close = Ledger.close
 
-function Ledger:next_build(service, version) return check(self.h:next_build(service, version)) end
+function Ledger:next_build(service, version) return (self.h:next_build(service, version)) end
 
 -- begin{service, environment, version, recipe, commit, branch, actor,
 --       workflow_run_id, workflow_run_url, metadata = {...}}
@@ -153,20 +172,20 @@ function Ledger:begin(t)
   local args = {}
   for k, v in pairs(t) do args[k] = v end
   if type(t.metadata) == "table" then args.metadata = json.encode(redact.value(json.object(t.metadata))) end
-  return check(self.h:begin(args))
+  return (self.h:begin(args))
 end
 
-function Ledger:step_start(id, name) return check(self.h:step_start(id, name)) end
-function Ledger:step_end(id, seq, status, err) return check(self.h:step_end(id, seq, status, err)) end
+function Ledger:step_start(id, name) return (self.h:step_start(id, name)) end
+function Ledger:step_end(id, seq, status, err) return (self.h:step_end(id, seq, status, err)) end
 
 -- set(id, key, value): merged into the record's metadata (any JSON value)
 function Ledger:set(id, key, value)
-  return check(self.h:set_meta(id, key, json.encode(redact.value(value == nil and json.null or value))))
+  return (self.h:set_meta(id, key, json.encode(redact.value(value == nil and json.null or value))))
 end
 
 function Ledger:finish(id, status, opts)
   opts = opts or {}
-  return check(self.h:finish(id, status, opts.error, opts.failed_step))
+  return (self.h:finish(id, status, opts.error, opts.failed_step))
 end
 
 -- history{limit = 50, service, environment, version, status, branch, since,
@@ -175,7 +194,7 @@ function Ledger:history(filter)
   local f = { limit = 50 }
   for k, v in pairs(filter or {}) do f[k] = v end
   if f.all then f.limit, f.all = nil, nil end
-  local rows = check(self.h:history(f))
+  local rows = (self.h:history(f))
   for _, r in ipairs(rows) do decode(r) end
   return rows
 end
@@ -198,20 +217,20 @@ end
 function Ledger:record(ref)
   local id = self.h:resolve(ref)
   if not id then return nil end
-  local rec = decode(check(self.h:get(id)))
-  rec.steps = check(self.h:steps(id))
+  local rec = decode(self.h:get(id))
+  rec.steps = (self.h:steps(id))
   return rec
 end
 
 function Ledger:stats(filter)
-  local s = check(self.h:stats(filter or {}))
+  local s = (self.h:stats(filter or {}))
   local finished = s.success + s.failed + s.rollback + s.aborted
   s.success_rate = finished > 0 and s.success / finished or json.null
   return s
 end
 
 function Ledger:mark_rollback(ref, reason)
-  local id = check(self.h:mark_rollback(ref, reason))
+  local id = (self.h:mark_rollback(ref, reason))
   return self:record(id)
 end
 
@@ -250,7 +269,6 @@ function Ledger:lock(service, environment, opts)
   local deadline = time.now() + (opts.wait or 0)
   while true do
     local ok, holder = self.h:lock(service, environment, opts.recipe, opts.run_url, lease)
-    check(ok ~= nil or nil, holder)
     if ok then
       if holder and holder.expired then
         log.warn("ledger: took over the lock on %s/%s from %s: its lease ran out at %s",
@@ -281,7 +299,7 @@ function Ledger:unlock(service, environment)
     self.leased = nil
     time.heartbeat(nil)
   end
-  return check(self.h:unlock(service, environment))
+  return (self.h:unlock(service, environment))
 end
 
 -- renew(): the lease of the lock this handle holds, from now; raises when
@@ -289,7 +307,7 @@ end
 function Ledger:renew()
   local l = self.leased
   if not l then return false end
-  if not check(self.h:renew(l.service, l.environment, l.lease)) then
+  if not (self.h:renew(l.service, l.environment, l.lease)) then
     self.leased = nil
     time.heartbeat(nil)
     error(string.format("ledger: lost the lock on %s/%s: another run took it over (see drun ledger locks)",
@@ -301,7 +319,7 @@ end
 -- locks(): every lock held, {service, environment, pid, host, started_at,
 -- recipe, holder}, holder being "alive", "gone" (that drun died: the next
 -- run takes the lock over) or "unknown" (held from another host).
-function Ledger:locks() return check(self.h:locks()) end
+function Ledger:locks() return (self.h:locks()) end
 
 -- release(service, environment, {force}): drun ledger unlock. Releases the
 -- lock whoever holds it and returns that holder (nil: no lock there). A
@@ -318,7 +336,7 @@ function Ledger:release(service, environment, opts)
                                   .. "goes on without the lock)", service, environment, holder_text(lock), why),
         }, LockHeld), 2)
       end
-      if not check(self.h:release_lock(service, environment, lock.pid, lock.host)) then
+      if not (self.h:release_lock(service, environment, lock.pid, lock.host)) then
         error(string.format("ledger: the lock on %s/%s changed hands while it was being released; "
                             .. "see drun ledger locks", service, environment), 2)
       end
@@ -330,11 +348,11 @@ end
 
 -- export(write): one JSON line per deployment, oldest first, with its steps.
 function Ledger:export(write)
-  local rows = check(self.h:history({}))
+  local rows = (self.h:history({}))
   for i = #rows, 1, -1 do
     local r = rows[i]
     r.metadata = json.decode(r.metadata)
-    local line = { deployment = r, steps = check(self.h:steps(r.id)) }
+    local line = { deployment = r, steps = (self.h:steps(r.id)) }
     for _, s in ipairs(line.steps) do s.deployment_id = r.id end
     line.steps = json.array(line.steps)
     write(json.encode(line) .. "\n")
@@ -342,10 +360,10 @@ function Ledger:export(write)
   return #rows
 end
 
--- import(lines): idempotent by id; returns how many were new.
+-- import(lines): idempotent by id; returns how many were new. One unit
+-- where the backend has transactions: a bad line imports nothing.
 function Ledger:import(lines)
-  check(self.h:import_begin())
-  local ok, res = pcall(function()
+  return self.h:atomic(function()
     local added, n = 0, 0
     for line in lines do
       n = n + 1
@@ -357,21 +375,18 @@ function Ledger:import(lines)
         end
         local d = rec.deployment
         if type(d.metadata) == "table" then d.metadata = json.encode(redact.value(d.metadata)) end
-        local inserted = check(self.h:import_deployment(d))
-        if inserted then
+        if self.h:import_deployment(d) then
           added = added + 1
           for _, s in ipairs(rec.steps or {}) do
             s.deployment_id = d.id
-            check(self.h:import_step(s))
+            self.h:import_step(s)
           end
         end
       end
     end
+    self.h:import_done()
     return added
   end)
-  check(self.h:import_commit(ok))
-  if not ok then error(res, 2) end
-  return res
 end
 
 -- The dry-run gate for ledger writes (DESIGN.md: one gate): under --dry-run

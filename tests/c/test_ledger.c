@@ -1,11 +1,12 @@
-/* ledger.c: ids, refusals on open, build numbers — on real files. */
+/* ledger_id.c: the ledger's ids and clock (refusals and build numbers are
+ * tested on every backend in tests/lua/test_ledger.lua). */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "fsutil.h"
-#include "ledger.h"
+#include "ledger_id.h"
 
 TEST(ids_are_unique_sortable_ulids) {
   char a[27], b[27];
@@ -30,53 +31,11 @@ TEST(now_is_iso_utc_with_ms) {
   CHECK(strlen(now) == 24 && now[10] == 'T' && now[19] == '.' && now[23] == 'Z');
 }
 
-TEST(random_bytes_refused_untouched) {
-  char path[256];
-  snprintf(path, sizeof path, "%s", check_path("random.db"));
-  char junk[4096];
-  for (size_t i = 0; i < sizeof junk; i++) junk[i] = (char)(rand() & 0xff);
-  fs_write_atomic(path, junk, sizeof junk, -1);
-  ledger *l;
-  buf err = {0};
-  CHECK(ledger_open(path, &l, NULL, &err) == -1);
-  CHECK(strstr(buf_cstr(&err), "is not a drun ledger") != NULL);
-  FILE *f = fopen(path, "rb");
-  char back[4096];
-  CHECK(f && fread(back, 1, sizeof back, f) == sizeof back && memcmp(back, junk, sizeof junk) == 0);
-  if (f) fclose(f);
-  CHECK(access(check_path("random.db-wal"), F_OK) != 0);
-  buf_free(&err);
-}
-
-TEST(build_numbers_count_per_version) {
-  ledger *l;
-  buf err = {0};
-  CHECK(ledger_open(check_path("builds.db"), &l, NULL, &err) == 0);
-  long long n = 0;
-  ledger_next_build(l, "cms", "1.0.0", &n, &err);
-  CHECK(n == 1);
-  ledger_next_build(l, "cms", "1.0.0", &n, &err);
-  CHECK(n == 2);
-  ledger_next_build(l, "cms", "1.1.0", &n, &err);
-  CHECK(n == 1); /* a new version starts again */
-  ledger_next_build(l, "mcp", "1.0.0", &n, &err);
-  CHECK(n == 1); /* per service */
-  ledger_record rec;
-  ledger_begin_args a = {.service = "cms", .environment = "staging", .version = "1.0.0"};
-  CHECK(ledger_begin(l, &a, &rec, &err) == 0);
-  CHECK(rec.build_number == 3);
-  CHECK_STR(rec.full_version, "1.0.0+build.3");
-  ledger_close(l);
-  buf_free(&err);
-}
-
 int main(void) {
   check_suite = "c/ledger";
   if (check_mkdtemp()) return perror("mkdtemp"), 1;
   RUN(ids_are_unique_sortable_ulids);
   RUN(now_is_iso_utc_with_ms);
-  RUN(random_bytes_refused_untouched);
-  RUN(build_numbers_count_per_version);
   fs_remove_tree(check_dir);
   return check_summary();
 }

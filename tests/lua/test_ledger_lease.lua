@@ -36,75 +36,79 @@ local HOLD = [[
   os.exit(0) -- gone without unlocking, as a runner that was shut down
 ]]
 
-t.test("another host's lock: refused while its lease runs, taken over after it ran out, the holder named", function()
-  local path = t.tmpdir() .. "/ledger.db"
-  ledger.open(path):close()
-  local _, out = on_host("runner-a", HOLD:format(path), { DRUN_LOCK_LEASE = "1" })
-  wait_for(out, "locked")
-  local db = ledger.open(path)
-  local ok, e = pcall(db.lock, db, "cms", "production", { recipe = "cms-prod" })
-  t.eq(ok, false)
-  t.match(tostring(e), "cms/production is locked by pid %d+ on runner%-a %(recipe cms%-prod, since .-, "
-                       .. "https://github%.com/o/r/actions/runs/42%)")
-  time.sleep(1.2)
-  local r = t.drun({ "-e", ([[
-    local db = require("drun.ledger").open(%q)
-    assert(db:lock("cms", "production", { recipe = "cms-prod" }))
-    print("taken")]]):format(path) })
-  t.eq(r.code, 0, r.stderr)
-  t.match(r.stderr, "took over the lock on cms/production from pid %d+ on runner%-a %(recipe cms%-prod, since .-, "
-                    .. "https://github%.com/o/r/actions/runs/42%): its lease ran out at %d%d%d%d%-")
-  db:close()
-end)
-
-t.test("a long step keeps its lock: the lease is renewed while a child runs; another host is refused all along", function()
-  local d = t.tmpdir()
-  local path = d .. "/ledger.db"
-  local recipe = t.write(d .. "/r.lua", [[
-local r = require("drun.recipe").new { name = "slow", service = "cms", environment = "production", version = "1.0.0" }
-r:step("long", {}, function(ctx) ctx.run { "sleep", "2.6" } end) -- more than twice the lease
-r:step("after", {}, function() end)
-return r]])
-  local r0 = proc.run { "sh", "-c", '"$0" "$1" --ledger "$2" >"$3" 2>&1 & echo $!', t.DRUN, recipe, path, d .. "/run.out",
-                        env = { DRUN_LOCK_LEASE = "1" } }
-  local run_pid = r0.stdout:match("%d+")
-  wait_for(d .. "/run.out", "[1/2] long")
-  local tries = {}
-  for i = 1, 3 do -- at about 0.7, 1.5 and 2.3 s into the step: each past at least one lease of 1 s
-    time.sleep(0.75)
-    local _, out = on_host("runner-b", ([[
+for _, backend in ipairs(t.BACKENDS) do
+  local B = "[" .. backend .. "] "
+  t.test(B .. "another host's lock: refused while its lease runs, taken over after it ran out, the holder named", function()
+    local path = t.ledger_address(backend)
+    ledger.open(path):close()
+    local _, out = on_host("runner-a", HOLD:format(path), { DRUN_LOCK_LEASE = "1" })
+    wait_for(out, "locked")
+    local db = ledger.open(path)
+    local ok, e = pcall(db.lock, db, "cms", "production", { recipe = "cms-prod" })
+    t.eq(ok, false)
+    t.match(tostring(e), "cms/production is locked by pid %d+ on runner%-a %(recipe cms%-prod, since .-, "
+                         .. "https://github%.com/o/r/actions/runs/42%)")
+    time.sleep(1.2)
+    local r = t.drun({ "-e", ([[
       local db = require("drun.ledger").open(%q)
-      local ok, e = pcall(db.lock, db, "cms", "production", { recipe = "cms-prod" })
-      print(ok and "TOOK IT" or tostring(e))]]):format(path))
-    wait_for(out, "\n")
-    tries[i] = fs.read(out)
-  end
-  for i, text in ipairs(tries) do t.match(text, "is locked by pid " .. run_pid .. " on ", "try " .. i) end
-  for _ = 1, 200 do if not t.alive(run_pid) then break end time.sleep(0.05) end
-  local out = fs.read(d .. "/run.out")
-  t.match(out, "is live in production")
-  t.eq(#ledger.open(path, { read_only = true }):locks(), 0, "released at the end")
-end)
+      assert(db:lock("cms", "production", { recipe = "cms-prod" }))
+      print("taken")]]):format(path) })
+    t.eq(r.code, 0, r.stderr)
+    t.match(r.stderr, "took over the lock on cms/production from pid %d+ on runner%-a %(recipe cms%-prod, since .-, "
+                      .. "https://github%.com/o/r/actions/runs/42%): its lease ran out at %d%d%d%d%-")
+    db:close()
+  end)
 
-t.test("a run whose lock was taken over stops before its next step, and says so", function()
-  local d = t.tmpdir()
-  local path = d .. "/ledger.db"
-  local recipe = t.write(d .. "/r.lua", ([[
-local r = require("drun.recipe").new { name = "x", service = "cms", environment = "production", version = "1.0.0" }
-r:step("first", {}, function(ctx)
-  -- meanwhile its lease ran out and a runner elsewhere took the lock
-  ctx.run { "sqlite3", %q, "UPDATE locks SET host = 'runner-c', pid = 4242" }
-end)
-r:step("deploy", {}, function() require("drun.fs").write(%q, "deployed") end)
-return r]]):format(path, d .. "/DEPLOYED"))
-  local r = t.drun({ recipe, "--ledger", path })
-  t.eq(r.code, 1, r.stdout)
-  t.match(r.stdout, "lost the lock on cms/production: another run took it over")
-  t.match(r.stdout, "stopped before this step")
-  t.eq(fs.exists(d .. "/DEPLOYED"), false, "the next step did not run")
-  local rec = ledger.open(path):latest {}
-  t.eq(rec.status, "failed")
-end)
+  t.test(B .. "a long step keeps its lock: the lease is renewed while a child runs; another host is refused all along", function()
+    local d = t.tmpdir()
+    local path = t.ledger_address(backend)
+    local recipe = t.write(d .. "/r.lua", [[
+  local r = require("drun.recipe").new { name = "slow", service = "cms", environment = "production", version = "1.0.0" }
+  r:step("long", {}, function(ctx) ctx.run { "sleep", "4" } end) -- more than twice the lease
+  r:step("after", {}, function() end)
+  return r]])
+    local r0 = proc.run { "sh", "-c", '"$0" "$1" --ledger "$2" >"$3" 2>&1 & echo $!', t.DRUN, recipe, path, d .. "/run.out",
+                          env = { DRUN_LOCK_LEASE = "1" } }
+    local run_pid = r0.stdout:match("%d+")
+    wait_for(d .. "/run.out", "[1/2] long")
+    local tries = {}
+    for i = 1, 3 do -- at about 0.7, 1.5 and 2.3 s into the step (and before its end, however slow a try is): each past at least one lease of 1 s
+      time.sleep(0.75)
+      local _, out = on_host("runner-b", ([[
+        local db = require("drun.ledger").open(%q)
+        local ok, e = pcall(db.lock, db, "cms", "production", { recipe = "cms-prod" })
+        print(ok and "TOOK IT" or tostring(e))]]):format(path))
+      wait_for(out, "\n")
+      tries[i] = fs.read(out)
+      t.no_match(fs.read(d .. "/run.out"), "%[2/2%]", "try " .. i .. " came after the long step")
+    end
+    for i, text in ipairs(tries) do t.match(text, "is locked by pid " .. run_pid .. " on ", "try " .. i) end
+    for _ = 1, 200 do if not t.alive(run_pid) then break end time.sleep(0.05) end
+    local out = fs.read(d .. "/run.out")
+    t.match(out, "is live in production")
+    t.eq(#ledger.open(path, { read_only = true }):locks(), 0, "released at the end")
+  end)
+
+  t.test(B .. "a run whose lock was taken over stops before its next step, and says so", function()
+    local d = t.tmpdir()
+    local path, schema = t.ledger_address(backend)
+    -- meanwhile its lease ran out and a runner elsewhere took the lock
+    local steal = backend == "sqlite" and { "sqlite3", path, "UPDATE locks SET host = 'runner-c', pid = 4242" }
+        or { "psql", "-X", "-q", "-c", "UPDATE " .. schema .. ".locks SET host = 'runner-c', pid = 4242", t.postgres().PG_URL }
+    local recipe = t.write(d .. "/r.lua", ([[
+  local r = require("drun.recipe").new { name = "x", service = "cms", environment = "production", version = "1.0.0" }
+  r:step("first", {}, function(ctx) ctx.run(%s) end)
+  r:step("deploy", {}, function() require("drun.fs").write(%q, "deployed") end)
+  return r]]):format(require("drun.json").encode(steal):gsub("^%[", "{"):gsub("%]$", "}"), d .. "/DEPLOYED"))
+    local r = t.drun({ recipe, "--ledger", path })
+    t.eq(r.code, 1, r.stdout)
+    t.match(r.stdout, "lost the lock on cms/production: another run took it over")
+    t.match(r.stdout, "stopped before this step")
+    t.eq(fs.exists(d .. "/DEPLOYED"), false, "the next step did not run")
+    local rec = ledger.open(path):latest {}
+    t.eq(rec.status, "failed")
+  end)
+end
 
 t.test("DRUN_LOCK_LEASE that is not a number of seconds: a clear error, nothing run", function()
   local d = t.tmpdir()

@@ -3,6 +3,7 @@
 -- drun's ledger is modelled on (FLOWS.md §5).
 local args = require "drun.cli.args"
 local ledger = require "drun.ledger"
+local schema = require "drun.ledger.schema"
 local json = require "drun.json"
 local time = require "drun.time"
 local out = require "drun.core.out"
@@ -23,9 +24,10 @@ usage: drun ledger [--ledger ADDRESS] COMMAND [options]
   unlock SERVICE ENV [--force]         release a lock; one whose holder may still run only with --force
 
 The ledger is --ledger ADDRESS, else $DRUN_LEDGER, else .drun/ledger.db at the
-repository root. An address is a path (sqlite); postgres://USER@HOST/DATABASE
-and d1://ACCOUNT_ID/DATABASE_ID are the shared ledgers' addresses, refused
-by this drun until their backends land (never taken for a file name).
+repository root. An address is a path (sqlite) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
+(or postgresql://; the password may come from PGPASSWORD; TLS per ?sslmode=), the
+ledger every CI runner shares. d1://ACCOUNT_ID/DATABASE_ID is recognised, and
+refused until its backend lands (never taken for a file name).
 ]]
 
 local STATUSES = { running = true, success = true, failed = true, rollback = true, aborted = true }
@@ -45,18 +47,11 @@ local function or_null(v)
   return v
 end
 
--- A record in the API's camelCase shape.
+-- A record in the API's camelCase shape (drun.ledger.schema names each key).
 local function api_record(r)
-  return {
-    id = r.id, service = r.service, environment = r.environment, recipe = or_null(r.recipe),
-    version = r.version, buildNumber = r.build_number, fullVersion = r.full_version,
-    gitCommit = or_null(r.git_commit), gitBranch = or_null(r.git_branch),
-    deployedAt = r.deployed_at, deployedBy = or_null(r.deployed_by), finishedAt = or_null(r.finished_at),
-    status = r.status, durationMs = or_null(r.duration_ms),
-    workflowRunId = or_null(r.workflow_run_id), workflowRunUrl = or_null(r.workflow_run_url),
-    failedStep = or_null(r.failed_step), error = or_null(r.error),
-    metadata = json.object(r.metadata or {}),
-  }
+  local a = schema.api(schema.deployments, r, json.null)
+  a.metadata = json.object(r.metadata or {})
+  return a
 end
 
 local function print_json(v) say(json.encode(v, { indent = 2 }) .. "\n") end

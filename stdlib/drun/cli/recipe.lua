@@ -1,5 +1,5 @@
 -- drun RECIPE [key=value ...] [--yes] [--dry-run] [--auto-rollback | --no-auto-rollback]
---             [--json] [--ledger PATH] [--from STEP] [--wait-lock SECONDS]
+--             [--json] [--ledger ADDRESS] [--from STEP] [--wait-lock SECONDS]
 -- drun plan RECIPE [key=value ...]
 --
 -- Called by the host with what the recipe file returned. Validates

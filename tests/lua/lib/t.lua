@@ -91,6 +91,43 @@ function t.sandbox(git_dir)
   return env, dir
 end
 
+-- postgres() -> env {PG_URL, PG_PASSWORD, PG_PORT}: one real PostgreSQL
+-- server (tests/sandbox/postgres) for the test file, stopped when it ends.
+local pg
+function t.postgres()
+  if pg then return pg end
+  local root = os.getenv("DRUN_ROOT") or fs.cwd()
+  local dir = t.tmpdir() .. "/pg"
+  fs.mkdir(dir)
+  sandboxes[#sandboxes + 1] = dir -- stop shuts it down and removes its data
+  local r = proc.run { root .. "/tests/sandbox/postgres", dir }
+  pg = { dir = dir }
+  for name, value in r.stdout:gmatch("([%w_]+)='([^']*)'") do pg[name] = value end
+  return pg
+end
+
+-- psql(sql) -> its output: sql run on the test server (unaligned, tuples only)
+function t.psql(sql)
+  local env = t.postgres()
+  return proc.output { "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql, env.PG_URL,
+                       env = { PGCONNECT_TIMEOUT = "10" } }
+end
+
+-- The ledger backends every ledger test runs on (one suite, parameterised).
+t.BACKENDS = { "sqlite", "postgres" }
+
+-- ledger_address(backend) -> the address of a new, empty ledger: a file in a
+-- new directory, or a new schema of the test server (search_path in the URL)
+local schemas = 0
+function t.ledger_address(backend)
+  if backend == "sqlite" then return t.tmpdir() .. "/.drun/ledger.db" end
+  assert(backend == "postgres", backend)
+  schemas = schemas + 1
+  local name = "t" .. schemas
+  t.psql("CREATE SCHEMA " .. name)
+  return t.postgres().PG_URL .. "?options=-csearch_path%3D" .. name, name
+end
+
 -- alive(pid): the process runs and is not a zombie (nothing reaps orphans on
 -- some test machines, and kill -0 succeeds on a zombie)
 function t.alive(pid)
@@ -101,7 +138,7 @@ end
 function t.cleanup()
   local root = os.getenv("DRUN_ROOT") or fs.cwd()
   for _, dir in ipairs(sandboxes) do proc.run { root .. "/tests/sandbox/stop", dir, check = false } end
-  sandboxes = {}
+  sandboxes, pg = {}, nil
   for _, pid in ipairs(servers) do proc.run { "kill", tostring(pid), check = false } end
   for _, d in ipairs(dirs) do fs.remove(d, true) end
 end

@@ -193,6 +193,31 @@ t.test("export | import through the command line", function()
   t.match(r.stderr, "No such file")
 end)
 
+t.test("migrate --to: sqlite -> PostgreSQL -> sqlite, ids, build numbers, steps and metadata kept; builds continue", function()
+  local path, recs, d = seeded()
+  local pg = t.ledger_address("postgres")
+  local r = ledger_cmd(path, "migrate", "--to", pg)
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "copied 4 deployment%(s%) from .*ledger%.db to postgres://drun:%*%*%*@127%.0%.0%.1:%d+/drun%?options=%S+ %(4 new there, 0 already there%)")
+  t.no_match(r.stdout .. r.stderr, t.postgres().PG_PASSWORD)
+  t.eq(ledger_cmd(pg, "list", "--json").stdout, ledger_cmd(path, "list", "--json").stdout)
+  t.eq(ledger_cmd(pg, "show", recs[3].id, "--json").stdout, ledger_cmd(path, "show", recs[3].id, "--json").stdout)
+  r = ledger_cmd(path, "migrate", "--to", pg) -- again: nothing doubled
+  t.match(r.stdout, "%(0 new there, 4 already there%)")
+  local back = d .. "/back.db"
+  t.eq(ledger_cmd(pg, "migrate", "--to", back).code, 0)
+  t.eq(ledger_cmd(back, "list", "--json").stdout, ledger_cmd(path, "list", "--json").stdout)
+  for _, address in ipairs { pg, back } do -- the next build continues after what moved
+    t.eq(ledger.open(address):begin { service = "cms", environment = "production", version = "1.1.0" }.full_version,
+         "1.1.0+build.3", address)
+  end
+  r = ledger_cmd(path, "migrate")
+  t.eq(r.code, 2)
+  t.match(r.stderr, "migrate needs %-%-to ADDRESS")
+  t.eq(ledger_cmd(path, "migrate", "--to", "mysql://x/y").code, 2)
+  t.match(ledger_cmd(path, "migrate", "--to", path).stderr, "names the ledger it reads")
+end)
+
 local fs = require "drun.fs"
 
 t.test("read commands: a read-only ledger is listed, shown and exported; a mistyped path creates nothing", function()

@@ -20,6 +20,8 @@ usage: drun ledger [--ledger ADDRESS] COMMAND [options]
   mark-rollback ID|FULL_VERSION [--reason R]
   export [FILE]                        JSON Lines, oldest first (stdout without FILE)
   import [FILE]                        JSON Lines (stdin without FILE); idempotent by id
+  migrate --to ADDRESS                 copy the whole history to another ledger (ids, build numbers
+                                       and steps kept; what is there already is left as it is)
   locks [--json]                       the locks held: who holds each, and whether it still runs
   unlock SERVICE ENV [--force]         release a lock; one whose holder may still run only with --force
 
@@ -35,7 +37,7 @@ local STATUSES = { running = true, success = true, failed = true, rollback = tru
 local SPEC = {
   flags = { json = true, help = true, force = true },
   options = { ledger = true, service = true, env = true, status = true, version = true, branch = true,
-              limit = true, reason = true },
+              limit = true, reason = true, to = true },
 }
 
 local function say(s) out.write("stdout", s) end
@@ -212,6 +214,23 @@ function commands.import(db, _, rest)
   log.info("imported %d new deployment(s)", added)
 end
 
+-- migrate --to ADDRESS: export piped into import, in one process; the
+-- target's counters continue after what it received, so the next build
+-- number on either side is the same
+function commands.migrate(db, opts)
+  if not opts.to then args.usage_error("migrate needs --to ADDRESS (%s)", ledger.ADDRESS_FORMS) end
+  local _, bad = ledger.address(opts.to)
+  if bad then args.usage_error("%s", bad) end
+  local target <close> = ledger.open(opts.to)
+  if target.path == db.path then args.usage_error("migrate --to names the ledger it reads (%s)", db.path) end
+  local lines = {}
+  local n = db:export(function(line) lines[#lines + 1] = line:gsub("\n$", "") end)
+  local i = 0
+  local added = target:import(function() i = i + 1; return lines[i] end)
+  say(string.format("copied %d deployment(s) from %s to %s (%d new there, %d already there)\n", n, db.path,
+                    target.path, added, n - added))
+end
+
 function commands.locks(db, opts)
   local locks = db:locks()
   if opts.json then
@@ -261,7 +280,8 @@ end
 
 -- commands that only read: they open the ledger read-only (a read-only file
 -- works; a mistyped path is an error, never a new ledger)
-local READ_ONLY = { list = true, show = true, version = true, stats = true, export = true, locks = true }
+local READ_ONLY = { list = true, show = true, version = true, stats = true, export = true, locks = true,
+                    migrate = true }
 
 return function(argv)
   local ok, res = pcall(function()

@@ -19,6 +19,7 @@ local redact = require "drun.redact"
 local runtime = require "drun.runtime"
 local sqlite = require "drun.ledger.sqlite"
 local postgres = require "drun.ledger.postgres"
+local DRIVERS = { sqlite = sqlite, postgres = postgres, d1 = require "drun.ledger.d1" }
 
 local M = { SCHEMA_VERSION = schema.VERSION, LOCK_POLL = 0.25 }
 
@@ -82,10 +83,6 @@ end
 local function checked(a, level)
   local addr, why = M.address(a)
   if not addr then error("ledger: " .. why, level + 1) end
-  if addr.backend == "d1" then
-    error(string.format("ledger: %s: this drun cannot use D1 ledgers yet (a path, sqlite, or postgres://); "
-                        .. "nothing was written", a), level + 1)
-  end
   return addr
 end
 
@@ -110,8 +107,7 @@ function M.open(address, opts)
       if fs.basename(dir) == ".drun" then fs.try.write(dir .. "/.gitignore", "*\n") end -- ignored wherever it lives
     end
   end
-  local backend = addr.backend == "sqlite" and sqlite or postgres
-  local ok, driver, version = pcall(backend.open, addr.path or addr.url, read_only)
+  local ok, driver, version = pcall(DRIVERS[addr.backend].open, addr, read_only)
   if not ok then error(driver, 2) end
   local store = policy.new(driver)
   local reaped = 0
@@ -125,7 +121,8 @@ function M.open(address, opts)
   end
   if reaped > 0 then log.warn("ledger: marked %d record(s) of drun runs that died as aborted", reaped) end
   -- path: the address as messages show it (no password); address: to open it again
-  return setmetatable({ h = store, path = addr.shown, address = addr.path or addr.url, backend = addr.backend,
+  return setmetatable({ h = store, path = addr.shown, address = addr.path or addr.url or addr.shown,
+                        backend = addr.backend,
                         reaped = reaped,
                         read_only = read_only or nil }, Ledger)
 end
@@ -279,7 +276,7 @@ function Ledger:lock(service, environment, opts)
                  (holder.leftovers or 0) > 0 and string.format("; stopped %d process(es) it had left running",
                                                                 holder.leftovers) or "")
       end
-      self.leased = { service = service, environment = environment, lease = lease }
+      self.leased = { service = service, environment = environment, lease = lease, renewed = time.now() }
       time.heartbeat(function() self:renew() end, lease / 3)
       return true, holder
     end
@@ -307,6 +304,9 @@ end
 function Ledger:renew()
   local l = self.leased
   if not l then return false end
+  -- (where a renewal is a round trip, as on D1: once a third of the lease is gone)
+  if self.h.db.renew_when_due and time.now() - l.renewed < l.lease / 3 then return true end
+  l.renewed = time.now()
   if not (self.h:renew(l.service, l.environment, l.lease)) then
     self.leased = nil
     time.heartbeat(nil)

@@ -26,17 +26,17 @@ local function deploy(db, fields, status)
 end
 
 -- what is in the ledger's tables, as the database's own client prints it
-local function dump(db)
+local function dump(db, where)
   if db.backend == "sqlite" then return proc.output { "sqlite3", db.address, ".dump" } end
-  local schema = db.address:match("search_path%%3D(%w+)")
-  return t.psql("SELECT * FROM " .. schema .. ".deployment_history; SELECT * FROM " .. schema .. ".deployment_steps")
+  if db.backend == "d1" then return proc.output { "sqlite3", where, ".dump" } end
+  return t.psql("SELECT * FROM " .. where .. ".deployment_history; SELECT * FROM " .. where .. ".deployment_steps")
 end
 
 for _, backend in ipairs(t.BACKENDS) do
   local B = "[" .. backend .. "] "
   local function fresh()
-    local address = t.ledger_address(backend)
-    return ledger.open(address), address
+    local address, where = t.ledger_address(backend)
+    return ledger.open(address), address, where
   end
   t.test(B .. "begin: id, build number, full version; .drun is created and ignored", function()
     local db, address = fresh()
@@ -225,7 +225,13 @@ for _, backend in ipairs(t.BACKENDS) do
     local rec = db:record(id)
     t.eq(rec.status, "aborted")
     t.match(rec.error, "exited without finishing this record")
-    t.eq(rec.steps[1].status, "aborted")
+    if backend == "d1" then
+      -- on D1 a step's rows go out with the run's next request (8 requests a
+      -- deployment, not 39): a run killed in its first step never sent them
+      t.eq(#rec.steps, 0)
+    else
+      t.eq(rec.steps[1].status, "aborted")
+    end
   end)
 
   t.test(B .. "50 processes x 20 deployments: 1,000 rows, builds 1..1000, no lock errors", function()
@@ -291,7 +297,7 @@ for _, backend in ipairs(t.BACKENDS) do
 
   t.test(B .. "secrets never reach a ledger row", function()
     local secret = "ledger-secret-value-123"
-    local db = fresh()
+    local db, _, where = fresh()
     local r = t.drun({ "-e", ([[
       local db = require('drun.ledger').open(%q)
       local rec = db:begin { service = 'cms', environment = 'production', version = '1.0.0',
@@ -302,7 +308,7 @@ for _, backend in ipairs(t.BACKENDS) do
       db:finish(rec.id, 'failed', { error = 'auth failed for ' .. os.getenv('DEPLOY_TOKEN') })
     ]]):format(db.address) }, { env = { DEPLOY_TOKEN = secret } })
     t.eq(r.code, 0, r.stderr)
-    local d = dump(db)
+    local d = dump(db, where)
     t.no_match(d, secret, "secret in the ledger")
     t.match(d, "token %*%*%*")
     t.match(d, "auth failed for %*%*%*")

@@ -26,10 +26,11 @@ usage: drun ledger [--ledger ADDRESS] COMMAND [options]
   unlock SERVICE ENV [--force]         release a lock; one whose holder may still run only with --force
 
 The ledger is --ledger ADDRESS, else $DRUN_LEDGER, else .drun/ledger.db at the
-repository root. An address is a path (sqlite) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
-(or postgresql://; the password may come from PGPASSWORD; TLS per ?sslmode=), the
-ledger every CI runner shares. d1://ACCOUNT_ID/DATABASE_ID is recognised, and
-refused until its backend lands (never taken for a file name).
+repository root. An address is a path (sqlite), the ledger every CI runner
+shares at postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or postgresql://;
+the password may come from PGPASSWORD; TLS per ?sslmode=), or Cloudflare D1 at
+d1://ACCOUNT_ID/DATABASE_ID (the token is CLOUDFLARE_API_TOKEN). A URL is never
+taken for a file name.
 ]]
 
 local STATUSES = { running = true, success = true, failed = true, rollback = true, aborted = true }

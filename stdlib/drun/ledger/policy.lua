@@ -32,7 +32,7 @@ end
 
 -- new(driver) -> store over an opened driver
 function M.new(driver)
-  return setmetatable({ db = driver, d = driver.dialect, me = core.self() }, Store)
+  return setmetatable({ db = driver, d = driver.dialect, me = core.self(), steps_of = {} }, Store)
 end
 
 -- q(what, sql, ...) -> rows, changes; raises "ledger: what: cause"
@@ -42,7 +42,20 @@ function Store:q(what, sql, ...)
   return rows, changes
 end
 
-function Store:close() self.db:close() end
+-- later(what, sql, ...): a write whose result the policy does not need (a
+-- step's end, metadata). A driver that pays a round trip per request (D1)
+-- sends it with its next request; the others run it now. -> changes, or nil
+-- when it was queued.
+function Store:later(what, sql, ...)
+  if not self.db.later then return select(2, self:q(what, sql, ...)) end
+  self.db:later(sql, ...)
+  return nil
+end
+
+function Store:close()
+  local ok, why = self.db:close()
+  if ok == nil and why then require("drun.log").warn("ledger: %s", why) end
+end
 
 -- ---- opening ----------------------------------------------------------------
 
@@ -121,10 +134,19 @@ function Store:begin(a)
     text(rec.full_version), text(a.commit), text(a.branch), rec.deployed_at, text(a.actor),
     text(a.workflow_run_id), text(a.workflow_run_url), a.metadata or "{}",
     self.me.pid, self.me.host, self.me.ident)
+  self.steps_of[rec.id] = 0 -- its steps are numbered here: nobody else writes them
   return rec
 end
 
 function Store:step_start(id, name)
+  local n = self.steps_of[id]
+  if n then -- a record this run began: its next number is known
+    self.steps_of[id] = n + 1
+    self:later("cannot record the step", "INSERT INTO deployment_steps (deployment_id, seq, name, status, started_at)"
+      .. " VALUES (?1, ?2, ?3, 'running', ?4) ON CONFLICT (deployment_id, seq) DO NOTHING",
+      id, n + 1, text(name), core.now())
+    return n + 1
+  end
   local rows = self:q("cannot record the step",
     "INSERT INTO deployment_steps (deployment_id, seq, name, status, started_at)"
     .. " SELECT ?1, coalesce(max(seq), 0) + 1, ?2, 'running', ?3 FROM deployment_steps"
@@ -132,13 +154,14 @@ function Store:step_start(id, name)
   return rows[1].seq
 end
 
+-- (changes nil: the write was queued, to be checked when it is sent)
 local function changed_one(changes, what, id)
   if changes == 0 then error(string.format("ledger: %s: no deployment %s", what, id), 0) end
   return true
 end
 
 function Store:step_end(id, seq, status, err)
-  local _, n = self:q("cannot record the step",
+  local n = self:later("cannot record the step",
     "UPDATE deployment_steps SET status = ?3, finished_at = ?4, error = ?5, duration_ms = "
     .. self.d.ms_between("started_at", "?4") .. " WHERE deployment_id = ?1 AND seq = ?2",
     id, seq, text(status), core.now(), text(err))
@@ -147,7 +170,7 @@ end
 
 -- set_meta(id, key, json_value): merged into the record's metadata
 function Store:set_meta(id, key, json_value)
-  local _, n = self:q("cannot record metadata",
+  local n = self:later("cannot record metadata",
     "UPDATE deployment_history SET metadata = " .. self.d.json_set("metadata", "?2", "?3") .. " WHERE id = ?1",
     id, text(key):gsub('"', ""), json_value)
   return changed_one(n, "set", id)
@@ -202,27 +225,30 @@ function Store:lock(service, environment, recipe, run_url, lease)
   local me = self.me
   for _ = 1, 100 do -- a lost race reads again
     local now, expires = core.now(), core.now(lease)
+    local args = { service, environment, me.pid, me.host, me.ident, now, text(recipe), text(run_url), expires }
+    -- a free lock is taken in one statement (one round trip on D1); a held
+    -- one is read and judged
+    local _, n = self:q("cannot take the lock",
+      "INSERT INTO locks (service, environment, pid, host, pid_ident, started_at, recipe, run_url, renewed_at,"
+      .. " expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?9) ON CONFLICT (service, environment) DO NOTHING",
+      table.unpack(args, 1, 9))
+    if n > 0 then return true end
     local held = self:q("cannot read locks", "SELECT " .. LOCK .. " FROM locks WHERE service = ?1 AND environment = ?2",
                         service, environment)[1]
-    local args = { service, environment, me.pid, me.host, me.ident, now, text(recipe), text(run_url), expires }
     if not held then
-      local _, n = self:q("cannot take the lock",
-        "INSERT INTO locks (service, environment, pid, host, pid_ident, started_at, recipe, run_url, renewed_at,"
-        .. " expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?9) ON CONFLICT (service, environment) DO NOTHING",
-        table.unpack(args, 1, 9))
-      if n > 0 then return true end
+      -- released in between: try again
     else
       local mine = held.pid == me.pid and held.host == me.host and held.pid_ident == me.ident
       local alive = mine and "alive" or core.alive(held.host, held.pid, held.pid_ident)
       local expired = alive == "unknown" and (held.expires_at or "") < now
       if not mine and (alive == "alive" or (alive == "unknown" and not expired)) then return false, held end
       -- taken from exactly the holder that was read: a run that got there first wins
-      local _, n = self:q("cannot take the lock",
+      local _, taken = self:q("cannot take the lock",
         "UPDATE locks SET pid = ?3, host = ?4, pid_ident = ?5, started_at = ?6, recipe = ?7, run_url = ?8,"
         .. " renewed_at = ?6, expires_at = ?9 WHERE service = ?1 AND environment = ?2 AND pid = ?10 AND host = ?11"
         .. " AND started_at = ?12", args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9],
         held.pid, held.host, held.started_at)
-      if n > 0 then
+      if taken > 0 then
         if mine then return true end
         held.expired = expired
         -- the dead run's children may still be deploying: they stop before we start

@@ -142,10 +142,11 @@ function Driver:migrate(statements_from, to)
   end)
 end
 
--- open(url, read_only) -> driver, version. Unreachable, a wrong password, a
+-- open(addr, read_only) -> driver, version (addr: drun.ledger.address's {url}). Unreachable, a wrong password, a
 -- database from a newer drun: an error naming the address without its
 -- password, nothing written.
-function M.open(url, read_only)
+function M.open(addr, read_only)
+  local url = addr.url
   register_secrets(url)
   local where = M.display(url)
   local conn, err = core.connect(url, tonumber(os.getenv("DRUN_LEDGER_TIMEOUT") or "") or 10)

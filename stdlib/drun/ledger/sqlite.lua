@@ -73,8 +73,10 @@ local function writable(path)
   return f ~= nil
 end
 
--- open(path, read_only) -> driver, version (the schema version found)
-function M.open(path, read_only)
+-- open(addr, read_only) -> driver, version (the schema version found);
+-- addr is drun.ledger.address's {path}
+function M.open(addr, read_only)
+  local path = addr.path
   if read_only then
     local f, err = io.open(path, "rb")
     if not f then error(string.format("ledger: no ledger at %s (%s)", path, err:gsub("^[^:]*: ", "")), 0) end
@@ -105,7 +107,7 @@ function M.open(path, read_only)
   end
   if read_only and r.version < schema.VERSION and writable(path) then
     conn:close() -- an older ledger is migrated forward on open (losing nothing), a read too
-    return M.open(path, false)
+    return M.open(addr, false)
   end
   if read_only then
     if r.version ~= schema.VERSION then

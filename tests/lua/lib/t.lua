@@ -114,13 +114,40 @@ function t.psql(sql)
 end
 
 -- The ledger backends every ledger test runs on (one suite, parameterised).
-t.BACKENDS = { "sqlite", "postgres" }
+t.BACKENDS = { "sqlite", "postgres", "d1" }
 
--- ledger_address(backend) -> the address of a new, empty ledger: a file in a
--- new directory, or a new schema of the test server (search_path in the URL)
+-- d1() -> env of a platform sandbox whose D1 API (tests/sandbox/lib/d1api.py)
+-- this test file's D1 ledgers live in; its token and base URL are exported
+-- here, so this process and every drun it starts reach it
+local d1env
+function t.d1()
+  if d1env then return d1env end
+  local env, dir = t.sandbox()
+  d1env = env
+  d1env.dir = dir
+  local setenv = require("drun.env").set
+  setenv("CLOUDFLARE_API_TOKEN", env.CLOUDFLARE_API_TOKEN)
+  setenv("CLOUDFLARE_API_BASE_URL", env.CLOUDFLARE_API_BASE_URL)
+  setenv("CLOUDFLARE_ACCOUNT_ID", env.CLOUDFLARE_ACCOUNT_ID)
+  return d1env
+end
+
+-- ledger_address(backend) -> the address of a new, empty ledger, and where
+-- its data is: a file in a new directory; a new schema of the test server
+-- (search_path in the URL), and its name; a new D1 database of the sandbox,
+-- and its sqlite file
 local schemas = 0
 function t.ledger_address(backend)
   if backend == "sqlite" then return t.tmpdir() .. "/.drun/ledger.db" end
+  if backend == "d1" then
+    local env = t.d1()
+    schemas = schemas + 1
+    local r = require("drun.http").post(env.CLOUDFLARE_API_BASE_URL .. "/accounts/" .. env.CLOUDFLARE_ACCOUNT_ID
+      .. "/d1/database", { json = { name = "ledger-" .. schemas }, expect = 200,
+                           headers = { Authorization = "Bearer " .. env.CLOUDFLARE_API_TOKEN } })
+    local uuid = r:json().result.uuid
+    return "d1://" .. env.CLOUDFLARE_ACCOUNT_ID .. "/" .. uuid, env.dir .. "/state/d1api/" .. uuid .. ".sqlite"
+  end
   assert(backend == "postgres", backend)
   schemas = schemas + 1
   local name = "t" .. schemas
@@ -138,7 +165,7 @@ end
 function t.cleanup()
   local root = os.getenv("DRUN_ROOT") or fs.cwd()
   for _, dir in ipairs(sandboxes) do proc.run { root .. "/tests/sandbox/stop", dir, check = false } end
-  sandboxes, pg = {}, nil
+  sandboxes, pg, d1env = {}, nil, nil
   for _, pid in ipairs(servers) do proc.run { "kill", tostring(pid), check = false } end
   for _, d in ipairs(dirs) do fs.remove(d, true) end
 end

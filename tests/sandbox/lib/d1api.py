@@ -12,6 +12,9 @@ What it answers, and where that comes from:
   success, meta: {changed_db, changes, duration, last_row_id, rows_read,
   rows_written, size_after}} (developers.cloudflare.com/api, "Query D1
   Database", D1QueryResponse / d1_query-meta).
+- params are strings (or null): the OpenAPI description types them
+  Array<string> (cloudflare/cloudflare-typescript, src/resources/d1/
+  database/database.ts, DatabaseQueryParams); a number is refused here.
 - sql may hold several statements joined by semicolons, run as one batch;
   a batch is one transaction: a failing statement rolls back all of them
   (D1's docs, "batch statements are SQL transactions").
@@ -141,8 +144,10 @@ def query(method, account, db, auth, raw):
     for q in batch:
         params = q.get("params") or []
         parts = split(q["sql"])
-        if not isinstance(params, list):
-            return envelope(400, code=7400, message="The request is malformed: params must be an array")
+        if not isinstance(params, list) or not all(p is None or isinstance(p, str) for p in params):
+            # Cloudflare's OpenAPI description types params as Array<string>
+            # (cloudflare-typescript: DatabaseQueryParams.D1SingleQuery.params)
+            return envelope(400, code=7400, message="The request is malformed: params must be an array of strings")
         if params and len(parts) > 1:
             return envelope(400, code=7500, message="Parameters are not supported with multiple statements: SQLITE_ERROR")
         statements += [(s, params) for s in parts]

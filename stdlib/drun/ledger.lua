@@ -19,6 +19,7 @@ local redact = require "drun.redact"
 local runtime = require "drun.runtime"
 local sqlite = require "drun.ledger.sqlite"
 local postgres = require "drun.ledger.postgres"
+local journal = require "drun.ledger.journal"
 local DRIVERS = { sqlite = sqlite, postgres = postgres, d1 = require "drun.ledger.d1" }
 
 local M = { SCHEMA_VERSION = schema.VERSION, LOCK_POLL = 0.25 }
@@ -110,9 +111,22 @@ function M.open(address, opts)
   local ok, driver, version = pcall(DRIVERS[addr.backend].open, addr, read_only)
   if not ok then error(driver, 2) end
   local store = policy.new(driver)
-  local reaped = 0
+  local shared = addr.backend ~= "sqlite"
+  -- a shared ledger's writes that could not be sent wait in this checkout's journal
+  if shared then store.journal = journal.new(M.repo_root(), addr.shown) end
+  local reaped, sent = 0, 0
   if not read_only or version < schema.VERSION then -- (an older ledger read by who may write it migrates)
-    local done, n = pcall(store.prepare, store, version)
+    local done, n = pcall(store.prepare, store, version, shared and not read_only and function()
+      local files, err
+      sent, files, err = journal.replay(M.repo_root(), addr.shown, function(sql, ...)
+        local rows, why = driver:query(sql, ...)
+        return rows ~= nil, why
+      end)
+      if sent > 0 then
+        log.warn("ledger: sent %d write(s) that an earlier run kept in its journal (%d file(s))", sent, files)
+      end
+      if err then log.warn("ledger: journaled writes still wait (.drun/journal): %s", err) end
+    end)
     if not done then
       store:close()
       error(n, 2)
@@ -123,9 +137,21 @@ function M.open(address, opts)
   -- path: the address as messages show it (no password); address: to open it again
   return setmetatable({ h = store, path = addr.shown, address = addr.path or addr.url or addr.shown,
                         backend = addr.backend,
-                        reaped = reaped,
+                        reaped = reaped, journal_sent = sent,
                         read_only = read_only or nil }, Ledger)
 end
+
+-- journal_waiting() -> how many writes wait in this checkout's journal for
+-- this ledger (sent by the next drun that opens it for writing, or sync)
+function Ledger:journal_waiting()
+  if self.backend == "sqlite" then return 0 end
+  local n = 0
+  for _, w in ipairs(journal.waiting(M.repo_root(), self.path)) do n = n + #w.statements end
+  return n
+end
+
+-- journaled(): the journal file this run's unsendable writes went to, if any
+function Ledger:journaled() return self.h.journal and self.h.journal.path end
 
 -- reader([path]): the history for reading — read-only, or an empty history
 -- where no ledger exists yet; never creates, migrates or writes (what a

@@ -533,11 +533,11 @@ t.test("d1 api: create, query with params, batch as one transaction, and Cloudfl
   t.eq(j.result[2].meta.changes, 1)
   r, j = call(q, { sql = "INSERT INTO t VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET n = n + 1 RETURNING n", params = { "a", "0" } })
   t.eq(j.result[1].results[1].n, 2, "an upsert returning the new number")
+  t.eq(#j.errors, 0)
+  t.eq(j.success, true)
   r, j = call(q, { sql = "SELECT ?1 AS v", params = { 1 } })
   t.eq(r.status, 400, "params are strings, as the OpenAPI description types them")
   t.match(j.errors[1].message, "params must be an array of strings")
-  t.eq(#j.errors, 0)
-  t.eq(j.success, true)
   -- a batch is one transaction: the failing statement rolls back the first
   r, j = call(q, { batch = { { sql = "INSERT INTO t VALUES ('b', 1)" }, { sql = "INSERT INTO nope VALUES (1)" } } })
   t.eq(r.status, 400)

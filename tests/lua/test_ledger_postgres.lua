@@ -83,14 +83,46 @@ t.test("read-only commands on an empty database create nothing", function()
   t.eq(t.psql("SELECT count(*) FROM information_schema.tables WHERE table_schema = '" .. schema .. "'"), "0")
 end)
 
--- last: it stops the file's server
-t.test("the server goes away mid-run: the run stops before its next step and says why", function()
+t.test("the server goes away mid-run: the run stops before its next step; the journal sends what it missed", function()
   local address = t.ledger_address("postgres")
-  local root = os.getenv("DRUN_ROOT") or fs.cwd()
-  local d = checkout(("ctx.run { %q, %q }"):format(root .. "/tests/sandbox/stop", t.postgres().dir))
-  local r = t.drun({ "recipe.lua" }, { cwd = d, env = { DRUN_LEDGER = address } })
-  t.eq(r.code, 1, r.stdout .. r.stderr)
+  local d = checkout("require('drun.proc').run { 'true' }") -- (the server is stopped from outside, below)
+  t.write(d .. "/recipe.lua", RECIPE:format(("local f = io.open(%q, 'w'); f:write('x'); f:close();"
+    .. " for _ = 1, 400 do if not io.open(%q) then break end require('drun.time').sleep(0.025) end")
+    :format(d .. "/IN_FIRST", d .. "/IN_FIRST")))
+  -- the run, in the background; the server stopped while its first step runs
+  local out = d .. "/run.out"
+  proc.run { "sh", "-c", '(cd "$0" && DRUN_LEDGER="$1" "$2" recipe.lua >"$3" 2>&1; echo $? >"$3.code")'
+             .. ' </dev/null >/dev/null 2>&1 &', d, address, t.DRUN, out }
+  for _ = 1, 400 do if fs.exists(d .. "/IN_FIRST") then break end require("drun.time").sleep(0.025) end
+  t.postgres_ctl("stop")
+  fs.remove(d .. "/IN_FIRST")
+  for _ = 1, 800 do if fs.exists(out .. ".code") then break end require("drun.time").sleep(0.025) end
+  local r = { code = tonumber(fs.read(out .. ".code")), stdout = fs.read(out) }
+  t.eq(r.code, 1, r.stdout)
   t.match(r.stdout, "the ledger cannot record this run %(.*%): stopped before this step")
+  t.match(r.stdout, "what it could not write is kept in .*/%.drun/journal/%w+%.jsonl: the next drun on this ledger, or drun ledger sync, sends it")
   t.eq(fs.exists(d .. "/DEPLOYED"), false, "the next step did not run")
-  t.no_match(r.stdout .. r.stderr, t.postgres().PG_PASSWORD)
+  t.no_match(r.stdout, t.postgres().PG_PASSWORD)
+  local journal = fs.list(d .. "/.drun/journal")
+  t.eq(#journal, 1)
+  t.no_match(fs.read(d .. "/.drun/journal/" .. journal[1]), t.postgres().PG_PASSWORD)
+  -- the server is back: list says a journal waits; sync sends it; nothing lost
+  t.postgres_ctl("start")
+  local l = t.drun({ "ledger", "list" }, { cwd = d, env = { DRUN_LEDGER = address } })
+  t.eq(l.code, 0, l.stderr)
+  t.match(l.stderr, "%d+ write%(s%) wait in %.drun/journal/ for postgres://drun:%*%*%*@.*: drun ledger sync")
+  local s = t.drun({ "ledger", "sync" }, { cwd = d, env = { DRUN_LEDGER = address } })
+  t.eq(s.code, 0, s.stderr)
+  t.match(s.stdout, "sent %d+ journaled write%(s%) to postgres://drun:%*%*%*@")
+  t.eq(#fs.list(d .. "/.drun/journal"), 0, "the journal is gone once sent")
+  local rec = json.decode(t.drun({ "ledger", "--ledger", address, "list", "--json" }).stdout).deployments[1]
+  t.eq(rec.status, "failed")
+  t.eq(rec.failedStep, "deploy")
+  t.match(rec.error, "the ledger cannot record this run")
+  local show = json.decode(t.drun({ "ledger", "--ledger", address, "show", rec.id, "--json" }).stdout).deployment
+  t.eq(show.steps[1].name, "first")
+  t.eq(show.steps[1].status, "success", "the step's end, sent from the journal")
+  t.eq(#json.decode(t.drun({ "ledger", "--ledger", address, "locks", "--json" }).stdout).locks, 0, "its lock released")
+  t.eq(t.drun({ "ledger", "sync" }, { cwd = d, env = { DRUN_LEDGER = address } }).stdout,
+       "no journal waiting for " .. address:gsub(":[^:@/]*@", ":***@") .. "\n")
 end)

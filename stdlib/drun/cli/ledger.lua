@@ -22,6 +22,8 @@ usage: drun ledger [--ledger ADDRESS] COMMAND [options]
   import [FILE]                        JSON Lines (stdin without FILE); idempotent by id
   migrate --to ADDRESS                 copy the whole history to another ledger (ids, build numbers
                                        and steps kept; what is there already is left as it is)
+  sync                                 send the writes a run kept in .drun/journal/ when the
+                                       shared ledger could not be reached
   locks [--json]                       the locks held: who holds each, and whether it still runs
   unlock SERVICE ENV [--force]         release a lock; one whose holder may still run only with --force
 
@@ -232,6 +234,17 @@ function commands.migrate(db, opts)
                     target.path, added, n - added))
 end
 
+-- sync: opening the ledger for writing sent the journal (drun.ledger.open)
+function commands.sync(db)
+  local left = db:journal_waiting()
+  if left > 0 then
+    log.error("ledger: %d journaled write(s) could not be sent to %s yet", left, db.path)
+    return 1
+  end
+  say(db.journal_sent > 0 and string.format("sent %d journaled write(s) to %s\n", db.journal_sent, db.path)
+      or "no journal waiting for " .. db.path .. "\n")
+end
+
 function commands.locks(db, opts)
   local locks = db:locks()
   if opts.json then
@@ -296,6 +309,11 @@ return function(argv)
     local _, bad_address = ledger.address(opts.ledger or ledger.default_path())
     if bad_address then args.usage_error("%s", bad_address) end
     local db <close> = ledger.open(opts.ledger, { read_only = READ_ONLY[rest[1]] })
+    local waiting = rest[1] ~= "sync" and db:journal_waiting() or 0
+    if waiting > 0 then
+      log.warn("ledger: %d write(s) wait in .drun/journal/ for %s (a run could not send them): drun ledger sync",
+               waiting, db.path)
+    end
     return cmd(db, opts, rest) or 0
   end)
   if ok then return res end

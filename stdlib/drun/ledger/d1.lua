@@ -72,9 +72,10 @@ function Driver:send(body, repeatable)
       failed = failed + 1
       time.sleep(backoff(failed))
     elseif not resp then
-      return nil, string.format("cannot reach %s (%s)", self.base, out.redact(err or kind or "?"))
+      return nil, string.format("cannot reach %s (%s)", self.base, out.redact(err or kind or "?")), "unreachable"
     else
-      return nil, out.redact(answer(resp, ok and doc or nil))
+      local gone = resp.status == 429 or resp.status >= 500 -- Cloudflare could not run it now
+      return nil, out.redact(answer(resp, ok and doc or nil)), gone and "unreachable" or resp.status
     end
   end
 end
@@ -114,8 +115,8 @@ function Driver:query(sql, ...)
     batch[#batch + 1] = body
     body = { batch = batch }
   end
-  local result, why = self:send(body, again)
-  if not result then return nil, why end
+  local result, why, code = self:send(body, again)
+  if not result then return nil, why, code end
   self.queue = {}
   local r = result[#result] or {}
   local rows = r.results or {}
@@ -125,14 +126,25 @@ function Driver:query(sql, ...)
   return rows, (r.meta and r.meta.changes) or 0
 end
 
--- close(): what is still queued is sent; -> true | nil, why
+-- close(): what is still queued is sent; -> true | nil, why, code
 function Driver:close()
   if #self.queue == 0 then return true end
   local n = #self.queue
-  local ok, why = self:query("SELECT 1")
+  local ok, why, code = self:query("SELECT 1")
   if ok then return true end
-  return nil, string.format("%d ledger write(s) could not be sent to %s: %s", n, self.where, why)
+  return nil, string.format("%d ledger write(s) could not be sent to %s: %s", n, self.where, why), code
 end
+
+-- drain() -> the queued writes ({sql, params}), now no longer queued (for the journal)
+function Driver:drain()
+  local q = self.queue
+  self.queue = {}
+  return q
+end
+
+-- a failure that says nothing about the statement: the API could not be
+-- reached, or could not run it now (429 after its retries, 5xx)
+function Driver.unreachable(code) return code == "unreachable" end
 
 -- renewing a lease costs a round trip: renewed when a third of it is gone,
 -- not before every step (a lost lock is then seen within that third)

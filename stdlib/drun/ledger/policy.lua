@@ -35,10 +35,44 @@ function M.new(driver)
   return setmetatable({ db = driver, d = driver.dialect, me = core.self(), steps_of = {} }, Store)
 end
 
--- q(what, sql, ...) -> rows, changes; raises "ledger: what: cause"
+-- A write that may run twice, and still means something later: what the
+-- journal may keep and send again (not a read, not one handing out a number,
+-- not a lease's renewal or takeover: those are only true now).
+local function replayable(sql)
+  return not sql:match("^%s*SELECT") and not sql:find("RETURNING", 1, true) and not sql:match("^UPDATE locks")
+end
+
+local function params_of(...)
+  local p = json.array()
+  for i = 1, select("#", ...) do
+    local v = select(i, ...)
+    if v == nil then v = json.null end
+    p[i] = v
+  end
+  return p
+end
+
+-- keep(sql, ...): into the journal (drun.ledger.journal), with whatever the
+-- driver still had queued before it
+function Store:keep(sql, ...)
+  for _, q in ipairs(self.db.drain and self.db:drain() or {}) do self.journal.append(q.sql, q.params) end
+  if sql then self.journal.append(sql, params_of(...)) end
+end
+
+-- q(what, sql, ...) -> rows, changes; raises "ledger: what: cause". A write
+-- that failed because the shared ledger cannot be reached is kept in the
+-- journal, and the message says where.
 function Store:q(what, sql, ...)
-  local rows, changes = self.db:query(sql, ...)
-  if not rows then error("ledger: " .. what .. ": " .. tostring(changes), 0) end
+  local rows, changes, code = self.db:query(sql, ...)
+  if not rows then
+    local msg = "ledger: " .. what .. ": " .. tostring(changes)
+    if self.journal and self.db.unreachable and self.db.unreachable(code) and replayable(sql) then
+      self:keep(sql, ...)
+      msg = string.format("%s; kept in the journal %s (the next drun on this ledger, or drun ledger sync, sends it)",
+                          msg, self.journal.path)
+    end
+    error(msg, 0)
+  end
   return rows, changes
 end
 
@@ -53,8 +87,14 @@ function Store:later(what, sql, ...)
 end
 
 function Store:close()
-  local ok, why = self.db:close()
-  if ok == nil and why then require("drun.log").warn("ledger: %s", why) end
+  local ok, why, code = self.db:close()
+  if ok == nil and why then
+    if self.journal and self.db.unreachable and self.db.unreachable(code) then
+      self:keep()
+      why = why .. "; kept in the journal " .. self.journal.path
+    end
+    require("drun.log").warn("ledger: %s", why)
+  end
 end
 
 -- ---- opening ----------------------------------------------------------------
@@ -83,12 +123,14 @@ function Store:reap(dry)
 end
 
 -- Brings the schema to schema.VERSION (the driver runs the statements as one
--- unit, reading the version again under its write lock) and reaps. Returns
--- how many records were marked aborted.
-function Store:prepare(version)
+-- unit, reading the version again under its write lock), runs before_reap
+-- (a journal's replay: a dead run's own last words come before its reaping)
+-- and reaps. Returns how many records were marked aborted.
+function Store:prepare(version, before_reap)
   if version < schema.VERSION then
     self.db:migrate(function(current) return schema.migration(current, self.d) end, schema.VERSION)
   end
+  if before_reap then before_reap() end
   if self:reap(true) > 0 then return self:reap(false) end
   return 0
 end

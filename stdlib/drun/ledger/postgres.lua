@@ -84,6 +84,12 @@ local function pg(sql)
 end
 
 function Driver:query(sql, ...) return self.conn:query(pg(sql), ...) end
+
+-- SQLSTATE class 08 (connection exception) and 57P01-57P03 (the server shut
+-- down or cannot take connections now): nothing about the statement itself
+function Driver.unreachable(state)
+  return type(state) == "string" and (state:sub(1, 2) == "08" or state:match("^57P0[123]") ~= nil)
+end
 function Driver:close() self.conn:close() end
 
 function Driver:fail(what, err, state)

@@ -361,8 +361,11 @@ function execute(r, o, cleanup)
     if ledger_error then status, exit_code = "failed", 1 end
   end
   if ledger_error then
-    report:say("drun: the ledger could not record this run to its end (" .. ledger_error .. "); the record stays"
-               .. " 'running' until the next drun that opens the ledger marks it aborted\n")
+    local kept = db and db:journaled()
+    report:say("drun: the ledger could not record this run to its end (" .. ledger_error .. "); "
+               .. (kept and ("what it could not write is kept in " .. kept .. ": the next drun on this ledger, or "
+                             .. "drun ledger sync, sends it\n")
+                   or "the record stays 'running' until the next drun that opens the ledger marks it aborted\n"))
   end
 
   cleanup.record = nil -- finished above

@@ -106,6 +106,26 @@ function t.postgres()
   return pg
 end
 
+-- postgres_ctl("stop" | "start"): the test server stopped (its data kept) or
+-- started again, as a database server that goes away and comes back
+function t.postgres_ctl(action)
+  local env = t.postgres()
+  local data = fs.read(env.dir .. "/postgres.datadir"):gsub("%s+$", "")
+  local bin = proc.output { "sh", "-c", "ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1" }
+  local argv = { bin .. "/pg_ctl", "-D", data .. "/db", "-w", "-t", "60", "-l", data .. "/server.log", action }
+  if action == "stop" then table.insert(argv, #argv, "-m"); table.insert(argv, #argv, "fast") end
+  -- a session of its own, as tests/sandbox/postgres starts it (waited for: -w)
+  if action == "start" then table.insert(argv, 1, "-w"); table.insert(argv, 1, "setsid") end
+  if proc.output { "id", "-u" } == "0" then
+    table.insert(argv, 1, "--")
+    table.insert(argv, 1, "nobody")
+    table.insert(argv, 1, "-u")
+    table.insert(argv, 1, "runuser")
+  end
+  proc.run(argv)
+  if action == "start" then fs.write(env.dir .. "/postgres.pid", fs.read(data .. "/db/postmaster.pid"):match("^%d+")) end
+end
+
 -- psql(sql) -> its output: sql run on the test server (unaligned, tuples only)
 function t.psql(sql)
   local env = t.postgres()

@@ -37,9 +37,18 @@ end
 
 -- --ledger PATH (passed in), else $DRUN_LEDGER, else <repo root>/.drun/ledger.db
 function M.default_path()
-  local p = os.getenv("DRUN_LEDGER")
-  if p and p ~= "" then return p end
-  return M.repo_root() .. "/.drun/ledger.db"
+  return (M.choose())
+end
+
+-- choose([flag], [recipe_ledger]) -> address, where it came from: --ledger,
+-- else $DRUN_LEDGER, else the recipe's `ledger =`, else .drun/ledger.db at
+-- the repository root (what is given for one run wins over what a file says)
+function M.choose(flag, recipe_ledger)
+  if flag and flag ~= "" then return flag, "--ledger" end
+  local env = os.getenv("DRUN_LEDGER")
+  if env and env ~= "" then return env, "DRUN_LEDGER" end
+  if recipe_ledger and recipe_ledger ~= "" then return recipe_ledger, "the recipe's ledger" end
+  return M.repo_root() .. "/.drun/ledger.db", "the default"
 end
 
 -- The ledger's address (DESIGN.md, "The ledger"): a path is sqlite; a URL

@@ -9,6 +9,7 @@
 --     approval = "required", lock = true, auto_rollback = false,
 --     rollback_hint = "drun recipes/cms-rollback.lua",
 --     secrets = { "CLOUDFLARE_API_TOKEN" },   -- checked before anything runs
+--     ledger = "postgres://deploy@db.internal/drun", -- where the history lives (--ledger, then DRUN_LEDGER win)
 --     validate = function(params) return "why not" end, -- params that only fail together: exit 2
 --   }
 --   (environment, approval, lock and secrets may also be functions of the params)
@@ -60,13 +61,18 @@ function M.new(spec)
   if spec.secrets ~= nil and type(spec.secrets) ~= "table" and type(spec.secrets) ~= "function" then
     fail("recipe.new: secrets must be a list of variable names or a function of the params")
   end
+  if spec.ledger ~= nil then
+    if type(spec.ledger) ~= "string" then fail("recipe.new: ledger must be a ledger address (a string)") end
+    local _, why = require("drun.ledger").address(spec.ledger)
+    if why then fail("recipe.new: %s", why) end
+  end
   local params = spec.params or {}
   check_params(params)
   local r = setmetatable({
     name = spec.name, service = spec.service, environment = spec.environment, version = v, commit = spec.commit,
     description = spec.description, params = params, approval = spec.approval or "none",
     lock = type(spec.lock) == "function" and spec.lock or spec.lock ~= false, auto_rollback = spec.auto_rollback == true, rollback_hint = spec.rollback_hint,
-    secrets = spec.secrets or {}, validate = spec.validate,
+    secrets = spec.secrets or {}, validate = spec.validate, ledger = spec.ledger,
     steps = {}, by_name = {},
   }, Recipe)
   M.created[#M.created + 1] = r

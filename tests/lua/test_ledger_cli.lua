@@ -218,6 +218,37 @@ t.test("migrate --to: sqlite -> PostgreSQL -> sqlite, ids, build numbers, steps 
   t.match(ledger_cmd(path, "migrate", "--to", path).stderr, "names the ledger it reads")
 end)
 
+t.test("a recipe's ledger = ...: used unless DRUN_LEDGER or --ledger says otherwise; plan says which, without a password", function()
+  local d = t.tmpdir()
+  local recipe = t.write(d .. "/r.lua", ([[
+local r = require("drun.recipe").new { name = "x", service = "svc", environment = "staging", version = "1.0.0",
+                                       ledger = %q }
+r:step("one", {}, function() end)
+return r]]):format(d .. "/from-recipe.db"))
+  local function count(path) return #ledger.open(path):history() end
+  t.eq(t.drun({ recipe }, { cwd = d }).code, 0)
+  t.eq(count(d .. "/from-recipe.db"), 1, "the recipe's ledger")
+  t.eq(t.drun({ recipe }, { cwd = d, env = { DRUN_LEDGER = d .. "/from-env.db" } }).code, 0)
+  t.eq(count(d .. "/from-env.db"), 1, "DRUN_LEDGER wins over the recipe")
+  t.eq(t.drun({ recipe, "--ledger", d .. "/from-flag.db" }, { cwd = d, env = { DRUN_LEDGER = d .. "/from-env.db" } }).code, 0)
+  t.eq(count(d .. "/from-flag.db"), 1, "--ledger wins over both")
+  t.eq(count(d .. "/from-recipe.db"), 1)
+  t.match(t.drun({ "plan", recipe }, { cwd = d }).stdout, "ledger +" .. (d .. "/from-recipe.db"):gsub("%p", "%%%0") .. " %(the recipe's ledger%)")
+  local p = t.drun({ "plan", recipe }, { cwd = d, env = { DRUN_LEDGER = "postgres://ci:s3cret-pw@db.internal/drun" } })
+  t.match(p.stdout, "ledger +postgres://ci:%*%*%*@db%.internal/drun %(DRUN_LEDGER%)")
+  t.no_match(p.stdout .. p.stderr, "s3cret%-pw")
+  -- a recipe naming a ledger that is no address: a recipe error, nothing run
+  local bad = t.write(d .. "/bad.lua", [[
+local r = require("drun.recipe").new { name = "x", service = "svc", environment = "staging", version = "1.0.0",
+                                       ledger = "mysql://h/db" }
+r:step("one", {}, function() require("drun.fs").write("RAN", "x") end)
+return r]])
+  local r = t.drun({ bad }, { cwd = d })
+  t.eq(r.code, 3, r.stderr)
+  t.match(r.stderr, "recipe%.new: unknown ledger address scheme 'mysql://'")
+  t.eq(require("drun.fs").exists(d .. "/RAN"), false)
+end)
+
 local fs = require "drun.fs"
 
 t.test("read commands: a read-only ledger is listed, shown and exported; a mistyped path creates nothing", function()

@@ -17,7 +17,7 @@ local SPEC = {
 local function say(s) out.write("stdout", s) end
 local function complain(s) out.write("stderr", "drun: " .. s .. "\n") end
 
-local function plan(r, script, params)
+local function plan(r, script, params, ledger_flag)
   local lines = {
     string.format("recipe      %s (%s)", r.name, script),
     string.format("deploys     %s → %s", r.service,
@@ -44,6 +44,10 @@ local function plan(r, script, params)
                                       v == nil and "(not given)" or v == "" and '""' or tostring(v), #about > 0 and ("   (" .. table.concat(about, "; ") .. ")") or "")
   end
   if #names == 0 then lines[#lines + 1] = "params      none" end
+  local ledger = require "drun.ledger"
+  local address, source = ledger.choose(ledger_flag, r.ledger)
+  local addr = ledger.address(address)
+  lines[#lines + 1] = string.format("ledger      %s (%s)", addr and addr.shown or address, source)
   lines[#lines + 1] = "approval    " .. (type(r.approval) == "function" and "depends on the params" or r.approval)
   lines[#lines + 1] = "lock        " .. (type(r.lock) == "function" and "depends on the params" or r.lock and (r.service .. "/" .. (type(r.environment) == "string" and r.environment or "<environment>")) or "none")
   lines[#lines + 1] = "rollback    " .. (r.auto_rollback and "automatic on failure" or "manual (--auto-rollback to undo on failure)")
@@ -94,7 +98,8 @@ return function(result, argv, script, plan_only)
     end
     local params, perr = r:resolve_params(given)
     if not params then args.usage_error("%s", perr) end
-    local _, bad_address = require("drun.ledger").address(opts.ledger or require("drun.ledger").default_path())
+    local ledger_address = require("drun.ledger").choose(opts.ledger, r.ledger)
+    local _, bad_address = require("drun.ledger").address(ledger_address)
     if bad_address then args.usage_error("%s", bad_address) end
     if opts["auto-rollback"] and opts["no-auto-rollback"] then
       args.usage_error("--auto-rollback and --no-auto-rollback contradict each other")
@@ -111,7 +116,7 @@ return function(result, argv, script, plan_only)
     local wait = opts["wait-lock"] and args.count(opts, "wait-lock", 0)
     r = r:for_run(params) -- an environment chosen by a parameter is known from here on
     if plan_only then
-      plan(r, script, params)
+      plan(r, script, params, opts.ledger)
       return 0
     end
     local gctx = require("drun.git").context() -- from .git's files: no libgit2 unless a step needs it
@@ -120,7 +125,7 @@ return function(result, argv, script, plan_only)
     return require("drun.recipe.run").execute(r, {
       params = params, yes = opts.yes, dry_run = opts["dry-run"] or false, json = opts.json,
       auto_rollback = auto_rollback,
-      ledger_path = opts.ledger, from_index = from_index, wait_lock = wait, git = gctx,
+      ledger_path = ledger_address, from_index = from_index, wait_lock = wait, git = gctx,
     })
   end)
   if ok then return res end

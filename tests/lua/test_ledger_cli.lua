@@ -193,7 +193,7 @@ t.test("export | import through the command line", function()
   t.match(r.stderr, "No such file")
 end)
 
-t.test("migrate --to: sqlite -> PostgreSQL -> sqlite, ids, build numbers, steps and metadata kept; builds continue", function()
+t.test("migrate --to: sqlite -> PostgreSQL -> D1 -> sqlite, ids, build numbers, steps and metadata kept; builds continue", function()
   local path, recs, d = seeded()
   local pg = t.ledger_address("postgres")
   local r = ledger_cmd(path, "migrate", "--to", pg)
@@ -204,10 +204,15 @@ t.test("migrate --to: sqlite -> PostgreSQL -> sqlite, ids, build numbers, steps 
   t.eq(ledger_cmd(pg, "show", recs[3].id, "--json").stdout, ledger_cmd(path, "show", recs[3].id, "--json").stdout)
   r = ledger_cmd(path, "migrate", "--to", pg) -- again: nothing doubled
   t.match(r.stdout, "%(0 new there, 4 already there%)")
+  local d1 = t.ledger_address("d1")
+  r = ledger_cmd(pg, "migrate", "--to", d1)
+  t.eq(r.code, 0, r.stderr)
+  t.eq(ledger_cmd(d1, "list", "--json").stdout, ledger_cmd(path, "list", "--json").stdout)
+  t.eq(ledger_cmd(d1, "show", recs[3].id, "--json").stdout, ledger_cmd(path, "show", recs[3].id, "--json").stdout)
   local back = d .. "/back.db"
-  t.eq(ledger_cmd(pg, "migrate", "--to", back).code, 0)
+  t.eq(ledger_cmd(d1, "migrate", "--to", back).code, 0)
   t.eq(ledger_cmd(back, "list", "--json").stdout, ledger_cmd(path, "list", "--json").stdout)
-  for _, address in ipairs { pg, back } do -- the next build continues after what moved
+  for _, address in ipairs { pg, d1, back } do -- the next build continues after what moved
     t.eq(ledger.open(address):begin { service = "cms", environment = "production", version = "1.1.0" }.full_version,
          "1.1.0+build.3", address)
   end

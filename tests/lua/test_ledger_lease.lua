@@ -1,7 +1,8 @@
 -- Locks as leases (DESIGN.md, "The ledger"): held from another host only
 -- while the lease runs, renewed while the run goes on (also inside a long
 -- child process), lost leases stop the run; and a ledger of schema 1 (made
--- by the drun before leases) migrated forward on open, losing nothing.
+-- by the drun before leases, and of schema 2, before the seed's column
+-- names) migrated forward on open, losing nothing.
 -- Another host is another UTS namespace (unshare -u): another hostname, so
 -- drun cannot see that host's processes and must go by the lease.
 local t = require "t"
@@ -153,4 +154,27 @@ t.test("a ledger of schema 1 (made by the drun before leases) is migrated on ope
     db:close()
     t.eq(proc.output { "sqlite3", path, "PRAGMA user_version" }, tostring(ledger.SCHEMA_VERSION))
   end
+end)
+
+t.test("a ledger of schema 2 (made by the drun before the seed's column names) is migrated: durations, stats, steps kept", function()
+  local path = t.tmpdir() .. "/v2.db"
+  t.write(path, fs.read(ROOT .. "/tests/lua/fixtures/ledger-v2.db"))
+  -- what schema 2 held, read with sqlite3 before drun touches it
+  local before = proc.output { "sqlite3", path, "SELECT full_version, status, duration_ms FROM deployment_history ORDER BY id" }
+  local db = ledger.open(path)
+  t.eq(proc.output { "sqlite3", path, "SELECT full_version, status, deployment_duration FROM deployment_history ORDER BY id" },
+       before, "duration_ms is the seed's deployment_duration now, every value kept")
+  local recs = db:history {}
+  t.eq(#recs, 3)
+  t.eq(recs[3].deployed_by, "made-by-schema-2")
+  t.ok(recs[3].duration_ms > 0)
+  t.eq(db:record(recs[2].id).steps[1].name, "deploy")
+  local s = db:stats()
+  t.eq(s.total, 3)
+  t.eq(s.failed, 1)
+  t.eq(s.latest_version, "2.1.0+build.1")
+  t.ok(s.p50_ms > 0)
+  t.eq(db:begin { service = "cms", environment = "production", version = "2.0.0" }.full_version, "2.0.0+build.3")
+  db:close()
+  t.eq(proc.output { "sqlite3", path, "PRAGMA user_version" }, tostring(ledger.SCHEMA_VERSION))
 end)

@@ -112,10 +112,7 @@ function commands.show(db, opts, rest)
   if opts.json then
     local r = api_record(rec)
     r.steps = json.array()
-    for i, s in ipairs(rec.steps) do
-      r.steps[i] = { seq = s.seq, name = s.name, status = s.status, startedAt = s.started_at,
-                     finishedAt = or_null(s.finished_at), durationMs = or_null(s.duration_ms), error = or_null(s.error) }
-    end
+    for i, s in ipairs(rec.steps) do r.steps[i] = schema.api(schema.steps, s, json.null) end
     return print_json { success = true, deployment = r }
   end
   local lines = {}
@@ -250,9 +247,8 @@ function commands.locks(db, opts)
   if opts.json then
     local list = json.array()
     for i, l in ipairs(locks) do
-      list[i] = { service = l.service, environment = l.environment, pid = l.pid, host = l.host,
-                  recipe = or_null(l.recipe), runUrl = or_null(l.run_url), acquiredAt = l.started_at,
-                  renewedAt = or_null(l.renewed_at), expiresAt = or_null(l.expires_at), holder = l.holder }
+      list[i] = schema.api(schema.locks, l, json.null)
+      list[i].holder = l.holder
     end
     return print_json { success = true, locks = list, count = #list }
   end

@@ -20,7 +20,7 @@ local Store = {}
 Store.__index = Store
 
 local RECORD = schema.select_list(schema.deployments)
-local STEP = "seq, " .. schema.select_list(schema.steps):gsub("^deployment_id, seq, ", "")
+local STEP = schema.select_list(schema.steps)
 local LOCK = schema.select_list(schema.locks, true)
 local RECENT = 1000 -- percentiles over the most recent successes: a cost that does not grow
 local INT64_MAX = math.maxinteger
@@ -426,7 +426,7 @@ local function import_row(self, t, fields)
   local names, marks, values = {}, {}, {}
   for k, v in pairs(fields) do
     local c = type(k) == "string" and t.by_key[k]
-    if not c or c.api == false then
+    if not c or c.internal then
       error(string.format("ledger: import: unknown field '%s' in %s", tostring(k), t.name), 0)
     end
     if math.type(v) ~= "integer" and type(v) ~= "string" then

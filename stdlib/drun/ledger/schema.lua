@@ -10,7 +10,8 @@
 local M = { VERSION = 3 }
 
 -- {sql, type, key = Lua key (default sql), api = API key (default camelCase
--- of key; false: not in the API), null = false (NOT NULL), since = version
+-- of key; false: not in the API), internal = true (this host's bookkeeping:
+-- never exported or imported), null = false (NOT NULL), since = version
 -- (default 1), renamed = former SQL name, pk = true, default, check}
 local function cols(t)
   for _, c in ipairs(t) do
@@ -47,9 +48,9 @@ M.tables = {
       { "error", "text" },
       { "metadata", "json", null = false, default = "'{}'" },
       -- who is running it (a record left running by a dead drun is aborted)
-      { "pid", "integer", api = false },
-      { "host", "text", api = false },
-      { "pid_ident", "text", api = false },
+      { "pid", "integer", api = false, internal = true },
+      { "host", "text", api = false, internal = true },
+      { "pid_ident", "text", api = false, internal = true },
     },
     indexes = {
       -- newest first, ties broken by id, each covering what its queries read
@@ -63,7 +64,7 @@ M.tables = {
   {
     name = "deployment_steps", key = "deployment_id, seq",
     columns = cols {
-      { "deployment_id", "text", null = false, references = "deployment_history(id)" },
+      { "deployment_id", "text", null = false, references = "deployment_history(id)", api = false },
       { "seq", "integer", null = false },
       { "name", "text", null = false },
       { "status", "text", null = false },

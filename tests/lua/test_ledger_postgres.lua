@@ -62,6 +62,13 @@ t.test("a wrong password: exit 1 naming the address without it, the server's rea
   t.eq(fs.exists(d .. "/DEPLOYED"), false)
 end)
 
+t.test("TLS is what sslmode asks: sslmode=require against a server without TLS is refused, not downgraded", function()
+  local address = t.ledger_address("postgres")
+  local r = t.drun { "ledger", "--ledger", address .. "&sslmode=require", "list" }
+  t.eq(r.code, 1)
+  t.match(r.stderr, "cannot reach postgres://drun:%*%*%*@.*sslmode=require: .*server does not support SSL, but SSL was required")
+end)
+
 t.test("an unreachable server: the run does not start (exit 1, the address, the cause)", function()
   local d = checkout()
   local url = "postgres://drun:hunter2-secret@127.0.0.1:" .. free_port() .. "/drun"

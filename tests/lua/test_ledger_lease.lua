@@ -96,7 +96,8 @@ for _, backend in ipairs(t.BACKENDS) do
     -- meanwhile its lease ran out and a runner elsewhere took the lock
     local steal = backend == "postgres"
         and { "psql", "-X", "-q", "-c", "UPDATE " .. schema .. ".locks SET host = 'runner-c', pid = 4242", t.postgres().PG_URL }
-        or { "sqlite3", backend == "d1" and schema or path, "UPDATE locks SET host = 'runner-c', pid = 4242" }
+        or { "sqlite3", "-cmd", ".timeout 10000", backend == "d1" and schema or path, -- (the run renews meanwhile)
+             "UPDATE locks SET host = 'runner-c', pid = 4242" }
     local recipe = t.write(d .. "/r.lua", ([[
   local r = require("drun.recipe").new { name = "x", service = "cms", environment = "production", version = "1.0.0" }
   r:step("first", {}, function(ctx) ctx.run(%s) end)

@@ -69,6 +69,7 @@ function M.address(a)
     local authority = rest:match("^([^/?#]*)")
     local hostport = authority:match("@([^@]*)$") or authority
     local port = hostport:match("^%[.*%]:(.*)$") or (not hostport:find("^%[") and hostport:match(":(.*)$"))
+    postgres.register_secrets(a)
     local shown = postgres.display(a) -- never the password
     if port and not (port:match("^%d+$") and tonumber(port) >= 1 and tonumber(port) <= 65535) then
       return nil, string.format("the ledger address %s has no valid port (%q)", shown, port)

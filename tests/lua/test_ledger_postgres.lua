@@ -44,6 +44,15 @@ t.test("two fresh checkouts share one history: build numbers continue, the curre
   t.eq(list.deployments[1].durationMs ~= json.null, true, "durations recorded")
 end)
 
+t.test("the password of the ledger's address is masked in what a recipe prints, too", function()
+  local address = t.ledger_address("postgres")
+  local d = checkout("print('ledger: ' .. ctx.ledger_path); require('drun.log').info('%s', ctx.ledger_path)")
+  local r = t.drun({ "recipe.lua" }, { cwd = d, env = { DRUN_LEDGER = address } })
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "ledger: postgres://drun:%*%*%*@127%.0%.0%.1")
+  t.no_match(r.stdout .. r.stderr, t.postgres().PG_PASSWORD)
+end)
+
 t.test("a wrong password: exit 1 naming the address without it, the server's reason, nothing run", function()
   local pg = t.postgres()
   local wrong = "wrong-pass-" .. pg.PG_PASSWORD:sub(1, 6)

@@ -57,8 +57,9 @@ end
 
 local function unescape(s) return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)) end
 
--- the password of the URL (userinfo or ?password=) and PGPASSWORD, as secrets
-local function register_secrets(url)
+-- the password of the URL (userinfo or ?password=) and PGPASSWORD, as
+-- secrets: masked in every output from the moment the address is read
+function M.register_secrets(url)
   local pw = url:match("^%a[%w+.-]*://[^:/@]*:([^@/]*)@")
   local q = url:match("[?&]password=([^&#]*)")
   for _, p in ipairs { pw, q, os.getenv("PGPASSWORD") } do
@@ -153,7 +154,7 @@ end
 -- password, nothing written.
 function M.open(addr, read_only)
   local url = addr.url
-  register_secrets(url)
+  M.register_secrets(url)
   local where = M.display(url)
   local conn, err = core.connect(url, tonumber(os.getenv("DRUN_LEDGER_TIMEOUT") or "") or 10)
   if not conn then error(string.format("ledger: cannot reach %s: %s", where, out.redact(err)), 0) end

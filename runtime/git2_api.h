@@ -23,6 +23,7 @@
   X(git_signature_default) X(git_signature_now) X(git_signature_free) \
   X(git_index_add_bypath) X(git_index_remove_bypath) X(git_index_write) X(git_index_write_tree) X(git_index_free) \
   X(git_remote_lookup) X(git_remote_create_anonymous) X(git_remote_free) X(git_remote_push) X(git_remote_url) \
+  X(git_remote_connect) X(git_remote_ls) X(git_remote_disconnect) X(git_remote_init_callbacks) \
   X(git_push_options_init) X(git_credential_userpass_plaintext_new) \
   X(git_graph_descendant_of) \
   X(git_revwalk_new) X(git_revwalk_push_range) X(git_revwalk_push) X(git_revwalk_next) X(git_revwalk_sorting) \

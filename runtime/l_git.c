@@ -172,7 +172,8 @@ static int h_tags(lua_State *L) {
 static int h_tag(lua_State *L) {
   char sha[41];
   buf err = {0};
-  if (repo_tag(check(L), luaL_checkstring(L, 2), luaL_optstring(L, 3, NULL), luaL_optstring(L, 4, NULL), sha, &err))
+  if (repo_tag(check(L), luaL_checkstring(L, 2), luaL_optstring(L, 3, NULL), luaL_optstring(L, 4, NULL),
+               luaL_optstring(L, 5, NULL), sha, &err))
     return push_failure(L, &err);
   lua_pushstring(L, sha);
   return 1;
@@ -206,6 +207,32 @@ static int h_push(lua_State *L) {
   buf err = {0};
   if (repo_push(r, remote, specs, n, token, &err)) return push_failure(L, &err);
   lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int add_ref(void *ud, const char *name, const char *sha) {
+  lua_State *L = ((list *)ud)->L;
+  lua_pushstring(L, sha);
+  lua_setfield(L, -2, name);
+  return 0;
+}
+
+/* remote_refs(remote [, token]) -> {refname = sha}: what the remote
+ * advertises to a push, once it accepted the credentials for writing */
+static int h_remote_refs(lua_State *L) {
+  git_repository *r = check(L);
+  const char *remote = luaL_checkstring(L, 2);
+  const char *token = luaL_optstring(L, 3, NULL);
+  lua_settop(L, 3);
+  lua_newtable(L);
+  list l = {L, 0, 0};
+  buf err = {0};
+  if (repo_remote_refs(r, remote, token, add_ref, &l, &err)) return push_failure(L, &err);
+  return 1;
+}
+
+static int h_is_shallow(lua_State *L) {
+  lua_pushboolean(L, repo_is_shallow(check(L)));
   return 1;
 }
 
@@ -247,7 +274,8 @@ static const luaL_Reg methods[] = {
     {"close", h_close},       {"workdir", h_workdir},   {"head", h_head},     {"rev_parse", h_rev_parse},
     {"merge_base", h_merge_base}, {"is_ancestor", h_is_ancestor}, {"dirty", h_dirty}, {"changed", h_changed},
     {"tags", h_tags},         {"tag", h_tag},           {"commit", h_commit}, {"push", h_push},
-    {"log", h_log},           {NULL, NULL},
+    {"log", h_log},           {"remote_refs", h_remote_refs}, {"is_shallow", h_is_shallow},
+    {NULL, NULL},
 };
 
 int luaopen_drun_core_git(lua_State *L) {

@@ -255,13 +255,14 @@ static int signature(git_repository *r, const char *author, git_signature **out)
   return lg2.git_signature_now(out, "drun", "drun@localhost");
 }
 
-int repo_tag(git_repository *r, const char *name, const char *message, const char *target, char sha[41], buf *err) {
+int repo_tag(git_repository *r, const char *name, const char *message, const char *target, const char *tagger,
+             char sha[41], buf *err) {
   git_object *obj = NULL;
   git_commit *c;
   if (commit_of(r, target ? target : "HEAD", &c, err)) return -1;
   obj = (git_object *)c;
   git_signature *sig;
-  if (signature(r, NULL, &sig)) return lg2.git_object_free(obj), fail(r, err, "no signature for tag '%s'", name);
+  if (signature(r, tagger, &sig)) return lg2.git_object_free(obj), fail(r, err, "no signature for tag '%s'", name);
   git_oid oid;
   int rc = lg2.git_tag_create(&oid, r, name, obj, sig, message ? message : name, 0);
   lg2.git_signature_free(sig);
@@ -349,8 +350,10 @@ static int update_reference(const char *refname, const char *status, void *paylo
   return 0;
 }
 
-int repo_push(git_repository *r, const char *remote_name, const char *const *refspecs, size_t n, const char *token,
-              buf *err) {
+/* A configured remote by name, or an anonymous one for a path or URL. git
+ * resolves a relative path URL ("../origin.git") against the working tree;
+ * libgit2 does not: it is resolved here. */
+static int open_remote(git_repository *r, const char *remote_name, git_remote **out, buf *err) {
   git_remote *remote = NULL;
   int rc = lg2.git_remote_lookup(&remote, r, remote_name);
   if (rc == GIT_ENOTFOUND || rc == GIT_EINVALIDSPEC) {
@@ -358,8 +361,6 @@ int repo_push(git_repository *r, const char *remote_name, const char *const *ref
     rc = lg2.git_remote_create_anonymous(&remote, r, remote_name);
   }
   if (rc) return fail(r, err, "cannot use remote '%s'", remote_name);
-  /* git resolves a relative path URL ("../origin.git") against the working
-   * tree; libgit2 does not: resolve it here. */
   const char *url = lg2.git_remote_url(remote);
   const char *wd = lg2.git_repository_workdir(r);
   if (url && wd && url[0] != '/' && !strchr(url, ':')) {
@@ -374,6 +375,65 @@ int repo_push(git_repository *r, const char *remote_name, const char *const *ref
       if (rc) return fail(r, err, "cannot use remote '%s'", remote_name);
     }
   }
+  *out = remote;
+  return 0;
+}
+
+/* The reason a talk with the remote failed, in the words a user can act on. */
+static void remote_failure(const char *remote_name, const char *what, const push_ctx *ctx, const char *token,
+                           buf *err) {
+  err->len = 0;
+  if (ctx->attempts > 1) /* asked again after we answered: the token was refused */
+    buf_addf(err, "git: %s '%s' rejected: authentication failed (the token was refused)", what, remote_name);
+  else if (ctx->attempts == 1 && !token)
+    buf_addf(err, "git: %s '%s' rejected: the remote requires authentication; set GITHUB_TOKEN", what, remote_name);
+  else {
+    const git_error *e = lg2.git_error_last();
+    buf_addf(err, "git: %s '%s' rejected: %s", what, remote_name, e && e->message ? e->message : "unknown error");
+    if (e && e->message && strstr(e->message, "non-fastforward"))
+      buf_addstr(err, " (the remote has commits this repository does not: fetch and rebase, then push again)");
+  }
+}
+
+int repo_remote_refs(git_repository *r, const char *remote_name, const char *token, repo_tag_cb cb, void *ud,
+                     buf *err) {
+  git_remote *remote = NULL;
+  if (open_remote(r, remote_name, &remote, err)) return -1;
+  push_ctx ctx = {token, 0, {0}};
+  git_remote_callbacks cbs;
+  lg2.git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
+  cbs.credentials = credentials;
+  cbs.payload = &ctx;
+  /* connecting for push is what a push does first: the remote checks the
+   * credentials for writing (GitHub answers 403 without write access) and
+   * advertises its refs; nothing is sent */
+  int rc = lg2.git_remote_connect(remote, GIT_DIRECTION_PUSH, &cbs, NULL, NULL);
+  if (rc) {
+    remote_failure(remote_name, "push to", &ctx, token, err);
+    lg2.git_remote_free(remote);
+    return -1;
+  }
+  const git_remote_head **heads;
+  size_t n = 0;
+  rc = lg2.git_remote_ls(&heads, &n, remote);
+  if (rc) fail(r, err, "cannot list the refs of '%s'", remote_name);
+  for (size_t i = 0; !rc && i < n; i++) {
+    char sha[41];
+    sha_of(&heads[i]->oid, sha);
+    if (cb(ud, heads[i]->name, sha)) break;
+  }
+  lg2.git_remote_disconnect(remote);
+  lg2.git_remote_free(remote);
+  return rc ? -1 : 0;
+}
+
+int repo_is_shallow(git_repository *r) { return lg2.git_repository_is_shallow(r) == 1; }
+
+int repo_push(git_repository *r, const char *remote_name, const char *const *refspecs, size_t n, const char *token,
+              buf *err) {
+  git_remote *remote = NULL;
+  if (open_remote(r, remote_name, &remote, err)) return -1;
+  int rc;
   push_ctx ctx = {token, 0, {0}};
   git_push_options opts;
   lg2.git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
@@ -382,18 +442,8 @@ int repo_push(git_repository *r, const char *remote_name, const char *const *ref
   opts.callbacks.payload = &ctx;
   git_strarray specs = {(char **)refspecs, n};
   rc = lg2.git_remote_push(remote, &specs, &opts);
-  if (rc && ctx.attempts > 1) { /* asked again after we answered: the token was refused */
-    err->len = 0;
-    buf_addf(err, "git: push to '%s' rejected: authentication failed (the token was refused)", remote_name);
-  } else if (rc && ctx.attempts == 1 && !token) {
-    err->len = 0;
-    buf_addf(err, "git: push to '%s' rejected: the remote requires authentication; set GITHUB_TOKEN", remote_name);
-  } else if (rc) {
-    const git_error *e = lg2.git_error_last();
-    err->len = 0;
-    buf_addf(err, "git: push to '%s' rejected: %s", remote_name, e && e->message ? e->message : "unknown error");
-    if (e && e->message && strstr(e->message, "non-fastforward"))
-      buf_addstr(err, " (the remote has commits this repository does not: fetch and rebase, then push again)");
+  if (rc) {
+    remote_failure(remote_name, "push to", &ctx, token, err);
   } else if (ctx.rejected.len) {
     err->len = 0;
     buf_addf(err, "git: push to '%s' rejected by the remote: %s", remote_name, ctx.rejected.data);

@@ -36,7 +36,9 @@ int repo_changed(git_repository *r, const char *from, const char *to, const char
 
 typedef int (*repo_tag_cb)(void *ud, const char *name, const char *sha);
 int repo_tags(git_repository *r, const char *pattern, repo_tag_cb cb, void *ud, buf *err);
-int repo_tag(git_repository *r, const char *name, const char *message, const char *target, char sha[41], buf *err);
+/* tagger: "Name <email>" or NULL, as a commit's author */
+int repo_tag(git_repository *r, const char *name, const char *message, const char *target, const char *tagger,
+             char sha[41], buf *err);
 
 /* author: "Name <email>" or NULL (git config, else "drun <drun@localhost>") */
 int repo_commit(git_repository *r, const char *const *paths, size_t npaths, const char *message, const char *author,
@@ -45,6 +47,11 @@ int repo_commit(git_repository *r, const char *const *paths, size_t npaths, cons
  * token (may be NULL): for https, supplied through the credential callback. */
 int repo_push(git_repository *r, const char *remote, const char *const *refspecs, size_t n, const char *token,
               buf *err);
+
+/* The refs a remote advertises to a push (name, sha), after it accepted the
+ * credentials for writing; nothing is pushed. */
+int repo_remote_refs(git_repository *r, const char *remote, const char *token, repo_tag_cb cb, void *ud, buf *err);
+int repo_is_shallow(git_repository *r); /* 1: a shallow clone (history cut off) */
 
 /* A git config value (repository, then global): 0 found, 1 not set, -1 error. */
 int repo_config(git_repository *r, const char *key, buf *out, buf *err);

@@ -6,6 +6,8 @@
 --   repo:changed("cms-v1.4.0", "HEAD", { "docs/usage-docs/**" })
 --   repo:latest_tag("cms-v*", { reachable_from = "HEAD" })
 --   repo:tag("cms-v1.5.0", { message = "cms 1.5.0" }); repo:push("origin", { "refs/tags/cms-v1.5.0" })
+--   repo:identity()                             -- "Name <email>", where it came from
+--   repo:remote_refs("origin")                  -- {["refs/heads/main"] = sha, ...}, asked as a push asks
 --
 -- Every call raises "git: ..." on failure. tag, commit and push only say
 -- what they would do under --dry-run.
@@ -80,25 +82,54 @@ function Repo:latest_tag(pattern, opts)
   return nil
 end
 
--- tag(name, {message, target = "HEAD"}) -> sha of the new annotated tag
+-- The identity commits and tags are made with, as git would choose it:
+-- GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL, else user.name/user.email from git's
+-- config; a GitHub Actions runner has neither, and gets the identity
+-- GitHub's own workflows commit with (FLOWS.md §6). Returns "Name <email>"
+-- and where it came from, or nil and what to do.
+M.ACTIONS_IDENTITY = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
+
+function Repo:identity()
+  local function env(name)
+    local v = os.getenv(name)
+    return v ~= "" and v or nil
+  end
+  local name, email = env("GIT_AUTHOR_NAME"), env("GIT_AUTHOR_EMAIL")
+  if name and email then return string.format("%s <%s>", name, email), "GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL" end
+  name, email = self:config("user.name"), self:config("user.email")
+  if name and name ~= "" and email and email ~= "" then return string.format("%s <%s>", name, email), "git config" end
+  if env("GITHUB_ACTIONS") == "true" then return M.ACTIONS_IDENTITY, "the GitHub Actions default" end
+  return nil, "no git identity to commit and tag with: git config user.name 'Release Bot' && git config user.email "
+              .. "'release@example.com' (or set GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL)"
+end
+
+local function identity_of(repo, given)
+  if given then return given end
+  local who, why = repo:identity()
+  if not who then error("git: " .. why, 3) end
+  return who
+end
+
+-- tag(name, {message, target = "HEAD", tagger = "Name <email>"}) -> sha of the new annotated tag
 function Repo:tag(name, opts)
   opts = opts or {}
   if runtime.dry_run then
     runtime.would("create tag %s at %s", name, self:rev_parse(opts.target or "HEAD"):sub(1, 12))
     return nil
   end
-  return check(self.h:tag(name, opts.message or name, opts.target))
+  return check(self.h:tag(name, opts.message or name, opts.target, identity_of(self, opts.tagger)))
 end
 
 -- commit(paths, message, {author = "Name <email>"}) -> sha. Exactly these
--- paths are staged (a missing file is staged as deleted).
+-- paths are staged (a missing file is staged as deleted). Without an
+-- author, repo:identity(); with none, an error that says how to set one.
 function Repo:commit(paths, message, opts)
   if type(paths) == "string" then paths = { paths } end
   if runtime.dry_run then
     runtime.would("commit %s: %s", table.concat(paths, ", "), message)
     return nil
   end
-  return check(self.h:commit(paths, message, opts and opts.author))
+  return check(self.h:commit(paths, message, identity_of(self, opts and opts.author)))
 end
 
 -- push(remote, refspecs, {token}): a remote name, path, file:// or https URL.
@@ -110,10 +141,27 @@ function Repo:push(remote, refspecs, opts)
     runtime.would("push %s to %s", table.concat(refspecs, " "), remote)
     return nil
   end
-  local token = (opts and opts.token) or os.getenv("GITHUB_TOKEN")
-  if token and token ~= "" then out.add_secret(token) else token = nil end
-  return check(self.h:push(remote, refspecs, token))
+  return check(self.h:push(remote, refspecs, M.token(opts)))
 end
+
+-- The token a push or a remote's refs are asked with: opts.token, else
+-- $GITHUB_TOKEN, masked in every output from here on.
+function M.token(opts)
+  local token = (opts and opts.token) or os.getenv("GITHUB_TOKEN")
+  if token and token ~= "" then out.add_secret(token) return token end
+  return nil
+end
+
+-- remote_refs(remote, {token}) -> {refname = sha}: the refs the remote
+-- advertises to a push, after it accepted the credentials for writing
+-- (as `git push --dry-run` does); nothing is sent.
+function Repo:remote_refs(remote, opts) return check(self.h:remote_refs(remote, M.token(opts))) end
+
+-- true when the clone is shallow (actions/checkout's default depth 1)
+function Repo:is_shallow() return self.h:is_shallow() end
+
+-- has(rev) -> true when the revision is in this repository's objects
+function Repo:has(rev) return (self.h:rev_parse(rev)) ~= nil end
 
 -- What every flow stamps (FLOWS.md, "Context every flow stamps"): from the
 -- GitHub Actions variables when set, else from the repository and the user.
@@ -199,7 +247,9 @@ function M.context(where)
   local ctx = {}
   ctx.actor = env("GITHUB_ACTOR") or config_user_name(gd) or env("USER") or "unknown"
   ctx.sha = env("GITHUB_SHA") or sha
-  ctx.branch = env("GITHUB_HEAD_REF") or env("GITHUB_REF_NAME") or branch
+  -- a workflow started on a tag has GITHUB_REF_NAME = the tag: not a branch
+  local ref_branch = env("GITHUB_REF_TYPE") ~= "tag" and env("GITHUB_REF_NAME") or nil
+  ctx.branch = env("GITHUB_HEAD_REF") or ref_branch or branch
   ctx.run_id = env("GITHUB_RUN_ID")
   local server, repository = env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY")
   if server and repository and ctx.run_id then

@@ -148,7 +148,7 @@ t.test("tag: annotated; an existing tag is an error", function()
   t.raises(function() r:tag("x", { target = "nope" }) end, "unknown revision 'nope'")
 end)
 
-t.test("commit: exactly the given paths; author from argument, config, or drun", function()
+t.test("commit: exactly the given paths; author from argument, GIT_AUTHOR_*, config, GitHub's bot on a runner, else refused", function()
   local work = fixture()
   fs.write(work .. "/docs/usage-docs/index.md", "v2")
   fs.write(work .. "/unrelated.txt", "not committed")
@@ -159,14 +159,31 @@ t.test("commit: exactly the given paths; author from argument, config, or drun",
   fs.write(work .. "/app2.txt", "x")
   r:commit({ "app2.txt" }, "from config")
   t.eq(sh(work, "git log -1 --format='%an'"), "Fixture\n")
-  -- no identity anywhere: drun <drun@localhost>
+  -- no identity anywhere: refused with the commands that set one (not a made-up drun@localhost)
   sh(work, "git config --unset user.name; git config --unset user.email")
   local home = t.tmpdir()
   fs.write(work .. "/app3.txt", "y")
-  local res = t.drun({ "-e", "require('drun.git').open('.'):commit({'app3.txt'}, 'anonymous')" },
-                     { cwd = work, env = { HOME = home, XDG_CONFIG_HOME = home, GIT_CONFIG_NOSYSTEM = "1" } })
+  local env = { HOME = home, XDG_CONFIG_HOME = home, GIT_CONFIG_NOSYSTEM = "1", GITHUB_ACTIONS = false,
+                GIT_AUTHOR_NAME = false, GIT_AUTHOR_EMAIL = false }
+  local commit3 = "local r = require('drun.git').open('.') print(r:identity()) r:commit({'app3.txt'}, 'anonymous') r:tag('t3')"
+  local res = t.drun({ "-e", commit3 }, { cwd = work, env = env })
+  t.eq(res.code, 3, "an error in a script")
+  t.match(res.stdout, "^nil\tno git identity")
+  t.match(res.stderr, "git: no git identity to commit and tag with: git config user%.name 'Release Bot' && git config user%.email")
+  t.eq(sh(work, "git log -1 --format=%s"), "from config\n", "nothing committed")
+  -- GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL, as git honours them
+  env.GIT_AUTHOR_NAME, env.GIT_AUTHOR_EMAIL = "Env Author", "env@example.test"
+  res = t.drun({ "-e", commit3 }, { cwd = work, env = env })
   t.eq(res.code, 0, res.stderr)
-  t.eq(sh(work, "git log -1 --format='%an <%ae>'"), "drun <drun@localhost>\n")
+  t.eq(res.stdout, "Env Author <env@example.test>\tGIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL\n")
+  t.eq(sh(work, "git log -1 --format='%an <%ae>'"), "Env Author <env@example.test>\n")
+  t.eq(sh(work, "git for-each-ref --format='%(taggername) %(taggeremail)' refs/tags/t3"), "Env Author <env@example.test>\n")
+  -- a GitHub Actions runner has no identity: GitHub's own bot (FLOWS.md §6)
+  env.GIT_AUTHOR_NAME, env.GIT_AUTHOR_EMAIL, env.GITHUB_ACTIONS = false, false, "true"
+  fs.write(work .. "/app3.txt", "z")
+  res = t.drun({ "-e", "require('drun.git').open('.'):commit({'app3.txt'}, 'on a runner')" }, { cwd = work, env = env })
+  t.eq(res.code, 0, res.stderr)
+  t.eq(sh(work, "git log -1 --format='%an <%ae>'"), "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>\n")
   -- a deleted path is committed as a deletion
   fs.remove(work .. "/app2.txt")
   r:commit({ "app2.txt" }, "remove app2")
@@ -307,4 +324,35 @@ t.test("https-style push: the token goes through the credential callback and is 
   t.match(r.stdout, "== no token\nfalse\t[^\n]*rejected: the remote requires authentication; set GITHUB_TOKEN\n")
   t.no_match(r.stdout .. r.stderr, token, "token printed")
   t.eq(sh(d .. "/origin.git", "git rev-parse main"), git.open(work):head().sha .. "\n")
+end)
+
+t.test("remote_refs: asked as a push asks (credentials for writing), nothing sent; is_shallow", function()
+  local work, origin, d = fixture()
+  local token = "ghs_testTokenValue1234567890"
+  local server = (os.getenv("DRUN_ROOT") or fs.cwd()) .. "/tests/servers/git_http.py"
+  local ask = [[
+    local r = require('drun.git').open('.')
+    local ok, refs = pcall(r.remote_refs, r, os.getenv('URL'))
+    if ok then print(refs['refs/heads/main'], refs['refs/tags/cms-v1.10.0'] ~= nil) else print(false, refs) end
+  ]]
+  local r = proc.run { "sh", "-c", [[
+    python3 "$0" "$1" "$1/port" & server=$!
+    for i in $(seq 100); do [ -s "$1/port" ] && break; sleep 0.05; done
+    url="http://127.0.0.1:$(cat "$1/port")/origin.git"
+    echo "== right token"; URL=$url GITHUB_TOKEN="$3" "$4" -e "$2"
+    echo "== wrong token"; URL=$url GITHUB_TOKEN=wrong-token-000 "$4" -e "$2"
+    echo "== no token"; URL=$url GITHUB_TOKEN= "$4" -e "$2"
+    kill $server
+  ]], server, d, ask, token, t.DRUN, cwd = work, env = { GIT_TEST_TOKEN = token }, timeout = 60 }
+  local head = git.open(work):head().sha
+  t.match(r.stdout, "== right token\n" .. head .. "\ttrue\n")
+  t.match(r.stdout, "== wrong token\nfalse\t[^\n]*git: push to 'http://127%.0%.0%.1:%d+/origin%.git' rejected: authentication failed %(the token was refused%)\n")
+  t.match(r.stdout, "== no token\nfalse\t[^\n]*rejected: the remote requires authentication; set GITHUB_TOKEN\n")
+  t.no_match(r.stdout .. r.stderr, token, "token printed")
+  t.eq(sh(origin, "git rev-parse main"), head .. "\n", "nothing pushed")
+  t.eq(git.open(work):remote_refs("origin")["refs/heads/main"], head, "a path remote")
+  t.raises(function() git.open(work):remote_refs("nope") end, "git: no remote 'nope'")
+  t.eq(git.open(work):is_shallow(), false)
+  sh(d, "git clone -q --depth 1 file://" .. origin .. " shallow")
+  t.eq(git.open(d .. "/shallow"):is_shallow(), true)
 end)

@@ -21,4 +21,7 @@ return {
   smoke = { attempts = 5, interval = tonumber(env("CMS_SMOKE_INTERVAL") or "") or 5 },
   github_repo = env("GITHUB_REPOSITORY") or "acme/cms",
   remote = "origin",
+  release_branch = nil,                        -- the branch the bump commit is pushed to (default: the run's)
+  fetch = false,                               -- true: deepen a shallow CI checkout (git fetch --unshallow --tags)
+                                               -- instead of refusing it before anything runs
 }

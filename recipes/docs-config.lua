@@ -19,4 +19,6 @@ return {
   version_file = "apps/cms/package.json", -- the docs go out with the CMS release they describe
   github_repo = env("GITHUB_REPOSITORY") or "acme/cms",
   comment_marker = "<!-- drun:docs-previews -->",
+  fetch = false,                    -- true: deepen a shallow CI checkout (git fetch --unshallow --tags) instead of
+                                    -- refusing it before anything runs (the baseline is in the history)
 }

@@ -118,7 +118,10 @@ function M.production(c)
     approval = "required",
     rollback_hint = "drun recipes/cms-rollback.lua environment=production",
     secrets = { "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "GITHUB_TOKEN" },
+    needs = { "clean" }, -- the tag must hold what is deployed: nothing uncommitted may go out with it
+    fetch = c.fetch, remote = c.remote,
   }
+  local function release_tag(ctx) return semver.format(ctx.version, c.tag_prefix) end
   r:step("test", { description = "the test gate", on_failure = "nothing deployed: fix on main, let staging redeploy, retry" },
          function(ctx) ctx.run(c.test) end)
   r:step("bump-version", {
@@ -144,6 +147,9 @@ function M.production(c)
   })
   r:step("tag", {
     description = "commit the version bump, tag " .. c.tag_prefix .. "X.Y.Z, push",
+    -- known before production moves: who commits, that the push will be taken, that the tag is new
+    needs = { "identity", { "push", remote = c.remote, branch = c.release_branch, tags = release_tag,
+                            github_repo = c.github_repo } },
     on_failure = "the release is live; the bump commit or tag did not reach " .. c.remote .. ": push them by hand",
     next = function(ctx)
       return string.format("git push %s %s %s (the release is live: do not roll back for this)", c.remote,
@@ -153,11 +159,13 @@ function M.production(c)
     local tag = semver.format(ctx.version, c.tag_prefix)
     ctx.git:commit({ c.package_json }, string.format("%s %s", c.service, ctx.version))
     ctx.git:tag(tag, { message = string.format("%s %s (%s)", c.service, ctx.version, ctx.full_version) })
-    ctx.git:push(c.remote, { "refs/heads/" .. (ctx.branch or "main"), "refs/tags/" .. tag })
+    -- HEAD, not a local branch of that name: a checkout may be detached at the commit it deploys
+    ctx.git:push(c.remote, { "HEAD:refs/heads/" .. (c.release_branch or ctx.branch or "main"), "refs/tags/" .. tag })
     ctx.set("tag", tag)
   end)
   r:step("release", {
     description = "GitHub release with generated notes",
+    needs = { { "release", repo = c.github_repo, tags = release_tag } },
     on_failure = "the release is live and tagged; create the GitHub release by hand",
     next = function(ctx)
       return string.format("gh release create %s --generate-notes --title '%s %s' (the release is live: do not roll back for this)",

@@ -247,6 +247,12 @@ function M.recipe(c)
     end,
     version = function() return c.version_file and pkgjson.version(c.version_file) or "0.0.0" end,
     rollback_hint = RERUN,
+    -- the baseline is in the history: the previous commit, the PR's base, the last release tag
+    needs = function(params)
+      if params.mode == "production" then return { { "tags", pattern = c.tag_prefix .. "*" } } end
+      return { "history" }
+    end,
+    fetch = c.fetch,
   }
 
   r:step("changes", { read_only = true, description = "the baseline of the mode, and which sites changed since it",

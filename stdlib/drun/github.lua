@@ -4,6 +4,7 @@
 --   github.release { repo = "acme/cms", tag = "cms-v1.5.0", name = "cms 1.5.0" }   -- generated notes
 --   github.issue { repo = "acme/app", title = "Deployment record", body = md }
 --   github.comment { repo = "acme/cms", issue = 12, body = md, update = "<!-- drun:previews -->" }
+--   github.push_blockers { repo = "acme/cms", branch = "main" }   -- why a direct push would be refused
 --
 -- A failure raises with GitHub's own message ("github: POST .../releases:
 -- 422 Validation Failed: Release tag_name already_exists"). Under --dry-run
@@ -26,7 +27,8 @@ local function repo_of(o)
   return repo
 end
 
--- call(method, path, body, expect, query) -> decoded response
+-- call(method, path, body, expect, query) -> decoded response; with
+-- expect a table of statuses, also the status it got
 local function call(method, path, body, expect, query)
   local r = http.request { method = method, url = api() .. path, query = query, headers = headers(), json = body,
                            retries = 2, retry_non_idempotent = false }
@@ -41,7 +43,7 @@ local function call(method, path, body, expect, query)
     end
     error(string.format("github: %s %s: %d %s", method, path, r.status, msg), 3)
   end
-  return r.status == 204 and {} or r:json()
+  return r.status == 204 and {} or r:json(), r.status
 end
 
 -- release{repo, tag, name, body, generate_notes = true, draft, prerelease}
@@ -82,6 +84,88 @@ function M.comment(o)
     if o.create == false then return nil end
   end
   return call("POST", string.format("/repos/%s/issues/%d/comments", repo, o.issue), { body = body }, 201)
+end
+
+-- repository(repo) -> GitHub's repository object: the token can see it
+function M.repository(repo)
+  return call("GET", "/repos/" .. repo_of { repo = repo }, nil, 200)
+end
+
+-- release_for(repo, tag) -> the release of that tag, or nil
+function M.release_for(repo, tag)
+  local rel, status = call("GET", string.format("/repos/%s/releases/tags/%s", repo_of { repo = repo }, tag), nil, { 200, 404 })
+  return status == 200 and rel or nil
+end
+
+-- Rule types that refuse a direct push of a new commit to an existing
+-- branch (GitHub's repository-rule types: rest/repos/rules, "Get rules for
+-- a branch"). creation, deletion, non_fast_forward and
+-- required_linear_history do not: the bump commit is a fast-forward of a
+-- branch that exists.
+local BLOCKING = { update = "updates are restricted", pull_request = "changes must go through a pull request",
+                   required_status_checks = "status checks must pass first",
+                   required_signatures = "commits must be signed", required_deployments = "deployments must succeed first",
+                   merge_queue = "changes must go through the merge queue", workflows = "workflows must pass first",
+                   code_scanning = "code scanning must pass first" }
+
+-- push_blockers{repo, branch} -> refusals, warnings: why GitHub would
+-- refuse drun's push to the branch, asked of GitHub itself. Rulesets:
+-- `GET /repos/{o}/{r}/rules/branches/{branch}` (every active rule, paged),
+-- and for each ruleset its `current_user_can_bypass` (always / exempt: this
+-- token may push). Classic protection: `GET .../branches/{branch}` says
+-- `protected`; its details (`.../protection`) need admin rights, so a token
+-- without them gets a warning, not a guess.
+function M.push_blockers(o)
+  local repo, branch = repo_of(o), o.branch
+  local enc = branch:gsub("[^%w%-%._~/]", function(ch) return string.format("%%%02X", ch:byte()) end)
+  local refusals, warnings, rulesets = {}, {}, {}
+  local page = 1
+  while true do
+    local rules = call("GET", string.format("/repos/%s/rules/branches/%s", repo, enc), nil, 200,
+                       { per_page = "100", page = tostring(page) })
+    for _, rule in ipairs(rules) do
+      local why = BLOCKING[rule.type]
+      if why and rule.ruleset_id then
+        local set = rulesets[rule.ruleset_id]
+        if not set then
+          set = call("GET", string.format("/repos/%s/rulesets/%d", repo, rule.ruleset_id), nil, 200)
+          rulesets[rule.ruleset_id] = set
+        end
+        local bypass = set.current_user_can_bypass
+        if bypass ~= "always" and bypass ~= "exempt" then
+          refusals[#refusals + 1] = string.format("ruleset '%s' (%s): %s%s", tostring(set.name or rule.ruleset_id),
+                                                  rule.type, why, bypass == "pull_requests_only"
+                                                  and " (this token may bypass it in pull requests only)" or "")
+        end
+      end
+    end
+    if #rules < 100 then break end
+    page = page + 1
+  end
+  local info = call("GET", string.format("/repos/%s/branches/%s", repo, enc), nil, { 200, 404 })
+  if info.protected == true then
+    local ok, p = pcall(call, "GET", string.format("/repos/%s/branches/%s/protection", repo, enc), nil, 200)
+    if not ok then
+      warnings[#warnings + 1] = string.format("%s is protected and this token cannot read how (GitHub answers only admins): "
+                                              .. "if the protection refuses the push, the release is live but untagged", branch)
+    else
+      local admins = type(p.enforce_admins) == "table" and p.enforce_admins.enabled
+      local list = admins and refusals or warnings
+      local suffix = admins and "" or " (unless this token is an admin's: enforce_admins is off)"
+      if type(p.required_pull_request_reviews) == "table" then list[#list + 1] = "branch protection: changes must go through a pull request" .. suffix end
+      local checks = type(p.required_status_checks) == "table" and p.required_status_checks
+      if checks and ((type(checks.contexts) == "table" and #checks.contexts > 0) or (type(checks.checks) == "table" and #checks.checks > 0)) then
+        list[#list + 1] = "branch protection: status checks must pass first" .. suffix
+      end
+      if type(p.required_signatures) == "table" and p.required_signatures.enabled then
+        list[#list + 1] = "branch protection: commits must be signed" .. suffix
+      end
+      if type(p.restrictions) == "table" then
+        list[#list + 1] = "branch protection: only some users, teams or apps may push" .. suffix
+      end
+    end
+  end
+  return refusals, warnings
 end
 
 return M

@@ -11,9 +11,12 @@
 --     secrets = { "CLOUDFLARE_API_TOKEN" },   -- checked before anything runs
 --     ledger = "postgres://deploy@db.internal/drun", -- where the history lives (--ledger, then DRUN_LEDGER win)
 --     validate = function(params) return "why not" end, -- params that only fail together: exit 2
+--     needs = { "clean" },      -- checked before anything runs (drun.recipe.preflight; or a function of the params)
+--     fetch = true, remote = "origin", -- a shallow clone is deepened rather than refused; the remote pushed to
 --   }
 --   (environment, approval, lock and secrets may also be functions of the params)
 --   r:step("deploy-mcp", { on_failure = "prod still on the previous CMS+MCP", undo = fn }, function(ctx) ... end)
+--   r:step("tag", { needs = { "identity", { "push", tags = fn } } }, fn) -- what the step will need, checked first
 --   return r
 --
 -- The file returns the recipe; `drun FILE key=value ...` runs it (drun.recipe.run)
@@ -68,11 +71,23 @@ function M.new(spec)
   end
   local params = spec.params or {}
   check_params(params)
+  local preflight = require "drun.recipe.preflight"
+  if type(spec.needs) == "table" then
+    for _, need in ipairs(spec.needs) do
+      local ok, e = pcall(preflight.normalise, need, "recipe.new: needs")
+      if not ok then fail("%s", e) end
+    end
+  elseif spec.needs ~= nil and type(spec.needs) ~= "function" then
+    fail("recipe.new: needs must be a list of needs or a function of the params")
+  end
+  if spec.fetch ~= nil and type(spec.fetch) ~= "boolean" then fail("recipe.new: fetch must be true or false") end
+  if spec.remote ~= nil and (type(spec.remote) ~= "string" or spec.remote == "") then fail("recipe.new: remote must be a remote's name or URL") end
   local r = setmetatable({
     name = spec.name, service = spec.service, environment = spec.environment, version = v, commit = spec.commit,
     description = spec.description, params = params, approval = spec.approval or "none",
     lock = type(spec.lock) == "function" and spec.lock or spec.lock ~= false, auto_rollback = spec.auto_rollback == true, rollback_hint = spec.rollback_hint,
     secrets = spec.secrets or {}, validate = spec.validate, ledger = spec.ledger,
+    needs = spec.needs, fetch = spec.fetch == true, remote = spec.remote or "origin",
     steps = {}, by_name = {},
   }, Recipe)
   M.created[#M.created + 1] = r
@@ -102,7 +117,7 @@ function Recipe:for_run(params)
 end
 
 -- r:step(name, [opts,] fn): opts = {description, on_failure, next, undo,
--- undo_always, read_only, verifies, timeout}. next: the command the failure
+-- undo_always, read_only, verifies, timeout, needs}. next: the command the failure
 -- report says to run next when this step fails (text with ${name}, or a
 -- function of ctx); without it, the recipe's rollback_hint when a completed
 -- step changed what is deployed, else a retry. undo_always: the undo is a local clean-up (a
@@ -123,11 +138,23 @@ function Recipe:step(name, opts, fn)
   if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
     fail("recipe %s: step '%s': timeout must be a positive number of seconds", self.name, name)
   end
+  if opts.needs ~= nil then
+    if type(opts.needs) ~= "table" and type(opts.needs) ~= "function" then
+      fail("recipe %s: step '%s': needs must be a list of needs or a function of the params", self.name, name)
+    end
+    if type(opts.needs) == "table" then
+      for _, need in ipairs(opts.needs) do
+        local ok, e = pcall(require("drun.recipe.preflight").normalise, need, "recipe " .. self.name .. ": step '" .. name .. "'")
+        if not ok then error(e, 2) end
+      end
+    end
+  end
   local info = debug.getinfo(fn, "S")
   local s = { name = name, fn = fn, description = opts.description, on_failure = opts.on_failure, undo = opts.undo,
               read_only = opts.read_only == true, timeout = opts.timeout, undo_always = opts.undo_always == true,
-              verifies = opts.verifies == true, next = opts.next,
-              where = info.short_src .. ":" .. info.linedefined }
+              verifies = opts.verifies == true, next = opts.next, needs = opts.needs,
+              where = info.short_src .. ":" .. info.linedefined,
+              file = info.source:sub(1, 1) == "@" and info.source:sub(2) or nil, line = info.linedefined }
   self.steps[#self.steps + 1] = s
   self.by_name[name] = s
   return self

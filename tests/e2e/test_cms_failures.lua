@@ -158,6 +158,7 @@ end)
 t.test("next: a failed test gate says retry (nothing deployed); a failed smoke check names this run's rollback", function()
   local f = cmsfix.setup()
   fs.write(f.repo .. "/scripts/test.sh", "echo '1 test failed'; exit 1\n")
+  proc.run { "git", "-C", f.repo, "commit", "-qam", "a test that fails" } -- committed: a dirty tree never gets this far
   local r = f:run("cms-prod", "--yes")
   t.eq(r.code, 1)
   t.match(r.stdout, "✗ test failed")

@@ -248,7 +248,8 @@ t.test("approval: required without a TTY and without --yes -> exit 5; --yes reco
   local r = run(path, lp, { "ticket=1" })
   t.eq(r.code, 5)
   t.match(r.stdout, "approval required: re%-run with %-%-yes")
-  t.eq(fs.exists(lp), false, "nothing ran, nothing recorded")
+  -- the ledger was reached first (preflight: it must be there before anyone approves), and has no record
+  t.eq(ledger.open(lp):latest {}, nil, "nothing ran, nothing recorded")
   r = run(path, lp, { "ticket=1", "--yes" }, { env = { GITHUB_ACTOR = "alice" } })
   t.eq(r.code, 0, r.stderr)
   local rec = ledger.open(lp):latest {}
@@ -343,6 +344,69 @@ t.test("under GitHub Actions: groups, an error annotation, a step summary", func
   local md = fs.read(summary)
   t.match(md, "### web 1%.2%.0%+build%.1 → staging: FAILED at smoke")
   t.match(md, "| smoke | failed | %d+ms |")
+end)
+
+t.test("GitHub Actions: the annotation points at the failed step's line, with data and property escaping done right", function()
+  local path, lp, d = recipe_file([[{ name = "esc", service = "web", environment = "staging", version = "1.0.0" }]], [[
+r:step("check, then: go", function(ctx)
+  error("100% broken:\r\nsee, here", 0)
+end)
+]])
+  local r = run(path, lp, {}, { cwd = d, env = { GITHUB_ACTIONS = "true", GITHUB_WORKSPACE = d } })
+  t.eq(r.code, 1)
+  -- actions/toolkit command.ts: escapeData (% CR LF) for the message, escapeProperty (also : and ,) for file and title
+  t.match(r.stdout, "\n::error file=recipes/test%.lua,line=3,title=check%%2C then%%3A go failed::100%%25 broken:%%0D%%0Asee, here\n",
+          r.stdout)
+  -- a recipe outside the workspace: no file= GitHub could not show
+  r = run(path, lp, {}, { cwd = d, env = { GITHUB_ACTIONS = "true", GITHUB_WORKSPACE = t.tmpdir() } })
+  t.match(r.stdout, "\n::error title=check%%2C then%%3A go failed::")
+end)
+
+t.test("$GITHUB_OUTPUT: record_id, full_version, version, status and ctx.output values, in the runner's delimiter form, masked", function()
+  local path, lp, d = recipe_file([[{ name = "out", service = "web", environment = "staging", version = "2.0.0" }]], [[
+r:step("one", function(ctx)
+  ctx.output("url", "https://web.example/pr-1")
+  ctx.output("notes", "line one\nline two")
+  ctx.output("url", "https://web.example/pr-2") -- the last value wins
+  ctx.output("token_shown", os.getenv("API_TOKEN"))
+  local ok, e = pcall(ctx.output, "bad name", "x")
+  ctx.log.info("bad name: %s", tostring(e))
+  ok, e = pcall(ctx.output, "t", {})
+  ctx.log.info("table: %s", tostring(e))
+end)
+]])
+  local file = d .. "/output"
+  local r = run(path, lp, {}, { env = { GITHUB_OUTPUT = file, API_TOKEN = "tok-abcdef123456" } })
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "bad name: ctx%.output: name must be letters, digits, _ and %-")
+  t.match(r.stdout, "table: ctx%.output: value must be text, a number or a boolean")
+  local outputs = require("runner").outputs { GITHUB_OUTPUT = file }
+  local rec = ledger.open(lp):latest {}
+  t.eq(outputs.record_id, rec.id)
+  t.eq(outputs.full_version, "2.0.0+build.1")
+  t.eq(outputs.version, "2.0.0")
+  t.eq(outputs.status, "success")
+  t.eq(outputs.url, "https://web.example/pr-2")
+  t.eq(outputs.notes, "line one\nline two")
+  t.eq(outputs.token_shown, "***")
+  t.no_match(fs.read(file), "tok%-abcdef")
+  t.match(fs.read(file), "^record_id<<ghadelimiter_%w+\n")
+  -- a failed run says so too; an output file that cannot be written is a warning, never a failure
+  r = run(path, lp, {}, { env = { GITHUB_OUTPUT = d, API_TOKEN = "tok-abcdef123456" } })
+  t.eq(r.code, 0)
+  t.match(r.stdout, "drun: warning: cannot write the job's outputs %(%$GITHUB_OUTPUT%)")
+end)
+
+t.test("needs: an unknown need or a wrong shape is the recipe's error, named where it is declared", function()
+  local path, lp = recipe_file([[{ name = "n", service = "web", environment = "staging", needs = { "cleen" } }]], "")
+  local r = run(path, lp, {})
+  t.eq(r.code, 3)
+  t.match(r.stderr, "unknown need 'cleen' %(known: identity, clean, history, tags, push, release%)")
+  path, lp = recipe_file([[{ name = "n", service = "web", environment = "staging" }]],
+                         [[r:step("s", { needs = { { push = true } } }, function() end)]])
+  r = run(path, lp, {})
+  t.eq(r.code, 3)
+  t.match(r.stderr, "step 's': each need is a name or a table")
 end)
 
 t.test("--dry-run: read-only calls run, mutating ones are printed, the ledger is untouched", function()

@@ -29,6 +29,10 @@ Faults (tests/sandbox/fault, they stay until cleared):
   health:<name>:<env> = 500 | old | invalid-json | hang   (workers; health:<name> for the top level)
   health:<app> = 500 | invalid-json | hang                 (Fly apps)
   github-release = 422
+  github-protect = BRANCH:RULE[:BYPASS]                     a repository ruleset on BRANCH with one rule
+                                                           (pull_request, update, ...); BYPASS is the
+                                                           token's current_user_can_bypass (default never)
+  github-protect-classic = BRANCH                          classic branch protection this token cannot read
 
     server.py PORTFILE [GIT_DIR]   GIT_DIR: the repository release notes come from
 """
@@ -152,7 +156,7 @@ def github(method, path, query, body, authed):
 def github_route(gh, method, path, body, authed):
     if not authed:
         return 401, {"message": "Requires authentication", "documentation_url": "https://docs.github.com/rest"}
-    m = re.match(r"^/repos/([^/]+)/([^/]+)(/.*)$", path)
+    m = re.match(r"^/repos/([^/]+)/([^/]+)(/.*|)$", path)
     if not m:
         return 404, {"message": "Not Found"}
     owner, repo, rest = m.groups()
@@ -207,6 +211,51 @@ def github_route(gh, method, path, body, authed):
         c["body"] = body.get("body", c["body"])
         c["updated_at"] = sb.now_iso()
         return 200, c
+    # Rulesets and branch protection (docs.github.com/rest/repos/rules, "Get
+    # rules for a branch" and "Get a repository ruleset"; rest/branches): the
+    # rule shape {type, ruleset_source_type, ruleset_source, ruleset_id}, the
+    # ruleset's current_user_can_bypass (always | pull_requests_only | never).
+    protect = sb.peek_fault("github-protect")
+    ruleset = None
+    if protect:
+        pb, _, prest = protect.partition(":")
+        ptype, _, bypass = prest.partition(":")
+        ruleset = {"id": 42, "name": "protect " + pb, "target": "branch", "source_type": "Repository",
+                   "source": "%s/%s" % (owner, repo), "enforcement": "active",
+                   "conditions": {"ref_name": {"include": ["refs/heads/" + pb], "exclude": []}},
+                   "rules": [{"type": ptype or "pull_request"}], "current_user_can_bypass": bypass or "never",
+                   "branch": pb}
+    m2 = re.match(r"^/rules/branches/(.+)$", rest)
+    if m2 and method == "GET":
+        if ruleset and ruleset["branch"] == m2.group(1):
+            return 200, [{"type": r["type"], "ruleset_source_type": "Repository", "ruleset_source": ruleset["source"],
+                          "ruleset_id": ruleset["id"]} for r in ruleset["rules"]]
+        return 200, []
+    m2 = re.match(r"^/rulesets/(\d+)$", rest)
+    if m2 and method == "GET":
+        if ruleset and int(m2.group(1)) == ruleset["id"]:
+            return 200, {k: v for k, v in ruleset.items() if k != "branch"}
+        return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest/repos/rules#get-a-repository-ruleset"}
+    classic = sb.peek_fault("github-protect-classic")
+    m2 = re.match(r"^/branches/([^/]+)(/protection)?$", rest)
+    if m2 and method == "GET":
+        name = m2.group(1)
+        if m2.group(2):
+            if classic == name:  # what a token without admin rights gets
+                return 403, {"message": "Resource not accessible by integration",
+                             "documentation_url": "https://docs.github.com/rest/branches/branch-protection#get-branch-protection"}
+            return 404, {"message": "Branch not protected",
+                         "documentation_url": "https://docs.github.com/rest/branches/branch-protection#get-branch-protection"}
+        r = subprocess.run(["git", "--git-dir", GIT_DIR, "rev-parse", "--verify", "-q", "refs/heads/" + name],
+                           capture_output=True, text=True) if GIT_DIR else None
+        if not r or r.returncode != 0:
+            return 404, {"message": "Branch not found", "documentation_url": "https://docs.github.com/rest/branches/branches#get-a-branch"}
+        return 200, {"name": name, "commit": {"sha": r.stdout.strip()}, "protected": classic == name,
+                     "protection": {"enabled": classic == name, "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []}},
+                     "protection_url": "https://api.github.example/repos/%s/%s/branches/%s/protection" % (owner, repo, name)}
+    if rest == "" and method == "GET":
+        return 200, {"full_name": "%s/%s" % (owner, repo), "name": repo, "owner": {"login": owner},
+                     "default_branch": "main", "permissions": {"admin": False, "push": True, "pull": True}}
     m2 = re.match(r"^/git/ref/(.+)$", rest)
     if m2 and method == "GET" and GIT_DIR:
         r = subprocess.run(["git", "--git-dir", GIT_DIR, "rev-parse", "--verify", "-q", "refs/" + m2.group(1)],

@@ -52,6 +52,17 @@ local function plan(r, script, params, ledger_flag)
   lines[#lines + 1] = "lock        " .. (type(r.lock) == "function" and "depends on the params" or r.lock and (r.service .. "/" .. (type(r.environment) == "string" and r.environment or "<environment>")) or "none")
   lines[#lines + 1] = "rollback    " .. (r.auto_rollback and "automatic on failure" or "manual (--auto-rollback to undo on failure)")
   if r.rollback_hint then lines[#lines + 1] = "            then: " .. (type(r.rollback_hint) == "string" and r.rollback_hint or "(computed)") end
+  local ok, needs = pcall(require("drun.recipe.preflight").collect, r, params)
+  if not ok then
+    lines[#lines + 1] = "preflight   (depends on the params: " .. tostring(needs):gsub("^[^\n]-%.lua:%d+: ", "") .. ")"
+  elseif #needs == 0 then
+    lines[#lines + 1] = "preflight   secrets and ledger only"
+  else
+    for i, need in ipairs(needs) do
+      lines[#lines + 1] = (i == 1 and "preflight   " or "            ") .. require("drun.recipe.preflight").describe(need)
+    end
+    if r.fetch then lines[#lines + 1] = "            a shallow clone is deepened first (fetch = true)" end
+  end
   lines[#lines + 1] = "steps"
   for i, s in ipairs(r.steps) do
     local tags = {}

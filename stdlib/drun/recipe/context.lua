@@ -6,6 +6,7 @@
 --                                       under --dry-run printed instead unless read-only
 --   ctx.sh(script, opts)                the same through /bin/sh
 --   ctx.set(key, value) / ctx.get(key)  kept in the ledger record's metadata
+--   ctx.output(name, value)             a job output ($GITHUB_OUTPUT under GitHub Actions), at the run's end
 --   ctx.secret(NAME)                    drun.env.secret, masked everywhere
 --   ctx.http, ctx.health, ctx.log, ctx.json, ctx.fs, ctx.git (the repository, opened on use)
 --   ctx.ledger (the run's ledger; nil under --dry-run), ctx.ledger_path
@@ -53,6 +54,21 @@ function M.new(engine)
   end
 
   function ctx.get(key) return meta[key] end
+
+  engine.outputs = engine.outputs or {}
+  function ctx.output(name, value)
+    local outputs = require "drun.recipe.outputs"
+    if not outputs.valid_name(name) then
+      error("ctx.output: name must be letters, digits, _ and - (got " .. tostring(name) .. ")", 2)
+    end
+    if type(value) ~= "string" and type(value) ~= "number" and type(value) ~= "boolean" then
+      error("ctx.output: value must be text, a number or a boolean (got a " .. type(value) .. ")", 2)
+    end
+    for _, kv in ipairs(engine.outputs) do
+      if kv[1] == name then kv[2] = value return end
+    end
+    engine.outputs[#engine.outputs + 1] = { name, value }
+  end
 
   function ctx.secret(name)
     local ok, v = pcall(env.secret, name)

@@ -13,6 +13,7 @@
 --   step_end     {step, index, status = "success"|"failed"|"skipped", duration_ms, error?}
 --   rollback     {step, status = "success"|"failed", duration_ms, error?}
 --   dry_run      {step, would}
+--   preflight    {ok, checks = [{name, ok, detail}], warnings = [...]}
 --   recipe_end   {status, exit_code, duration_ms, failed_step?, error?}
 local json = require "drun.json"
 local out = require "drun.core.out"
@@ -65,8 +66,24 @@ function Report:output_event(stream, line, level)
                  stream ~= "log") -- a child's lines come masked from drun.proc; log lines are masked here
 end
 
--- GitHub's workflow commands need %, CR and LF escaped in their values
-local function gh_escape(s) return (s:gsub("%%", "%%25"):gsub("\r", "%%0D"):gsub("\n", "%%0A")) end
+-- GitHub's workflow commands (FLOWS.md §6; actions/toolkit's command.ts,
+-- escapeData and escapeProperty): %, CR and LF escaped in the message, and
+-- also : and , in a property (file=..., title=...).
+function M.gh_data(s) return (s:gsub("%%", "%%25"):gsub("\r", "%%0D"):gsub("\n", "%%0A")) end
+-- A file as GitHub names it in an annotation: relative to the workspace
+-- ($GITHUB_WORKSPACE, else the current directory); nil when the file is not
+-- in it (a module embedded in drun has no line GitHub could show).
+function M.workspace_path(file)
+  local fs = require "drun.fs"
+  local root = os.getenv("GITHUB_WORKSPACE")
+  root = fs.try.realpath(root ~= "" and root or ".")
+  local real = fs.try.realpath(file)
+  if not (root and real) then return nil end
+  if real:sub(1, #root + 1) == root .. "/" then return real:sub(#root + 2) end
+  return nil
+end
+
+function M.gh_property(s) return (M.gh_data(s):gsub(":", "%%3A"):gsub(",", "%%2C")) end
 
 function Report:elapsed() return time.now() - self.started end
 
@@ -118,6 +135,30 @@ function Report:step_end(index, step, status, seconds, err)
   self.step = nil
 end
 
+-- What preflight found (drun.recipe.preflight): one line per need; when
+-- one failed, every fix and "nothing was run". Returns true when all passed.
+function Report:preflight(results, warnings)
+  local ok = true
+  for _, c in ipairs(results) do ok = ok and c.ok end
+  self:event("preflight", { ok = ok, checks = json.array(results), warnings = json.array(warnings) })
+  self:say("preflight\n")
+  for _, c in ipairs(results) do
+    self:say(string.format("%s%s %-9s %s\n", INDENT, c.ok and self:paint("green", "ok  ") or self:paint("red", "FAIL"), c.name,
+                           (c.detail:gsub("\n", "\n" .. INDENT .. "               "))))
+  end
+  for _, w in ipairs(warnings) do self:say(INDENT .. self:paint("yellow", "warn: ") .. w .. "\n") end
+  if ok then return true end
+  self:say(self:paint("red", "✗ preflight failed") .. ": nothing was run, nothing changed; fix the above and re-run\n")
+  if self.github then
+    local lines = {}
+    for _, c in ipairs(results) do if not c.ok then lines[#lines + 1] = c.name .. ": " .. c.detail end end
+    out.write(self.human, "::error title=" .. M.gh_property("preflight failed") .. "::"
+                          .. M.gh_data(table.concat(lines, "\n")) .. "\n")
+  end
+  self:recipe_end { status = "refused", exit_code = 1, error = "preflight failed" }
+  return false
+end
+
 function Report:rollback(step, status, seconds, err)
   self:event("rollback", { step = step.name, status = status, duration_ms = math.floor(seconds * 1000 + 0.5), error = err })
   self:say(string.format("%s undo %s: %s%s\n", self:paint("yellow", "↺"), step.name,
@@ -140,8 +181,14 @@ function Report:failure(f)
   if f.next then lines[#lines + 1] = "  next:   " .. f.next end
   self:say(table.concat(lines, "\n") .. "\n")
   if self.github then
-    out.write(self.human, string.format("::error title=%s failed::%s\n", gh_escape(f.step),
-                                        gh_escape(f.error .. (f.state and ("\nstate: " .. f.state) or ""))))
+    -- file= must be the workspace's path for GitHub to point at the line
+    local props = {}
+    local file = f.file and M.workspace_path(f.file)
+    if file then props[#props + 1] = "file=" .. M.gh_property(file) end
+    if file and f.line then props[#props + 1] = "line=" .. f.line end
+    props[#props + 1] = "title=" .. M.gh_property(f.step .. " failed")
+    out.write(self.human, "::error " .. table.concat(props, ",") .. "::"
+                          .. M.gh_data(f.error .. (f.state and ("\nstate: " .. f.state) or "")) .. "\n")
   end
 end
 

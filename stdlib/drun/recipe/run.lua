@@ -5,6 +5,7 @@
 local ledger_mod = require "drun.ledger"
 local report_mod = require "drun.recipe.report"
 local context = require "drun.recipe.context"
+local preflight = require "drun.recipe.preflight"
 local runtime = require "drun.runtime"
 local core_proc = require "drun.core.proc"
 local guard = require "drun.core.guard"
@@ -101,6 +102,16 @@ local function call_step(engine, fn, ctx, step)
   return false, interrupted or out.redact(text(err)), interrupted ~= nil
 end
 
+-- The job's outputs ($GITHUB_OUTPUT): what the run was, then what its
+-- steps set with ctx.output. A file that cannot be written is a warning.
+local function write_outputs(report, engine, ctx, status)
+  local list = { { "record_id", ctx.record_id or "" }, { "full_version", ctx.full_version or "" },
+                 { "version", ctx.version or "" }, { "status", status } }
+  for _, kv in ipairs(engine.outputs or {}) do list[#list + 1] = kv end
+  local warning = require("drun.recipe.outputs").write(list)
+  if warning then report:say("drun: warning: " .. warning .. " (the deploy is recorded in the ledger all the same)\n") end
+end
+
 local execute
 
 -- execute(r, opts) -> exit code. Whatever goes wrong inside drun itself, the
@@ -166,14 +177,7 @@ function execute(r, o, cleanup)
     end
   end
 
-  local approved_via, why = approve(r, ctx, report, o)
-  if not approved_via then
-    report:say("drun: " .. why .. "\n")
-    report:recipe_end { status = "refused", exit_code = 5, error = why }
-    return 5
-  end
-
-  -- never deploy unrecorded: the ledger first, then the lock, then the record
+  -- never deploy unrecorded: the ledger is reached before anything else
   local db, rec
   if o.dry_run then
     ctx.full_version = ctx.version .. "+build.?"
@@ -186,6 +190,29 @@ function execute(r, o, cleanup)
     db = d
     cleanup.db = db
   end
+
+  -- what the steps will need later, before anyone approves or anything changes
+  runtime.dry_run, runtime.sink = o.dry_run, function(msg) report:would(msg) end
+  local needs = preflight.collect(r, o.params, o.from_index)
+  if #needs > 0 then
+    local results, warnings = preflight.run(needs, { ctx = ctx, dir = o.repo_dir, fetch = r.fetch, remote = r.remote,
+                                                     stream = function(stream, line) report:output(stream, line) end })
+    if rawget(ctx, "git") then ctx.git:close() rawset(ctx, "git", nil) end -- a fetch changed the repository
+    if not report:preflight(results, warnings) then
+      write_outputs(report, engine, ctx, "refused")
+      if db then db:close() end
+      return 1
+    end
+  end
+
+  local approved_via, why = approve(r, ctx, report, o)
+  if not approved_via then
+    report:say("drun: " .. why .. "\n")
+    report:recipe_end { status = "refused", exit_code = 5, error = why }
+    if db then db:close() end
+    return 5
+  end
+
   local function finish_ledger() if db then db:close() end end
   if db and r.lock then
     local ok, e = pcall(db.lock, db, r.service, r.environment, { recipe = r.name, run_url = ctx.run_url,
@@ -351,6 +378,7 @@ function execute(r, o, cleanup)
     exit_code = failed.interrupted and 130 or 1
     report:failure {
       step = failed.step.name, error = failed.error, seconds = failed.seconds, done = done,
+      file = failed.step.file, line = failed.step.line,
       state = failed.not_started and ("nothing of " .. failed.step.name .. " ran; what the steps before it did is in effect")
           or interpolate(failed.step.on_failure, ctx),
       undo = undo_text, incomplete = incomplete, next = next_command(r, failed, completed, status, ctx),
@@ -379,6 +407,7 @@ function execute(r, o, cleanup)
   report:summary(results, status, headline)
   report:recipe_end { status = status, exit_code = exit_code, failed_step = failed and failed.step.name,
                       error = failed and failed.error }
+  write_outputs(report, engine, ctx, status)
   local stats_path = os.getenv("DRUN_STATS") -- measurements for bench/cms
   if stats_path and stats_path ~= "" then
     local pstats, hstats = require("drun.proc").stats, require("drun.health").stats

@@ -62,15 +62,17 @@ asan: all
 
 help:
 	@echo "make            build $(B)/drun"
-	@echo "make deps       install the missing Debian packages (vendor/debian-packages.txt)"
+	@echo "make deps       install the missing Debian packages (vendor/debian-*packages.txt)"
 	@echo "make test       deps + build + C unit, Lua and end-to-end tests"
 	@echo "make asan test  the same under AddressSanitizer + UBSan (build/asan/)"
 	@echo "make demo       deps + build + the CMS flow against the local platform sandbox"
 	@echo "make bench      benchmarks in bench/, side by side with their baselines"
 	@echo "make fuzz       libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (60); make test runs them briefly"
 	@echo "make install PREFIX=/usr/local"
+	@echo "make deb        $(B)/drun_<version>_<arch>.deb, its Depends the libraries drun links and dlopen()s"
 
 deps:
+	@tools/deps vendor/debian-build-packages.txt
 	@tools/deps vendor/debian-packages.txt
 	@tools/deps-npm tests/sandbox
 
@@ -132,9 +134,18 @@ demo: deps all
 bench: all
 	@bench/run $(B)/drun
 
+# The man page and shell completions are installed once they exist
+# (generated from the CLI's specification: not yet).
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(B)/drun $(DESTDIR)$(PREFIX)/bin/drun
+	@if [ -f $(B)/drun.1 ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && install -m 644 $(B)/drun.1 $(DESTDIR)$(PREFIX)/share/man/man1/drun.1; fi
+	@if [ -f $(B)/completion/drun.bash ]; then install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions && install -m 644 $(B)/completion/drun.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/drun; fi
+
+# drun_<version>_<arch>.deb in $(B)/: `apt install ./$(B)/drun_*.deb` brings
+# the libraries drun links and those it loads on first use (tools/deb).
+deb: all
+	@tools/deb $(B) $(B)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/drun

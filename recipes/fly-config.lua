@@ -17,4 +17,6 @@ return {
   strategy = "rolling",
   wait_timeout = "5m",
   github_repo = env("GITHUB_REPOSITORY") or "acme/app",
+  fetch = false,          -- true: deepen a shallow CI checkout (git fetch --unshallow --tags) instead of refusing it
+                          -- before anything runs (the snapshot compares migrations between two commits)
 }

@@ -126,6 +126,7 @@ function M.promote(c)
     name = "fly-promote", service = c.service,
     environment = function(params) return PATHS[params.promotion_path][2] end,
     description = "promote the digest one environment further",
+    fetch = c.fetch,
     params = {
       promotion_path = { choices = choices, required = true, description = "which environment to which" },
       image_digest = { default = "", description = "promote this digest (sha256:...) instead of what the source runs" },
@@ -169,6 +170,7 @@ function M.promote(c)
   end)
 
   r:step("snapshot", { description = "snapshot the target's database if migrations changed",
+                       needs = { "history" }, -- migrations changed between two commits: both must be here
                        on_failure = "nothing deployed: the snapshot failed; fix it or take one by hand, then retry" }, function(ctx)
     if ctx.get("noop") then ctx.set("backup_id", json.null); return ctx.set("snapshot", "skipped: nothing to promote") end
     local old, new = ctx.get("target_previous_commit"), ctx.get("commit")

@@ -110,7 +110,8 @@ t.test("examples/github: parse, use the action as it is declared, name recipes a
             t.eq(r.code, 0, where .. ": drun plan " .. step.with.recipe .. " " .. table.concat(combo, " ") .. ": " .. r.stderr)
           end
           -- a recipe that tags or compares with history gets the whole history
-          if step.with.recipe:match("cms%-prod") or step.with.recipe:match("docs%-pages") then
+          if step.with.recipe:match("cms%-prod") or step.with.recipe:match("docs%-pages")
+             or step.with.recipe:match("fly%-promote") then
             t.eq(fetch_depth, 0, where .. ": fetch-depth: 0")
           end
         end

@@ -301,16 +301,12 @@ t.test("context: GitHub Actions variables, else the repository and the user", fu
   t.eq(r.stdout, "Fixture\t" .. git.open(work):head().sha .. "\tmain\tnil\n")
 end)
 
-t.test("https-style push: the token goes through the credential callback and is never printed", function()
-  local work, _, d = fixture()
-  local token = "ghs_testTokenValue1234567890"
+-- over_http(work, d, token, code) -> the run: d/origin.git served by git's
+-- own http-backend behind Basic auth (tests/servers/git_http.py), and `code`
+-- run in work with URL set to it and GITHUB_TOKEN right, wrong, then unset
+local function over_http(work, d, token, code)
   local server = (os.getenv("DRUN_ROOT") or fs.cwd()) .. "/tests/servers/git_http.py"
-  local push = [[
-    local r = require('drun.git').open('.')
-    local ok, err = pcall(r.push, r, os.getenv('URL'), { 'refs/heads/main' })
-    print(ok, err)
-  ]]
-  local r = proc.run { "sh", "-c", [[
+  return proc.run { "sh", "-c", [[
     python3 "$0" "$1" "$1/port" & server=$!
     for i in $(seq 100); do [ -s "$1/port" ] && break; sleep 0.05; done
     url="http://127.0.0.1:$(cat "$1/port")/origin.git"
@@ -318,7 +314,17 @@ t.test("https-style push: the token goes through the credential callback and is 
     echo "== wrong token"; URL=$url GITHUB_TOKEN=wrong-token-000 "$4" -e "$2"
     echo "== no token"; URL=$url GITHUB_TOKEN= "$4" -e "$2"
     kill $server
-  ]], server, d, push, token, t.DRUN, cwd = work, env = { GIT_TEST_TOKEN = token }, timeout = 60 }
+  ]], server, d, code, token, t.DRUN, cwd = work, env = { GIT_TEST_TOKEN = token }, timeout = 60 }
+end
+
+t.test("https-style push: the token goes through the credential callback and is never printed", function()
+  local work, _, d = fixture()
+  local token = "ghs_testTokenValue1234567890"
+  local r = over_http(work, d, token, [[
+    local r = require('drun.git').open('.')
+    local ok, err = pcall(r.push, r, os.getenv('URL'), { 'refs/heads/main' })
+    print(ok, err)
+  ]])
   t.match(r.stdout, "== right token\ntrue\ttrue\n")
   t.match(r.stdout, "== wrong token\nfalse\t[^\n]*git: push to 'http://127%.0%.0%.1:%d+/origin%.git' rejected: authentication failed %(the token was refused%)\n")
   t.match(r.stdout, "== no token\nfalse\t[^\n]*rejected: the remote requires authentication; set GITHUB_TOKEN\n")
@@ -329,21 +335,11 @@ end)
 t.test("remote_refs: asked as a push asks (credentials for writing), nothing sent; is_shallow", function()
   local work, origin, d = fixture()
   local token = "ghs_testTokenValue1234567890"
-  local server = (os.getenv("DRUN_ROOT") or fs.cwd()) .. "/tests/servers/git_http.py"
-  local ask = [[
+  local r = over_http(work, d, token, [[
     local r = require('drun.git').open('.')
     local ok, refs = pcall(r.remote_refs, r, os.getenv('URL'))
     if ok then print(refs['refs/heads/main'], refs['refs/tags/cms-v1.10.0'] ~= nil) else print(false, refs) end
-  ]]
-  local r = proc.run { "sh", "-c", [[
-    python3 "$0" "$1" "$1/port" & server=$!
-    for i in $(seq 100); do [ -s "$1/port" ] && break; sleep 0.05; done
-    url="http://127.0.0.1:$(cat "$1/port")/origin.git"
-    echo "== right token"; URL=$url GITHUB_TOKEN="$3" "$4" -e "$2"
-    echo "== wrong token"; URL=$url GITHUB_TOKEN=wrong-token-000 "$4" -e "$2"
-    echo "== no token"; URL=$url GITHUB_TOKEN= "$4" -e "$2"
-    kill $server
-  ]], server, d, ask, token, t.DRUN, cwd = work, env = { GIT_TEST_TOKEN = token }, timeout = 60 }
+  ]])
   local head = git.open(work):head().sha
   t.match(r.stdout, "== right token\n" .. head .. "\ttrue\n")
   t.match(r.stdout, "== wrong token\nfalse\t[^\n]*git: push to 'http://127%.0%.0%.1:%d+/origin%.git' rejected: authentication failed %(the token was refused%)\n")

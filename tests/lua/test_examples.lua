@@ -120,3 +120,19 @@ t.test("examples/github: parse, use the action as it is declared, name recipes a
     t.ok(uses > 0, name .. " uses the action")
   end
 end)
+
+t.test("action.yml's run step: params one per line (blank lines and spaces dropped), flags from inputs, the ledger as DRUN_LEDGER", function()
+  local script
+  for _, step in ipairs(action.runs.steps) do if step.id == "run" then script = step.run end end
+  t.ok(script, "the run step")
+  local bin = t.tmpdir()
+  t.write(bin .. "/drun", '#!/bin/sh\nfor a in "$@"; do printf "[%s]" "$a"; done; printf "\\nDRUN_LEDGER=%s\\n" "$DRUN_LEDGER"\n')
+  proc.run { "chmod", "+x", bin .. "/drun" }
+  local r = proc.run { "bash", "-e", "-c", script, env = {
+    PATH = bin .. ":" .. os.getenv("PATH"), DRUN_INPUT_RECIPE = "recipes/cms-prod.lua",
+    DRUN_INPUT_PARAMS = "version_bump=minor\n\n  reason=two words; $(touch /tmp/x)  \n", DRUN_INPUT_YES = "true",
+    DRUN_INPUT_DRY_RUN = "false", DRUN_INPUT_AUTO_ROLLBACK = "false", DRUN_INPUT_WAIT_LOCK = "30",
+    DRUN_INPUT_LEDGER = "postgres://drun:pw@db/drun" } }
+  t.eq(r.stdout, "[recipes/cms-prod.lua][version_bump=minor][reason=two words; $(touch /tmp/x)][--yes]"
+               .. "[--no-auto-rollback][--wait-lock][30]\nDRUN_LEDGER=postgres://drun:pw@db/drun\n")
+end)

@@ -8,7 +8,7 @@ local schema = require "drun.ledger.schema"
 
 local M = {}
 local APP_ID = 0x6472756e -- "drun"
-local NOTADB, CORRUPT = 26, 11
+local NOTADB, CORRUPT, BUSY = 26, 11, 5 -- sqlite result codes
 
 -- Where sqlite's SQL differs from the portable SQL of drun.ledger.policy.
 M.dialect = {
@@ -117,7 +117,17 @@ function M.open(addr, read_only)
     end
     return self, r.version
   end
-  local ok, werr = conn:exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON")
+  -- Switching a new file to WAL takes an exclusive lock, and sqlite answers
+  -- SQLITE_BUSY at once, without the busy handler, when other drun are
+  -- opening the same new ledger at that moment (50 first runs at once):
+  -- that is waited out here, as the busy handler waits out a writer.
+  local ok, werr, wcode
+  local deadline = require("drun.time").now() + 60
+  repeat
+    ok, werr, wcode = conn:exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON")
+    local busy = not ok and wcode and wcode & 0xff == BUSY
+    if busy then require("drun.time").sleep(0.005 + math.random() * 0.02) end
+  until not busy or require("drun.time").now() > deadline
   if not ok then
     conn:close()
     error("ledger: cannot write: " .. werr, 0)

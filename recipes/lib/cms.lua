@@ -153,10 +153,10 @@ function M.production(c)
     on_failure = "the release is live; the bump commit or tag did not reach " .. c.remote .. ": push them by hand",
     next = function(ctx)
       return string.format("git push %s %s %s (the release is live: do not roll back for this)", c.remote,
-                           ctx.branch or "main", semver.format(ctx.version, c.tag_prefix))
+                           ctx.branch or "main", release_tag(ctx))
     end,
   }, function(ctx)
-    local tag = semver.format(ctx.version, c.tag_prefix)
+    local tag = release_tag(ctx)
     ctx.git:commit({ c.package_json }, string.format("%s %s", c.service, ctx.version))
     ctx.git:tag(tag, { message = string.format("%s %s (%s)", c.service, ctx.version, ctx.full_version) })
     -- HEAD, not a local branch of that name: a checkout may be detached at the commit it deploys
@@ -169,10 +169,10 @@ function M.production(c)
     on_failure = "the release is live and tagged; create the GitHub release by hand",
     next = function(ctx)
       return string.format("gh release create %s --generate-notes --title '%s %s' (the release is live: do not roll back for this)",
-                           semver.format(ctx.version, c.tag_prefix), c.service, ctx.version)
+                           release_tag(ctx), c.service, ctx.version)
     end,
   }, function(ctx)
-    local tag = semver.format(ctx.version, c.tag_prefix)
+    local tag = release_tag(ctx)
     local rel = github.release { repo = c.github_repo, tag = tag, name = string.format("%s %s", c.service, ctx.version) }
     ctx.set("release_url", rel.html_url)
     ctx.log.info("released %s", rel.html_url or tag)

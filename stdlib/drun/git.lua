@@ -89,11 +89,13 @@ end
 -- and where it came from, or nil and what to do.
 M.ACTIONS_IDENTITY = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
 
+-- an environment variable, nil when unset or empty
+local function env(name)
+  local v = os.getenv(name)
+  return v ~= "" and v or nil
+end
+
 function Repo:identity()
-  local function env(name)
-    local v = os.getenv(name)
-    return v ~= "" and v or nil
-  end
   local name, email = env("GIT_AUTHOR_NAME"), env("GIT_AUTHOR_EMAIL")
   if name and email then return string.format("%s <%s>", name, email), "GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL" end
   name, email = self:config("user.name"), self:config("user.email")
@@ -227,10 +229,6 @@ end
 
 -- context(dir_or_repo) -> {actor, sha, branch, run_id, run_url}
 function M.context(where)
-  local function env(name)
-    local v = os.getenv(name)
-    return v ~= "" and v or nil
-  end
   if type(where) == "table" and where.workdir then where = where:workdir() end
   local gd = git_dir(where)
   local sha, branch

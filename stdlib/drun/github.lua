@@ -117,7 +117,7 @@ local BLOCKING = { update = "updates are restricted", pull_request = "changes mu
 -- without them gets a warning, not a guess.
 function M.push_blockers(o)
   local repo, branch = repo_of(o), o.branch
-  local enc = branch:gsub("[^%w%-%._~/]", function(ch) return string.format("%%%02X", ch:byte()) end)
+  local enc = http.urlencode(branch, "/")
   local refusals, warnings, rulesets = {}, {}, {}
   local page = 1
   while true do

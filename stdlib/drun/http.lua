@@ -116,9 +116,13 @@ function M.redirect(req, status, location)
   req.url = to
 end
 
-local function urlencode(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+-- urlencode(s [, keep]): RFC 3986 percent-encoding of all but unreserved
+-- characters and those in keep ("/" for a path that may hold a branch name)
+function M.urlencode(s, keep)
+  local unsafe = keep and ("[^%w%-%._~" .. keep:gsub("%p", "%%%0") .. "]") or "[^%w%-%._~]"
+  return (tostring(s):gsub(unsafe, function(c) return string.format("%%%02X", c:byte()) end))
 end
+local urlencode = M.urlencode
 
 local function with_query(url, query)
   if not query then return url end

@@ -35,6 +35,16 @@ local PARAM_TYPES = { string = true, number = true, boolean = true }
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 3) end
 
+-- needs: a list (each need checked here, where it is declared) or a function of the params
+local function check_needs(needs, where, need_where)
+  if needs == nil or type(needs) == "function" then return end
+  if type(needs) ~= "table" then error(where .. ": needs must be a list of needs or a function of the params", 3) end
+  for _, need in ipairs(needs) do
+    local ok, e = pcall(require("drun.recipe.preflight").normalise, need, need_where or where)
+    if not ok then error(e, 3) end
+  end
+end
+
 local function check_params(params)
   for name, p in pairs(params) do
     if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then fail("recipe: invalid parameter name %s", tostring(name)) end
@@ -71,15 +81,7 @@ function M.new(spec)
   end
   local params = spec.params or {}
   check_params(params)
-  local preflight = require "drun.recipe.preflight"
-  if type(spec.needs) == "table" then
-    for _, need in ipairs(spec.needs) do
-      local ok, e = pcall(preflight.normalise, need, "recipe.new: needs")
-      if not ok then fail("%s", e) end
-    end
-  elseif spec.needs ~= nil and type(spec.needs) ~= "function" then
-    fail("recipe.new: needs must be a list of needs or a function of the params")
-  end
+  check_needs(spec.needs, "recipe.new", "recipe.new: needs")
   if spec.fetch ~= nil and type(spec.fetch) ~= "boolean" then fail("recipe.new: fetch must be true or false") end
   if spec.remote ~= nil and (type(spec.remote) ~= "string" or spec.remote == "") then fail("recipe.new: remote must be a remote's name or URL") end
   local r = setmetatable({
@@ -138,17 +140,7 @@ function Recipe:step(name, opts, fn)
   if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
     fail("recipe %s: step '%s': timeout must be a positive number of seconds", self.name, name)
   end
-  if opts.needs ~= nil then
-    if type(opts.needs) ~= "table" and type(opts.needs) ~= "function" then
-      fail("recipe %s: step '%s': needs must be a list of needs or a function of the params", self.name, name)
-    end
-    if type(opts.needs) == "table" then
-      for _, need in ipairs(opts.needs) do
-        local ok, e = pcall(require("drun.recipe.preflight").normalise, need, "recipe " .. self.name .. ": step '" .. name .. "'")
-        if not ok then error(e, 2) end
-      end
-    end
-  end
+  check_needs(opts.needs, "recipe " .. self.name .. ": step '" .. name .. "'")
   local info = debug.getinfo(fn, "S")
   local s = { name = name, fn = fn, description = opts.description, on_failure = opts.on_failure, undo = opts.undo,
               read_only = opts.read_only == true, timeout = opts.timeout, undo_always = opts.undo_always == true,

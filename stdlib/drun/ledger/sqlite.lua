@@ -121,13 +121,14 @@ function M.open(addr, read_only)
   -- SQLITE_BUSY at once, without the busy handler, when other drun are
   -- opening the same new ledger at that moment (50 first runs at once):
   -- that is waited out here, as the busy handler waits out a writer.
+  local time = require "drun.time"
   local ok, werr, wcode
-  local deadline = require("drun.time").now() + 60
+  local deadline = time.now() + 60
   repeat
     ok, werr, wcode = conn:exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON")
     local busy = not ok and wcode and wcode & 0xff == BUSY
-    if busy then require("drun.time").sleep(0.005 + math.random() * 0.02) end
-  until not busy or require("drun.time").now() > deadline
+    if busy then time.sleep(0.005 + math.random() * 0.02) end
+  until not busy or time.now() > deadline
   if not ok then
     conn:close()
     error("ledger: cannot write: " .. werr, 0)

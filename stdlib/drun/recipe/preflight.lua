@@ -46,7 +46,7 @@ end
 -- (a step skipped by --from needs nothing), merged by name: push's and
 -- release's tags are added up, the first branch or pattern named wins.
 function M.collect(r, params, from_index)
-  local by_name, steps_of = {}, {}
+  local by_name = {}
   local function add(list, who)
     if type(list) == "function" then list = list(params) end
     for _, need in ipairs(list or {}) do
@@ -54,15 +54,14 @@ function M.collect(r, params, from_index)
       local name = need[1]
       local have = by_name[name]
       if not have then
-        have = { name, tags = {} }
+        have = { name, tags = {}, by = {} }
         by_name[name] = have
-        steps_of[name] = {}
       end
       for k, v in pairs(need) do
         if k == "tags" then have.tags[#have.tags + 1] = v
         elseif k ~= 1 and have[k] == nil then have[k] = v end
       end
-      steps_of[name][#steps_of[name] + 1] = who
+      have.by[#have.by + 1] = who
     end
   end
   add(r.needs, "recipe " .. r.name)
@@ -72,15 +71,12 @@ function M.collect(r, params, from_index)
   -- a push and the remote's tags need the history: a shallow clone can push nothing
   for _, name in ipairs { "push", "tags" } do
     if by_name[name] and not by_name.history then
-      by_name.history, steps_of.history = { "history", remote = by_name[name].remote, tags = {} }, steps_of[name]
+      by_name.history = { "history", remote = by_name[name].remote, tags = {}, by = by_name[name].by }
     end
   end
   local out = {}
   for _, name in ipairs(ORDER) do
-    if by_name[name] then
-      by_name[name].by = steps_of[name]
-      out[#out + 1] = by_name[name]
-    end
+    if by_name[name] then out[#out + 1] = by_name[name] end
   end
   return out
 end

@@ -149,14 +149,23 @@ function Report:preflight(results, warnings)
   for _, w in ipairs(warnings) do self:say(INDENT .. self:paint("yellow", "warn: ") .. w .. "\n") end
   if ok then return true end
   self:say(self:paint("red", "✗ preflight failed") .. ": nothing was run, nothing changed; fix the above and re-run\n")
-  if self.github then
-    local lines = {}
-    for _, c in ipairs(results) do if not c.ok then lines[#lines + 1] = c.name .. ": " .. c.detail end end
-    out.write(self.human, "::error title=" .. M.gh_property("preflight failed") .. "::"
-                          .. M.gh_data(table.concat(lines, "\n")) .. "\n")
-  end
+  local lines = {}
+  for _, c in ipairs(results) do if not c.ok then lines[#lines + 1] = c.name .. ": " .. c.detail end end
+  self:annotate("preflight failed", table.concat(lines, "\n"))
   self:recipe_end { status = "refused", exit_code = 1, error = "preflight failed" }
   return false
+end
+
+-- Under GitHub Actions, an ::error annotation; file= must be the
+-- workspace's path for GitHub to point at the line.
+function Report:annotate(title, message, file, line)
+  if not self.github then return end
+  local props = {}
+  file = file and M.workspace_path(file)
+  if file then props[#props + 1] = "file=" .. M.gh_property(file) end
+  if file and line then props[#props + 1] = "line=" .. line end
+  props[#props + 1] = "title=" .. M.gh_property(title)
+  out.write(self.human, "::error " .. table.concat(props, ",") .. "::" .. M.gh_data(message) .. "\n")
 end
 
 function Report:rollback(step, status, seconds, err)
@@ -180,16 +189,7 @@ function Report:failure(f)
   if f.incomplete then lines[#lines + 1] = self:paint("red", "  ROLLBACK INCOMPLETE: " .. f.incomplete) end
   if f.next then lines[#lines + 1] = "  next:   " .. f.next end
   self:say(table.concat(lines, "\n") .. "\n")
-  if self.github then
-    -- file= must be the workspace's path for GitHub to point at the line
-    local props = {}
-    local file = f.file and M.workspace_path(f.file)
-    if file then props[#props + 1] = "file=" .. M.gh_property(file) end
-    if file and f.line then props[#props + 1] = "line=" .. f.line end
-    props[#props + 1] = "title=" .. M.gh_property(f.step .. " failed")
-    out.write(self.human, "::error " .. table.concat(props, ",") .. "::"
-                          .. M.gh_data(f.error .. (f.state and ("\nstate: " .. f.state) or "")) .. "\n")
-  end
+  self:annotate(f.step .. " failed", f.error .. (f.state and ("\nstate: " .. f.state) or ""), f.file, f.line)
 end
 
 function Report:summary(results, status, header)

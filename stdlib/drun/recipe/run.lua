@@ -190,6 +190,7 @@ function execute(r, o, cleanup)
     db = d
     cleanup.db = db
   end
+  local function finish_ledger() if db then db:close() end end
 
   -- what the steps will need later, before anyone approves or anything changes
   runtime.dry_run, runtime.sink = o.dry_run, function(msg) report:would(msg) end
@@ -200,7 +201,7 @@ function execute(r, o, cleanup)
     if rawget(ctx, "git") then ctx.git:close() rawset(ctx, "git", nil) end -- a fetch changed the repository
     if not report:preflight(results, warnings) then
       write_outputs(report, engine, ctx, "refused")
-      if db then db:close() end
+      finish_ledger()
       return 1
     end
   end
@@ -209,11 +210,10 @@ function execute(r, o, cleanup)
   if not approved_via then
     report:say("drun: " .. why .. "\n")
     report:recipe_end { status = "refused", exit_code = 5, error = why }
-    if db then db:close() end
+    finish_ledger()
     return 5
   end
 
-  local function finish_ledger() if db then db:close() end end
   if db and r.lock then
     local ok, e = pcall(db.lock, db, r.service, r.environment, { recipe = r.name, run_url = ctx.run_url,
                                                                 wait = o.wait_lock })

@@ -122,6 +122,7 @@ function M.production(c)
     fetch = c.fetch, remote = c.remote,
   }
   local function release_tag(ctx) return semver.format(ctx.version, c.tag_prefix) end
+  local function release_branch(ctx) return c.release_branch or ctx.branch or "main" end
   r:step("test", { description = "the test gate", on_failure = "nothing deployed: fix on main, let staging redeploy, retry" },
          function(ctx) ctx.run(c.test) end)
   r:step("bump-version", {
@@ -153,14 +154,14 @@ function M.production(c)
     on_failure = "the release is live; the bump commit or tag did not reach " .. c.remote .. ": push them by hand",
     next = function(ctx)
       return string.format("git push %s %s %s (the release is live: do not roll back for this)", c.remote,
-                           ctx.branch or "main", release_tag(ctx))
+                           release_branch(ctx), release_tag(ctx))
     end,
   }, function(ctx)
     local tag = release_tag(ctx)
     ctx.git:commit({ c.package_json }, string.format("%s %s", c.service, ctx.version))
     ctx.git:tag(tag, { message = string.format("%s %s (%s)", c.service, ctx.version, ctx.full_version) })
     -- HEAD, not a local branch of that name: a checkout may be detached at the commit it deploys
-    ctx.git:push(c.remote, { "HEAD:refs/heads/" .. (c.release_branch or ctx.branch or "main"), "refs/tags/" .. tag })
+    ctx.git:push(c.remote, { "HEAD:refs/heads/" .. release_branch(ctx), "refs/tags/" .. tag })
     ctx.set("tag", tag)
   end)
   r:step("release", {

@@ -211,10 +211,20 @@ def github_route(gh, method, path, body, authed):
         c["body"] = body.get("body", c["body"])
         c["updated_at"] = sb.now_iso()
         return 200, c
-    # Rulesets and branch protection (docs.github.com/rest/repos/rules, "Get
-    # rules for a branch" and "Get a repository ruleset"; rest/branches): the
-    # rule shape {type, ruleset_source_type, ruleset_source, ruleset_id}, the
-    # ruleset's current_user_can_bypass (always | pull_requests_only | never).
+    # Rulesets and branch protection, shapes from docs.github.com/rest/repos/rules
+    # ("Get rules for a branch": [{type, ruleset_source_type, ruleset_source,
+    # ruleset_id}], every active rule whatever the caller may bypass; "Get a
+    # repository ruleset": {id, name, target, source_type, source, enforcement,
+    # conditions, rules, current_user_can_bypass}, 404 for an unknown id) and
+    # rest/branches ("Get a branch": {name, commit, protected, protection,
+    # protection_url}, 404 "Branch not found"; "Get branch protection": 404
+    # "Branch not protected", and 403 "Resource not accessible by integration"
+    # to a GITHUB_TOKEN without administration rights). Fields drun does not
+    # read (node_id, _links, timestamps) are left out.
+    # Not as strict as GitHub: these answers are only what the API says. The
+    # sandbox's origin is a local path, and libgit2's local transport runs no
+    # receive hooks, so a push the ruleset forbids is not refused at push time
+    # here (on GitHub it is, with "GH013: Repository rule violations").
     protect = sb.peek_fault("github-protect")
     ruleset = None
     if protect:

@@ -10,7 +10,9 @@
 #define CURL_FUNCTIONS(X) \
   X(curl_global_init) X(curl_global_cleanup) X(curl_easy_init) X(curl_easy_setopt) X(curl_easy_perform) \
   X(curl_easy_getinfo) X(curl_easy_cleanup) X(curl_easy_reset) X(curl_easy_strerror) \
-  X(curl_slist_append) X(curl_slist_free_all) X(curl_version_info)
+  X(curl_slist_append) X(curl_slist_free_all) X(curl_version_info) \
+  X(curl_multi_init) X(curl_multi_setopt) X(curl_multi_add_handle) X(curl_multi_remove_handle) \
+  X(curl_multi_socket_action) X(curl_multi_info_read)
 
 #define CURL_POINTER(name) __typeof__(&name) name;
 struct curl_api {

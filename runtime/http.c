@@ -8,10 +8,16 @@
 #include <string.h>
 
 #include "curl_api.h"
+#include "loop.h"
+#include "proc.h"
 #include "signals.h"
 
-static CURL *easy; /* one handle: its connection cache gives keep-alive */
+static CURLM *multi;
 static long opened;
+static int inflight;
+#define POOL 16
+static CURL *pool[POOL]; /* finished easy handles, reset and reused */
+static int npool;
 
 long http_connections_opened(void) { return opened; }
 
@@ -20,6 +26,16 @@ typedef struct {
   size_t max;
   int too_big;
 } transfer;
+
+struct http_transfer {
+  CURL *easy;
+  transfer t;
+  http_response resp;
+  struct curl_slist *headers;
+  char errbuf[CURL_ERROR_SIZE];
+  int by_step, done, cancelled;
+  CURLcode rc;
+};
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   transfer *t = ud;
@@ -67,69 +83,8 @@ static int kind(buf *err, int k, const char *fmt, const char *detail) {
   return k;
 }
 
-int http_perform(const http_request *req, http_response *resp, buf *err) {
-  memset(resp, 0, sizeof *resp);
-  const char *why;
-  if (curl_load(&why)) return kind(err, HTTP_ERR_OTHER, "%s", why);
-  if (!easy && !(easy = lcurl.curl_easy_init())) return kind(err, HTTP_ERR_OTHER, "%s", "cannot create a libcurl handle");
-  lcurl.curl_easy_reset(easy); /* options go; the connection cache stays */
-
-  transfer t = {resp, req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY, 0};
-  char errbuf[CURL_ERROR_SIZE] = "";
-  struct curl_slist *headers = NULL;
-  for (const char *const *h = req->headers; h && *h; h++) headers = lcurl.curl_slist_append(headers, *h);
-  headers = lcurl.curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
-
-  CURL *c = easy;
-  lcurl.curl_easy_setopt(c, CURLOPT_URL, req->url);
-  lcurl.curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  lcurl.curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  const char *m = req->method ? req->method : "GET";
-  if (!strcmp(m, "HEAD")) lcurl.curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  else if (strcmp(m, "GET") != 0 || req->body) lcurl.curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
-  if (req->body) {
-    lcurl.curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    lcurl.curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
-  }
-  lcurl.curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  lcurl.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  lcurl.curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-  lcurl.curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  lcurl.curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
-  lcurl.curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  lcurl.curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-  lcurl.curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-  lcurl.curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  lcurl.curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  lcurl.curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-  lcurl.curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L); /* never turned off */
-  lcurl.curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (req->ca_bundle) lcurl.curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_bundle);
-  if (req->user_agent) lcurl.curl_easy_setopt(c, CURLOPT_USERAGENT, req->user_agent);
-  /* inside a step with a timeout, no request outlives the step */
-  long timeout_ms = (long)(guard_clamp(req->timeout_ms > 0 ? req->timeout_ms / 1000.0 : 0) * 1000);
-  int by_step = guard_deadline() > 0 && (req->timeout_ms <= 0 || timeout_ms < req->timeout_ms);
-  if (timeout_ms > 0) lcurl.curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-  if (req->connect_timeout_ms > 0) lcurl.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
-  if (req->max_redirects > 0) {
-    lcurl.curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    lcurl.curl_easy_setopt(c, CURLOPT_MAXREDIRS, req->max_redirects);
-  }
-
-  out_flush(); /* shown before drun waits on the network */
-  CURLcode rc = lcurl.curl_easy_perform(c);
-  lcurl.curl_slist_free_all(headers);
-  long connects = 0;
-  lcurl.curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
-  opened += connects;
-  curl_off_t total_us = 0;
-  lcurl.curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us);
-  resp->time_ms = (double)total_us / 1000.0;
-  char *final = NULL;
-  lcurl.curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &final);
-  resp->url = strdup(final ? final : req->url);
-  lcurl.curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-
+static int map_result(CURL *c, CURLcode rc, transfer *tp, const char *errbuf, int by_step, buf *err) {
+  transfer t = *tp;
   const char *detail = errbuf[0] ? errbuf : lcurl.curl_easy_strerror(rc);
   switch (rc) {
     case CURLE_OK: return HTTP_OK;
@@ -164,6 +119,239 @@ int http_perform(const http_request *req, http_response *resp, buf *err) {
     case CURLE_SSL_CACERT_BADFILE: return kind(err, HTTP_ERR_TLS, "TLS: %s", detail);
     default: return kind(err, HTTP_ERR_OTHER, "%s", detail);
   }
+}
+
+/* ---- the multi handle as a loop source: the sockets curl asks us to watch
+ * (CURLMOPT_SOCKETFUNCTION) and its one timer (CURLMOPT_TIMERFUNCTION) ---- */
+
+typedef struct {
+  curl_socket_t fd;
+  int what; /* CURL_POLL_IN / OUT / INOUT */
+} watched;
+
+static watched *socks;
+static int nsocks, capsocks;
+static double timer_at; /* monotonic; 0: none */
+static loop_source src;
+
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
+  (void)e, (void)userp, (void)socketp;
+  int i = 0;
+  while (i < nsocks && socks[i].fd != fd) i++;
+  if (what == CURL_POLL_REMOVE) {
+    if (i < nsocks) socks[i] = socks[--nsocks];
+    return 0;
+  }
+  if (i == nsocks) {
+    if (nsocks == capsocks) {
+      int nc = capsocks ? capsocks * 2 : 8;
+      watched *ns = realloc(socks, sizeof *ns * (size_t)nc);
+      if (!ns) return -1;
+      socks = ns, capsocks = nc;
+    }
+    nsocks++;
+  }
+  socks[i] = (watched){fd, what};
+  return 0;
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *userp) {
+  (void)m, (void)userp;
+  timer_at = timeout_ms < 0 ? 0 : proc_now() + (double)timeout_ms / 1000.0;
+  return 0;
+}
+
+static int multi_want(loop_source *s, struct pollfd *fds, int max, double *wake_at) {
+  (void)s;
+  for (int i = 0; i < nsocks && i < max; i++) {
+    short ev = 0;
+    if (socks[i].what & CURL_POLL_IN) ev |= POLLIN;
+    if (socks[i].what & CURL_POLL_OUT) ev |= POLLOUT;
+    fds[i] = (struct pollfd){socks[i].fd, ev, 0};
+  }
+  if (timer_at > 0) *wake_at = timer_at;
+  return nsocks;
+}
+
+static void collect(void) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = lcurl.curl_multi_info_read(multi, &left))) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    http_transfer *t = NULL;
+    lcurl.curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    CURLcode rc = msg->data.result;
+    lcurl.curl_multi_remove_handle(multi, msg->easy_handle); /* msg is gone after this */
+    inflight--;
+    if (t) {
+      t->rc = rc;
+      t->done = 1;
+    }
+  }
+}
+
+static void multi_service(loop_source *s, struct pollfd *fds, int n) {
+  (void)s;
+  int running = 0;
+  /* a copy: curl changes the watched set from inside socket_action */
+  struct pollfd *ready = n ? malloc(sizeof *ready * (size_t)n) : NULL;
+  int nready = 0;
+  for (int i = 0; i < n && ready; i++)
+    if (fds[i].revents) ready[nready++] = fds[i];
+  for (int i = 0; i < nready; i++) {
+    int ev = 0;
+    if (ready[i].revents & POLLIN) ev |= CURL_CSELECT_IN;
+    if (ready[i].revents & POLLOUT) ev |= CURL_CSELECT_OUT;
+    if (ready[i].revents & (POLLERR | POLLHUP | POLLNVAL)) ev |= CURL_CSELECT_ERR;
+    lcurl.curl_multi_socket_action(multi, ready[i].fd, ev, &running);
+  }
+  free(ready);
+  if (timer_at > 0 && proc_now() >= timer_at) {
+    timer_at = 0;
+    lcurl.curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  }
+  collect();
+}
+
+static int multi_ready(buf *err) {
+  const char *why;
+  if (curl_load(&why)) return kind(err, HTTP_ERR_OTHER, "%s", why);
+  if (multi) return 0;
+  if (!(multi = lcurl.curl_multi_init())) return kind(err, HTTP_ERR_OTHER, "%s", "cannot create a libcurl multi handle");
+  lcurl.curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  lcurl.curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
+  src.want = multi_want;
+  src.service = multi_service;
+  return 0;
+}
+
+int http_start(const http_request *req, http_transfer **out, buf *err) {
+  *out = NULL;
+  int k = multi_ready(err);
+  if (k) return k;
+  http_transfer *x = calloc(1, sizeof *x);
+  if (!x) return kind(err, HTTP_ERR_OTHER, "%s", "out of memory");
+  x->easy = npool ? pool[--npool] : lcurl.curl_easy_init();
+  if (!x->easy) {
+    free(x);
+    return kind(err, HTTP_ERR_OTHER, "%s", "cannot create a libcurl handle");
+  }
+  x->t = (transfer){&x->resp, req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY, 0};
+  for (const char *const *h = req->headers; h && *h; h++) x->headers = lcurl.curl_slist_append(x->headers, *h);
+  x->headers = lcurl.curl_slist_append(x->headers, "Expect:"); /* no 100-continue round trip */
+
+  CURL *c = x->easy;
+  lcurl.curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)x);
+  lcurl.curl_easy_setopt(c, CURLOPT_URL, req->url);
+  lcurl.curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  lcurl.curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  const char *m = req->method ? req->method : "GET";
+  if (!strcmp(m, "HEAD")) lcurl.curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  else if (strcmp(m, "GET") != 0 || req->body) lcurl.curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
+  if (req->body) { /* copied: the caller's string may go before the transfer ends */
+    lcurl.curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    lcurl.curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, req->body);
+  }
+  lcurl.curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->headers);
+  lcurl.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  lcurl.curl_easy_setopt(c, CURLOPT_WRITEDATA, &x->t);
+  lcurl.curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  lcurl.curl_easy_setopt(c, CURLOPT_HEADERDATA, &x->t);
+  lcurl.curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  lcurl.curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  lcurl.curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x->t);
+  lcurl.curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
+  lcurl.curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  lcurl.curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+  lcurl.curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L); /* never turned off */
+  lcurl.curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (req->ca_bundle) lcurl.curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_bundle);
+  if (req->user_agent) lcurl.curl_easy_setopt(c, CURLOPT_USERAGENT, req->user_agent);
+  /* inside a step with a timeout, no request outlives the step */
+  long timeout_ms = (long)(guard_clamp(req->timeout_ms > 0 ? req->timeout_ms / 1000.0 : 0) * 1000);
+  x->by_step = guard_deadline() > 0 && (req->timeout_ms <= 0 || timeout_ms < req->timeout_ms);
+  if (timeout_ms > 0) lcurl.curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+  if (req->connect_timeout_ms > 0) lcurl.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+  if (req->max_redirects > 0) {
+    lcurl.curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    lcurl.curl_easy_setopt(c, CURLOPT_MAXREDIRS, req->max_redirects);
+  }
+  if (!inflight) loop_add(&src);
+  if (lcurl.curl_multi_add_handle(multi, c) != CURLM_OK) {
+    if (!inflight) loop_remove(&src);
+    http_discard(x);
+    return kind(err, HTTP_ERR_OTHER, "%s", "cannot start the request (libcurl)");
+  }
+  inflight++;
+  *out = x;
+  return HTTP_OK;
+}
+
+int http_done(const http_transfer *t) { return t->done; }
+
+static void release(http_transfer *x) {
+  if (!x->done) {
+    lcurl.curl_multi_remove_handle(multi, x->easy);
+    inflight--;
+    x->done = 1;
+  }
+  if (!inflight) loop_remove(&src);
+  if (x->easy) {
+    lcurl.curl_easy_reset(x->easy); /* options go; the multi handle keeps the connections */
+    if (npool < POOL) pool[npool++] = x->easy;
+    else lcurl.curl_easy_cleanup(x->easy);
+    x->easy = NULL;
+  }
+  lcurl.curl_slist_free_all(x->headers);
+  x->headers = NULL;
+}
+
+void http_cancel(http_transfer *x) {
+  if (x->done) return;
+  lcurl.curl_multi_remove_handle(multi, x->easy);
+  inflight--;
+  if (!inflight) loop_remove(&src);
+  x->done = x->cancelled = 1;
+  x->rc = CURLE_ABORTED_BY_CALLBACK;
+}
+
+void http_discard(http_transfer *x) {
+  if (!x) return;
+  release(x);
+  http_response_free(&x->resp);
+  free(x);
+}
+
+int http_finish(http_transfer *x, http_response *resp, buf *err) {
+  CURL *c = x->easy;
+  CURLcode rc = x->rc;
+  transfer t = x->t;
+  char *errbuf = x->errbuf;
+  int by_step = x->by_step;
+  *resp = x->resp;
+  memset(&x->resp, 0, sizeof x->resp);
+  long connects = 0;
+  lcurl.curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+  opened += connects;
+  curl_off_t total_us = 0;
+  lcurl.curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us);
+  resp->time_ms = (double)total_us / 1000.0;
+  char *final = NULL;
+  lcurl.curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &final);
+  resp->url = strdup(final ? final : "");
+  lcurl.curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+  int k = map_result(c, rc, &t, errbuf, by_step, err);
+  http_discard(x);
+  return k;
+}
+
+int http_perform(const http_request *req, http_response *resp, buf *err) {
+  memset(resp, 0, sizeof *resp);
+  http_transfer *x;
+  int k = http_start(req, &x, err);
+  if (k) return k;
+  while (!http_done(x)) loop_run_once(-1);
+  return http_finish(x, resp, err);
 }
 
 void http_response_free(http_response *resp) {

@@ -1,7 +1,9 @@
-/* One HTTP request over libcurl (Lua-free; l_http.c binds it, and the
- * policy — retries, expect, JSON, dry-run — is in stdlib/drun/http.lua).
- * One easy handle serves every request of the process, so connections are
- * kept alive and reused. TLS verification is always on. */
+/* HTTP requests over libcurl's multi interface (Lua-free; l_http.c binds
+ * it, and the policy — retries, expect, JSON, dry-run — is in
+ * stdlib/drun/http.lua). Every request of the process goes through one multi
+ * handle, a source of the event loop (loop.h): its connection cache keeps
+ * connections alive and reused, and many requests are in flight at once
+ * while the loop turns. TLS verification is always on. */
 #ifndef DRUN_HTTP_H
 #define DRUN_HTTP_H
 #include <stddef.h>
@@ -34,8 +36,22 @@ typedef struct {
 enum { HTTP_OK = 0, HTTP_ERR_CONNECT = 1, HTTP_ERR_TIMEOUT, HTTP_ERR_TLS, HTTP_ERR_DNS, HTTP_ERR_TOO_BIG,
        HTTP_ERR_INTERRUPTED, HTTP_ERR_OTHER };
 
-/* HTTP_OK with *resp filled (any status is a response), or an error kind with
- * a short reason in *err ("connection refused"). */
+typedef struct http_transfer http_transfer;
+
+/* Starts a request (it moves while the loop turns): 0, or an error kind
+ * with *err set. The request's strings and body are copied. */
+int http_start(const http_request *req, http_transfer **out, buf *err);
+int http_done(const http_transfer *t);
+/* After http_done: HTTP_OK with *resp filled (any status is a response),
+ * or an error kind with a short reason in *err ("connection refused").
+ * Frees the transfer. */
+int http_finish(http_transfer *t, http_response *resp, buf *err);
+/* Stops a request in flight (a cancelled task): done, as interrupted. */
+void http_cancel(http_transfer *t);
+/* Frees a transfer whether done or not (its handle collected). */
+void http_discard(http_transfer *t);
+
+/* start + turn the loop until done + finish */
 int http_perform(const http_request *req, http_response *resp, buf *err);
 void http_response_free(http_response *resp);
 

@@ -78,6 +78,60 @@ static int guard_run(lua_State *L) {
   return lua_gettop(L);
 }
 
+/* ---- tasks (drun.task): coroutines that share the loop ----------------
+ * A task's thread gets its own count hook: the guard's checks, and a yield
+ * back to the scheduler once its time slice is over, so a task stuck in a
+ * pure Lua loop cannot keep the others (or its own per-item timeout) from
+ * running. Only the task's own thread yields so: a coroutine the recipe
+ * made inside a task inherits the hook but not the mark, and is never
+ * yielded from under it. */
+static char task_mark;
+static double slice_end;
+static int preempted;
+
+static int is_task(lua_State *L) { return *(void **)lua_getextraspace(L) == &task_mark; }
+
+static void task_hook(lua_State *L, lua_Debug *ar) {
+  guard_hook(L, ar);
+  if (slice_end > 0 && is_task(L) && lua_isyieldable(L) && proc_now() >= slice_end) {
+    preempted = 1;
+    lua_yield(L, 0);
+  }
+}
+
+/* task(co): co runs as a task */
+static int guard_task(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argcheck(L, co != NULL, 1, "a coroutine");
+  *(void **)lua_getextraspace(co) = &task_mark;
+  lua_sethook(co, task_hook, LUA_MASKCOUNT, GUARD_EVERY);
+  return 0;
+}
+
+/* slice(seconds): the task resumed next may run this long before it is
+ * yielded (0: no limit) */
+static int guard_slice(lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  slice_end = s > 0 ? proc_now() + s : 0;
+  preempted = 0;
+  return 0;
+}
+
+/* preempted() -> bool: the last resume ended because the slice was over */
+static int guard_preempted(lua_State *L) {
+  lua_pushboolean(L, preempted);
+  preempted = 0;
+  return 1;
+}
+
+/* deadline() -> the step's deadline (monotonic seconds) | nil; expired() */
+static int guard_deadline_l(lua_State *L) {
+  if (guard_deadline() <= 0) return 0;
+  lua_pushnumber(L, guard_deadline());
+  lua_pushstring(L, guard_timeout_message());
+  return 2;
+}
+
 /* signal() -> "SIGINT" | "SIGTERM" | "SIGHUP" | nil: what interrupted drun */
 static int guard_signal(lua_State *L) {
   switch (signals_caught()) {
@@ -89,7 +143,10 @@ static int guard_signal(lua_State *L) {
   }
 }
 
-static const luaL_Reg guard_funcs[] = {{"run", guard_run}, {"signal", guard_signal}, {NULL, NULL}};
+static const luaL_Reg guard_funcs[] = {
+    {"run", guard_run}, {"signal", guard_signal}, {"task", guard_task}, {"slice", guard_slice},
+    {"preempted", guard_preempted}, {"deadline", guard_deadline_l}, {NULL, NULL},
+};
 
 int luaopen_drun_core_guard(lua_State *L) {
   luaL_newlib(L, guard_funcs);

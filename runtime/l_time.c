@@ -14,6 +14,7 @@
 #include "proc.h"
 #include "signals.h"
 #include "utc.h"
+#include "loop.h"
 
 static int time_now(lua_State *L) { /* monotonic seconds: for durations */
   lua_pushnumber(L, proc_now());
@@ -65,17 +66,14 @@ static int time_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
   if (s < 0) return luaL_argerror(L, 1, "negative duration");
   double end = proc_now() + s;
-  lheartbeat_waiting(L);
   int by_deadline = guard_deadline() > 0 && guard_deadline() < end;
   if (by_deadline) end = guard_deadline();
-  for (;;) {
+  for (;;) { /* the loop turns meanwhile: spawned children, requests in flight */
     if (signals_caught()) return luaL_error(L, "interrupted");
     double left = end - proc_now();
     if (left <= 0) break;
-    out_flush();
-    struct pollfd p = {signals_fd(), POLLIN, 0};
-    poll(&p, p.fd >= 0 ? 1 : 0, (int)(heartbeat_cap(left) * 1000) + 1);
-    heartbeat_due();
+    lloop_driving(L);
+    loop_run_once(left);
   }
   if (by_deadline) return luaL_error(L, "%s", guard_timeout_message());
   return 0;

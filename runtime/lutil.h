@@ -27,6 +27,9 @@ static inline void setfield_str(lua_State *L, const char *k, const char *v) {
 /* drun.time's heartbeat runs on the Lua thread that is waiting (l_time.c):
  * a binding that waits (a child process, a sleep) says which one first. */
 void lheartbeat_waiting(lua_State *L);
+/* The thread turning the event loop (loop.h) now: stream callbacks and the
+ * heartbeat run on it. Every binding that turns the loop says so first. */
+void lloop_driving(lua_State *L);
 
 /* A handle's metatable: the methods as __index, close as both __gc and
  * __close (idempotent), and __tostring. Leaves nothing on the stack. */

@@ -34,7 +34,6 @@ static int luaopen_drun_core_build(lua_State *L) {
 static const luaL_Reg public_modules[] = {
     {"drun.json", luaopen_drun_json},
     {"drun.env", luaopen_drun_env},
-    {"drun.time", luaopen_drun_time},
     {NULL, NULL},
 };
 
@@ -52,6 +51,7 @@ static const luaL_Reg core_modules[] = {
     {"drun.core.http", luaopen_drun_core_http},
     {"drun.core.guard", luaopen_drun_core_guard},
     {"drun.core.pq", luaopen_drun_core_pq},
+    {"drun.core.time", luaopen_drun_time},
     {NULL, NULL},
 };
 

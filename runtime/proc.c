@@ -121,17 +121,11 @@ static int pidfd_for(pid_t pid) {
 #endif
 }
 
-typedef struct {
-  int fd;
-  tailbuf *tail;
-  linesink sink;
-  int streaming;
-} outstream;
-
 enum { PUMP_WOULD_BLOCK, PUMP_EOF, PUMP_MORE };
 
-/* Reads what is there, a bounded amount so one stream cannot starve the other. */
-static int pump(outstream *s, proc_result *res, char *chunk, size_t chunklen) {
+/* Reads what is there, a bounded amount so one stream (or one child) cannot
+ * starve the others. */
+static int pump(proc_stream *s, proc_result *res, char *chunk, size_t chunklen) {
   for (int rounds = 0; rounds < 16; rounds++) {
     ssize_t r = read(s->fd, chunk, chunklen);
     if (r == 0) return PUMP_EOF;
@@ -164,13 +158,125 @@ static int tail_alloc(tailbuf *t, size_t cap) {
   return 0;
 }
 
-int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
+enum { RUNNING, TERMED, KILLED };
+
+/* Whether to stop the child: its deadline, drun being interrupted, the
+ * emitter (a Lua callback) failing, a cancel. TERM first, KILL after the
+ * grace or at a second Ctrl-C. */
+static void child_decide(proc_child *c, double now) {
+  pid_t pid = c->res.pid;
+  int late = c->deadline && now >= c->deadline, sig = signals_count() != c->signals_seen;
+  if ((late || sig || c->res.emit_error || c->stop_asked) && c->stage == RUNNING && !c->exited) {
+    if (late) c->res.timed_out = 1;
+    if (sig) c->res.interrupted = 1;
+    killpg(pid, SIGTERM);
+    c->stage = TERMED;
+    c->kill_at = now + (c->grace > 0 ? c->grace : 0);
+  }
+  if (c->stage == TERMED && (now >= c->kill_at || signals_count() > c->signals_seen + 1)) {
+    killpg(pid, SIGKILL); /* ignored TERM, or a second Ctrl-C */
+    c->stage = KILLED;
+  }
+}
+
+static int child_want(loop_source *s, struct pollfd *fds, int max, double *wake_at) {
+  proc_child *c = (proc_child *)s;
+  double now = proc_now();
+  child_decide(c, now);
+  int n = 0;
+  c->i_out = c->i_err = c->i_in = c->i_pid = -1;
+#define ADD(idx, fd_, ev) do { if (n < max) fds[n] = (struct pollfd){(fd_), (ev), 0}; c->idx = n++; } while (0)
+  if (c->exited) { /* stopping: the rest of its group gets the grace */
+    *wake_at = now + 0.01;
+    return 0;
+  }
+  int paused = c->out_backlog && *c->out_backlog >= c->backlog_max;
+  if (c->so.fd >= 0 && !paused) ADD(i_out, c->so.fd, POLLIN);
+  if (c->se.fd >= 0) ADD(i_err, c->se.fd, POLLIN);
+  if (c->in_fd >= 0) ADD(i_in, c->in_fd, POLLOUT);
+  if (c->pfd >= 0) ADD(i_pid, c->pfd, POLLIN);
+#undef ADD
+  double at = 0;
+  if (c->stage == RUNNING && c->deadline) at = c->deadline;
+  if (c->stage == TERMED) at = c->kill_at;
+  if (c->pfd < 0 && (!at || at > now + 0.02)) at = now + 0.02; /* no pidfd: poll for the exit */
+  *wake_at = at;
+  return n;
+}
+
+/* The child is gone (and its group, when it was stopped): take what it left
+ * in the pipes, but do not wait for a grandchild that inherited them (a
+ * daemon it started). */
+static void child_complete(proc_child *c) {
+  proc_result *res = &c->res;
+  proc_stream *streams[] = {&c->so, &c->se};
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < 256 && streams[k]->fd >= 0; i++)
+      if (pump(streams[k], res, c->chunk, c->chunklen) != PUMP_MORE) break;
+  for (int k = 0; k < 2; k++)
+    if (streams[k]->streaming) {
+      if (!res->emit_error) res->emit_error = linesink_finish(&streams[k]->sink);
+      linesink_free(&streams[k]->sink);
+      streams[k]->streaming = 0;
+    }
+  free(c->chunk);
+  c->chunk = NULL;
+  close_fd(&c->so.fd);
+  close_fd(&c->se.fd);
+  close_fd(&c->in_fd);
+  close_fd(&c->pfd);
+  res->duration = proc_now() - c->t0;
+  if (WIFSIGNALED(c->status)) {
+    res->signal = WTERMSIG(c->status);
+    res->code = 128 + res->signal;
+  } else {
+    res->code = WEXITSTATUS(c->status);
+  }
+  c->done = 1;
+  loop_remove(&c->src);
+}
+
+static void child_service(loop_source *s, struct pollfd *fds, int n) {
+  proc_child *c = (proc_child *)s;
+  (void)n;
+  if (!c->exited) {
+    if (c->i_out >= 0 && fds[c->i_out].revents && pump(&c->so, &c->res, c->chunk, c->chunklen) == PUMP_EOF)
+      close_fd(&c->so.fd);
+    if (c->i_err >= 0 && fds[c->i_err].revents && pump(&c->se, &c->res, c->chunk, c->chunklen) == PUMP_EOF)
+      close_fd(&c->se.fd);
+    if (c->i_in >= 0 && fds[c->i_in].revents) {
+      ssize_t w = fds[c->i_in].revents & POLLOUT ? write(c->in_fd, c->stdin_data + c->in_off, c->stdin_len - c->in_off) : -1;
+      if (w > 0) c->in_off += (size_t)w;
+      if ((w < 0 && errno != EAGAIN && errno != EINTR) || c->in_off >= c->stdin_len)
+        close_fd(&c->in_fd); /* all written, or the child closed its stdin (EPIPE) */
+    }
+    /* Never a blocking wait here: a child that closed its output may still
+     * run past its deadline. Without a pidfd the 20 ms wake paces this. */
+    if ((c->i_pid >= 0 && fds[c->i_pid].revents) || c->pfd < 0)
+      if (waitpid(c->res.pid, &c->status, WNOHANG) == c->res.pid) c->exited = 1;
+  }
+  double now = proc_now();
+  child_decide(c, now);
+  if (!c->exited) return;
+  /* Stopping the child (timeout, interrupt, cancel): whatever else is left
+   * in its group (a grandchild that ignores TERM, also once the child itself
+   * is gone) gets the rest of the grace, then KILL. */
+  if (c->stage == TERMED && killpg(c->res.pid, 0) == 0) {
+    if (now < c->kill_at) return;
+    killpg(c->res.pid, SIGKILL);
+  }
+  child_complete(c);
+}
+
+int proc_start(const proc_spec *spec, proc_child *c, buf *err) {
   /* A child that exits without reading its stdin must give us EPIPE, not
    * kill us: whoever embeds this runner gets SIGPIPE ignored. */
   struct sigaction old;
   if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
-  memset(res, 0, sizeof *res);
+  memset(c, 0, sizeof *c);
+  proc_result *res = &c->res;
   res->pid = -1;
+  c->pfd = c->in_fd = c->so.fd = c->se.fd = -1;
   char *const *envp = spec->envp ? spec->envp : environ;
   const char *argv0 = spec->argv[0];
 
@@ -190,8 +296,11 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
     if (fe == EISDIR) return set_err(err, "%s: is a directory, not a program%s", argv0, "");
     return set_err(err, "%s: %s", argv0, strerror(fe));
   }
-  if (tail_alloc(&res->out, spec->cap) || tail_alloc(&res->err, spec->cap)) {
+  c->chunklen = 64 * 1024;
+  if (tail_alloc(&res->out, spec->cap) || tail_alloc(&res->err, spec->cap) || !(c->chunk = malloc(c->chunklen))) {
     buf_free(&exe);
+    free(c->chunk);
+    c->chunk = NULL;
     proc_result_free(res);
     return set_err(err, "proc: out of memory%s%s", "", "");
   }
@@ -227,16 +336,16 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
 
   /* Counted before the spawn: a Ctrl-C that lands while the child starts
    * must still stop it. */
-  int signals_seen = signals_count();
+  c->signals_seen = signals_count();
   if (signals_caught()) { /* drun is stopping: start nothing more */
     set_err(err, "interrupted%s%s", "", "");
     goto done;
   }
-  if (guard_expired()) { /* the step's time is up: start nothing more */
+  if (guard_expired() && !spec->own_deadline_only) { /* the step's time is up: start nothing more */
     set_err(err, "%s%s", guard_timeout_message(), "");
     goto done;
   }
-  double t0 = proc_now();
+  c->t0 = proc_now();
   pid_t pid;
   int se = posix_spawn(&pid, exe.data, &fa, &at, spec->argv, envp);
   if (se) {
@@ -252,108 +361,26 @@ int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
   fcntl(op[0], F_SETFL, O_NONBLOCK);
   fcntl(ep[0], F_SETFL, O_NONBLOCK);
   if (in[1] >= 0) fcntl(in[1], F_SETFL, O_NONBLOCK);
-
-  outstream so = {.fd = op[0], .tail = &res->out, .streaming = spec->emit_out != NULL};
-  outstream se_ = {.fd = ep[0], .tail = &res->err, .streaming = spec->emit_err != NULL};
-  if (so.streaming) linesink_init(&so.sink, spec->emit_out, spec->emit_ud);
-  if (se_.streaming) linesink_init(&se_.sink, spec->emit_err, spec->emit_ud);
-
-  int pfd = pidfd_for(pid);
-  size_t in_off = 0;
-  int exited = 0, status = 0;
-  double deadline = spec->timeout > 0 ? t0 + spec->timeout : 0, kill_at = 0;
-  if (guard_deadline() > 0 && (!deadline || guard_deadline() < deadline)) deadline = guard_deadline(); /* the step's */
-  enum { RUNNING, TERMED, KILLED } stage = RUNNING;
-  size_t chunklen = 64 * 1024;
-  char *chunk = malloc(chunklen);
-  if (!chunk) chunklen = 0;
-
-  while (!exited) {
-    double now = proc_now();
-    /* Decide whether to stop the child: deadline, drun being interrupted,
-     * or the emitter (a Lua callback) failing. */
-    int want_stop = (deadline && now >= deadline) || signals_count() != signals_seen || res->emit_error;
-    if (want_stop && stage == RUNNING) {
-      if (deadline && now >= deadline) res->timed_out = 1;
-      if (signals_count() != signals_seen) res->interrupted = 1;
-      killpg(pid, SIGTERM);
-      stage = TERMED;
-      kill_at = now + (spec->grace > 0 ? spec->grace : 0);
-    }
-    if (stage == TERMED && (now >= kill_at || signals_count() > signals_seen + 1)) {
-      killpg(pid, SIGKILL); /* ignored TERM, or a second Ctrl-C */
-      stage = KILLED;
-    }
-
-    struct pollfd fds[5];
-    int n = 0, i_out = -1, i_err = -1, i_in = -1, i_pid = -1, i_sig = -1;
-    if (so.fd >= 0) { fds[n] = (struct pollfd){so.fd, POLLIN, 0}; i_out = n++; }
-    if (se_.fd >= 0) { fds[n] = (struct pollfd){se_.fd, POLLIN, 0}; i_err = n++; }
-    if (in[1] >= 0) { fds[n] = (struct pollfd){in[1], POLLOUT, 0}; i_in = n++; }
-    if (pfd >= 0) { fds[n] = (struct pollfd){pfd, POLLIN, 0}; i_pid = n++; }
-    if (signals_fd() >= 0 && stage == RUNNING) { fds[n] = (struct pollfd){signals_fd(), POLLIN, 0}; i_sig = n++; }
-
-    double wait = -1;
-    if (stage == RUNNING && deadline) wait = deadline - now;
-    if (stage == TERMED) wait = kill_at - now;
-    if (pfd < 0 && (wait < 0 || wait > 0.02)) wait = 0.02; /* no pidfd: poll for the exit */
-    wait = heartbeat_cap(wait); /* a long child must not cost the run its lock's lease */
-    int ms = wait < 0 ? -1 : (int)(wait * 1000) + 1;
-    out_flush(); /* what the child printed so far is shown before drun waits */
-    int pr = poll(fds, (nfds_t)n, ms);
-    heartbeat_due();
-    if (pr < 0 && errno != EINTR) break;
-    if (pr > 0) {
-      if (i_out >= 0 && fds[i_out].revents && pump(&so, res, chunk, chunklen) == PUMP_EOF) close_fd(&so.fd);
-      if (i_err >= 0 && fds[i_err].revents && pump(&se_, res, chunk, chunklen) == PUMP_EOF) close_fd(&se_.fd);
-      if (i_in >= 0 && fds[i_in].revents) {
-        ssize_t w = fds[i_in].revents & POLLOUT
-                        ? write(in[1], spec->stdin_data + in_off, spec->stdin_len - in_off)
-                        : -1;
-        if (w > 0) in_off += (size_t)w;
-        if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_off >= spec->stdin_len)
-          close_fd(&in[1]); /* all written, or the child closed its stdin (EPIPE) */
-      }
-      if (i_sig >= 0 && fds[i_sig].revents) {
-        char drain[64];
-        while (read(signals_fd(), drain, sizeof drain) > 0) {}
-      }
-    }
-    if (in[1] >= 0 && in_off >= spec->stdin_len) close_fd(&in[1]);
-    /* Never a blocking wait here: a child that closed its output may still
-     * run past its deadline. Without a pidfd the 20 ms poll above paces this. */
-    if ((i_pid >= 0 && pr > 0 && fds[i_pid].revents) || pfd < 0)
-      if (waitpid(pid, &status, WNOHANG) == pid) exited = 1;
-  }
-  if (!exited && waitpid(pid, &status, 0) == pid) exited = 1;
-  /* Stopping the child (timeout, interrupt): whatever else is left in its
-   * group (a grandchild that ignores TERM, also once the child itself is
-   * gone) gets the rest of the grace, then KILL. */
-  if (stage == TERMED) {
-    while (killpg(pid, 0) == 0 && proc_now() < kill_at) poll(NULL, 0, 10);
-    if (killpg(pid, 0) == 0) killpg(pid, SIGKILL);
-  }
-  res->duration = proc_now() - t0;
-
-  /* The child is gone; take what it left in the pipes, but do not wait for
-   * a grandchild that inherited them (a daemon it started). */
-  outstream *streams[] = {&so, &se_};
-  for (int k = 0; k < 2; k++)
-    for (int i = 0; i < 256 && streams[k]->fd >= 0; i++)
-      if (pump(streams[k], res, chunk, chunklen) != PUMP_MORE) break;
-  if (so.streaming) { if (!res->emit_error) res->emit_error = linesink_finish(&so.sink); linesink_free(&so.sink); }
-  if (se_.streaming) { if (!res->emit_error) res->emit_error = linesink_finish(&se_.sink); linesink_free(&se_.sink); }
-  free(chunk);
-  close_fd(&so.fd);
-  close_fd(&se_.fd);
-  if (pfd >= 0) close(pfd);
-
-  if (WIFSIGNALED(status)) {
-    res->signal = WTERMSIG(status);
-    res->code = 128 + res->signal;
-  } else {
-    res->code = WEXITSTATUS(status);
-  }
+  c->so = (proc_stream){.fd = op[0], .tail = &res->out, .streaming = spec->emit_out != NULL};
+  c->se = (proc_stream){.fd = ep[0], .tail = &res->err, .streaming = spec->emit_err != NULL};
+  op[0] = ep[0] = -1;
+  c->in_fd = in[1];
+  in[1] = -1;
+  if (c->so.streaming) linesink_init(&c->so.sink, spec->emit_out, spec->emit_ud);
+  if (c->se.streaming) linesink_init(&c->se.sink, spec->emit_err, spec->emit_ud);
+  c->stdin_data = spec->stdin_data;
+  c->stdin_len = spec->stdin_len;
+  if (c->in_fd >= 0 && !c->stdin_len) close_fd(&c->in_fd);
+  c->pfd = pidfd_for(pid);
+  c->grace = spec->grace;
+  c->deadline = spec->timeout > 0 ? c->t0 + spec->timeout : 0;
+  if (!spec->own_deadline_only && guard_deadline() > 0 && (!c->deadline || guard_deadline() < c->deadline))
+    c->deadline = guard_deadline(); /* the step's */
+  c->out_backlog = spec->out_backlog;
+  c->backlog_max = spec->backlog_max;
+  c->src.want = child_want;
+  c->src.service = child_service;
+  loop_add(&c->src);
 
 done:
   close_fd(&in[0]);
@@ -365,6 +392,57 @@ done:
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   buf_free(&exe);
-  if (rc) proc_result_free(res);
+  if (rc) {
+    free(c->chunk);
+    c->chunk = NULL;
+    proc_result_free(res);
+  }
   return rc;
+}
+
+int proc_done(const proc_child *c) { return c->done; }
+
+void proc_stop(proc_child *c) {
+  if (c->done) return;
+  c->stop_asked = 1;
+  child_decide(c, proc_now());
+}
+
+int proc_signal(proc_child *c, int sig) {
+  if (c->done || c->exited) return ESRCH;
+  return killpg(c->res.pid, sig) == 0 ? 0 : errno;
+}
+
+void proc_finish(proc_child *c, proc_result *res) {
+  *res = c->res;
+  memset(&c->res, 0, sizeof c->res);
+}
+
+void proc_abandon(proc_child *c) {
+  if (c->res.pid > 0 && !c->done) {
+    if (!c->exited) {
+      killpg(c->res.pid, SIGKILL);
+      waitpid(c->res.pid, &c->status, 0);
+      c->exited = 1;
+    } else if (killpg(c->res.pid, 0) == 0) {
+      killpg(c->res.pid, SIGKILL);
+    }
+    c->stage = KILLED;
+    child_complete(c);
+  }
+  proc_result_free(&c->res);
+  free(c->chunk);
+  c->chunk = NULL;
+}
+
+int proc_run(const proc_spec *spec, proc_result *res, buf *err) {
+  proc_child c;
+  if (proc_start(spec, &c, err)) {
+    memset(res, 0, sizeof *res);
+    res->pid = -1;
+    return -1;
+  }
+  while (!proc_done(&c)) loop_run_once(-1);
+  proc_finish(&c, res);
+  return 0;
 }

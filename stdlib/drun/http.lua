@@ -15,6 +15,17 @@
 -- ca_bundle, expect (status or list), check (true: a transport failure raises).
 -- Any status is a response unless `expect` says otherwise.
 local core = require "drun.core.http"
+
+-- One request through the event loop: inside a task (ctx.parallel) the
+-- others run while it is in flight; outside one it blocks as before.
+local function perform(req)
+  local t, err, kind = core.start(req)
+  if not t then return nil, err, kind end
+  local task = require "drun.task"
+  task.adopt(t)
+  task.await(t)
+  return t:result()
+end
 local json = require "drun.json"
 local time = require "drun.time"
 local runtime = require "drun.runtime"
@@ -225,7 +236,7 @@ function M.request(opts)
     while true do
       tries = tries + 1
       attempt = attempt + 1
-      resp, err, kind = core.request(req)
+      resp, err, kind = perform(req)
       local again = tries <= retries and may_retry
           and ((resp == nil and (kind == "connect" or kind == "timeout")) or (resp and expected(retry_on, resp.status)))
       if not again then break end

@@ -14,6 +14,7 @@
 local core = require "drun.core.proc"
 local out = require "drun.core.out"
 local runtime = require "drun.runtime"
+local task = require "drun.task"
 
 -- stats: how many programs ran and how long they took (for DRUN_STATS and
 -- the benchmarks: drun's own overhead is the wall time minus this)
@@ -72,18 +73,95 @@ function M.run(spec)
     return { ok = true, code = 0, stdout = "", stderr = "", stdout_dropped = 0, stderr_dropped = 0, duration = 0,
              timed_out = false, interrupted = false, dry_run = true, command = line }
   end
-  local ok, res, err = pcall(core.run, spec)
-  if not ok then error(res, 2) end -- a bad argument: located at the caller
-  if not res then
+  local ok, h, err = pcall(core.start, spec)
+  if not ok then error(h, 2) end -- a bad argument: located at the caller
+  if not h then
     if spec.check == false then return nil, err end
     error(err, 2)
   end
+  task.adopt(h)
+  task.await(h) -- inside a task the others run meanwhile
+  local res = h:result() -- raises the stream callback's error
   res.command = M.command_line(spec)
   M.stats.runs, M.stats.seconds = M.stats.runs + 1, M.stats.seconds + res.duration
   if res.interrupted then error("interrupted", 0) end
   if not res.ok and spec.check ~= false then error(M.failure_message(res), 2) end
   return res
 end
+
+-- spawn(spec) -> a handle for a background process (a poller, a tail, a
+-- local server for a test). Options as run's (no check: nothing raises when
+-- it exits), and lines = false to keep only its output's tail. The step's
+-- timeout does not stop it; Ctrl-C, close() and drun's exit do.
+--   h.pid, h.command
+--   h:lines()      iterator over its stdout lines as they come (redacted);
+--                  inside a task the others run while it waits
+--   h:wait()       -> result (as run's) once it exits
+--   h:kill([sig])  a signal ("TERM", "KILL", "HUP", ... or a number) to its process group
+--   h:close()      TERM, KILL after the grace, reaped -> result; also
+--                  `local h <close> = proc.spawn{...}` and when the handle is collected
+local Spawned = {}
+Spawned.__index = Spawned
+
+function M.spawn(spec)
+  if type(spec) ~= "table" then error("proc.spawn: expected a table { \"program\", \"arg\", ... }", 2) end
+  local line_ok, line = pcall(M.command_line, spec)
+  if not line_ok then error("proc.spawn: " .. tostring(line), 2) end
+  if runtime.dry_run and not spec.read_only then
+    runtime.would("start in the background: %s", line)
+    return setmetatable({ pid = 0, command = line, dry_run = true,
+                          result = { ok = true, code = 0, stdout = "", stderr = "", duration = 0, dry_run = true,
+                                     command = line } }, Spawned)
+  end
+  local s = {}
+  for k, v in pairs(spec) do s[k] = v end
+  s.lines, s.background, s.check = spec.lines ~= false, true, nil
+  local ok, h, err = pcall(core.start, s)
+  if not ok then error("proc.spawn: " .. tostring(h), 2) end
+  if not h then error(err, 2) end
+  task.adopt(h)
+  return setmetatable({ pid = h:pid(), command = line, h = h }, Spawned)
+end
+
+function Spawned:lines()
+  return function()
+    if not self.h then return nil end
+    local got
+    task.wait(function()
+      local l, eof = self.h:read_line()
+      got = l
+      return l ~= nil or eof ~= nil
+    end)
+    return got
+  end
+end
+
+local function settle(self)
+  if self.result then return self.result end
+  task.await(self.h)
+  local res = self.h:result()
+  res.command = self.command
+  M.stats.runs, M.stats.seconds = M.stats.runs + 1, M.stats.seconds + res.duration
+  self.result = res
+  return res
+end
+
+function Spawned:wait()
+  if not self.h then return self.result end
+  return settle(self)
+end
+
+function Spawned:kill(sig)
+  if not self.h or self.result then return false, "the process has exited" end
+  return self.h:kill(sig)
+end
+
+function Spawned:close()
+  if not self.h then return self.result end
+  if not self.h:done() then self.h:stop() end
+  return settle(self)
+end
+Spawned.__close = Spawned.close
 
 -- sh(script, opts): the one place a shell is used, and only when asked by name.
 function M.sh(script, opts)

@@ -50,7 +50,7 @@ function M.tabulate(rows, columns, opts)
   return table.concat(out, "\n") .. "\n"
 end
 
-local CODES = { red = 31, green = 32, yellow = 33, blue = 34, dim = 2, bold = 1 }
+local CODES = { red = 31, green = 32, yellow = 33, blue = 34, cyan = 36, dim = 2, bold = 1 }
 function M.colour(name, s) return string.format("\27[%dm%s\27[0m", CODES[name], s) end
 
 -- 850ms, 12.3s, 4m05s, 2h10m

@@ -2,6 +2,8 @@
 --   ctx.params, ctx.service, ctx.environment, ctx.recipe, ctx.version,
 --   ctx.full_version, ctx.build_number, ctx.record_id, ctx.actor, ctx.sha,
 --   ctx.branch, ctx.run_url, ctx.dry_run, ctx.step (the running step's name)
+--   ctx.parallel(items, fn, opts)       fn(ctx, item, i) per item as a task, at most opts.limit
+--                                       (8) at once; results in order (drun.task.parallel)
 --   ctx.run{argv..., read_only = bool}  drun.proc.run, its output under the step;
 --                                       under --dry-run printed instead unless read-only
 --   ctx.sh(script, opts)                the same through /bin/sh
@@ -12,6 +14,7 @@
 --   ctx.ledger (the run's ledger; nil under --dry-run), ctx.ledger_path
 local proc = require "drun.proc"
 local env = require "drun.env"
+local task = require "drun.task"
 
 local M = {}
 
@@ -31,7 +34,8 @@ function M.new(engine)
     for k, v in pairs(spec) do s[k] = v end
     local step = engine.current
     s.read_only = s.read_only or (step and step.read_only) -- drun.proc enforces --dry-run
-    s.stream = function(stream, line) engine.report:output(stream, line) end
+    local label = task.label() -- the lines come in while other tasks run
+    s.stream = function(stream, line) engine.report:output(stream, line, nil, label) end
     local ok, res, err = pcall(proc.run, s)
     if not ok then error(res, 2) end
     return res, err
@@ -45,6 +49,29 @@ function M.new(engine)
     local ok, res, err = pcall(ctx.run, s)
     if not ok then error(res, 2) end
     return res, err
+  end
+
+  -- Items side by side (drun.task): each item's end is shown under the
+  -- step and its status and time kept for the summary.
+  function ctx.parallel(items, fn, opts)
+    if type(fn) ~= "function" then error("ctx.parallel: expected a function(ctx, item) for each item, got " .. type(fn), 2) end
+    if opts ~= nil and type(opts) ~= "table" then error("ctx.parallel: options must be a table, got " .. type(opts), 2) end
+    local o = {}
+    for k, v in pairs(opts or {}) do o[k] = v end
+    local step, user = engine.current, o.on_item
+    o.on_item = function(s)
+      if step and not task.current() then -- the top level's items; a nested parallel's show in its lines
+        step.items = step.items or {}
+        step.items[#step.items + 1] = s
+      end
+      engine.report:item_end(s)
+      if user then user(s) end
+    end
+    local bad = task.check(items, fn, o)
+    if bad then error("ctx.parallel: " .. bad, 2) end
+    local ok, res, statuses = pcall(task.parallel, items, function(item, i) return fn(ctx, item, i) end, o)
+    if not ok then error(res, 0) end -- "web3: <why>": the item named, no position of drun's own
+    return res, statuses
   end
 
   function ctx.set(key, value)

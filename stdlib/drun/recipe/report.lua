@@ -55,11 +55,12 @@ for _, name in ipairs { "stdout", "stderr", "log" } do STREAM[name] = ',"stream"
 
 -- The output event: one per line a child prints, so it is built in C
 -- (out.event_line) around the parts that change only with the step.
-function Report:output_event(stream, line, level)
-  if self.tail_for ~= self.step then
-    self.tail_for = self.step
+function Report:output_event(stream, line, level, task)
+  if self.tail_for ~= self.step or self.tail_task ~= task then
+    self.tail_for, self.tail_task = self.step, task
     self.tail = ',"recipe":' .. json.encode(self.recipe or json.null)
         .. (self.step and (',"step":' .. json.encode(redact.text(self.step))) or "")
+        .. (task and (',"task":' .. json.encode(redact.text(task))) or "")
   end
   out.event_line(level and ('{"event":"output","level":' .. json.encode(level) .. ',"line":') or '{"event":"output","line":',
                  line, self.tail .. (STREAM[stream] or (',"stream":' .. json.encode(stream) .. ',"time":"')),
@@ -111,16 +112,29 @@ function Report:step_start(index, total, step)
                          self:paint("dim", string.format("+%.1fs", self:elapsed()))))
 end
 
--- A line of a child's output or a log message, shown under its step.
-function Report:output(stream, line, level)
-  if self.json then self:output_event(stream, line, level) end
+-- A line of a child's output or a log message, shown under its step; a
+-- task's (ctx.parallel) carries the task's label.
+function Report:output(stream, line, level, task)
+  if self.json then self:output_event(stream, line, level, task) end
   local label = (level == "warn" or level == "error") and self:paint(level == "warn" and "yellow" or "red", level .. ": ") or ""
+  if task then label = self:paint("cyan", "[" .. task .. "] ") .. label end
   self:say(INDENT .. label .. line .. "\n")
 end
 
-function Report:would(msg)
-  self:event("dry_run", { step = self.step, would = msg })
-  self:say(INDENT .. self:paint("yellow", "dry-run: would ") .. msg .. "\n")
+function Report:would(msg, task)
+  self:event("dry_run", { step = self.step, would = msg, task = task })
+  self:say(INDENT .. (task and self:paint("cyan", "[" .. task .. "] ") or "") .. self:paint("yellow", "dry-run: would ") .. msg .. "\n")
+end
+
+-- One item of a ctx.parallel ended (drun.task's status): a line under the
+-- step, an item_end event, and a row under the step in the summary.
+function Report:item_end(s)
+  self:event("item_end", { step = self.step, task = s.label, index = s.index, status = s.status,
+                           duration_ms = math.floor((s.seconds or 0) * 1000 + 0.5), error = s.error })
+  if s.status == "not run" then return end
+  local mark = s.status == "success" and self:paint("green", "ok") or self:paint(s.status == "cancelled" and "yellow" or "red", s.status)
+  self:say(string.format("%s%s %s %s%s\n", INDENT, self:paint("cyan", "[" .. s.label .. "]"), mark,
+                         tab.duration((s.seconds or 0) * 1000), s.error and s.status ~= "cancelled" and (": " .. s.error) or ""))
 end
 
 function Report:step_end(index, step, status, seconds, err)
@@ -196,6 +210,10 @@ function Report:summary(results, status, header)
   local rows = {}
   for _, r in ipairs(results) do
     rows[#rows + 1] = { step = r.name, status = r.status, duration = r.seconds and tab.duration(r.seconds * 1000) or "" }
+    for _, it in ipairs(r.items or {}) do -- what its ctx.parallel did, per item
+      rows[#rows + 1] = { step = "  " .. it.label, status = it.status,
+                          duration = it.status ~= "not run" and tab.duration((it.seconds or 0) * 1000) or "" }
+    end
   end
   local paints = { success = "green", failed = "red", skipped = "dim", rollback = "yellow", ["not run"] = "dim" }
   self:say("\n" .. tab.tabulate(rows, {

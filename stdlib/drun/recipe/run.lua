@@ -12,6 +12,7 @@ local guard = require "drun.core.guard"
 local out = require "drun.core.out"
 local time = require "drun.time"
 local log = require "drun.log"
+local task = require "drun.task"
 
 local M = {}
 
@@ -94,6 +95,7 @@ end
 -- and a signal stops it. Returns ok, error text, interrupted.
 local function call_step(engine, fn, ctx, step)
   engine.current = step
+  step.items = nil -- what a ctx.parallel in it did, for the summary
   ctx.step = step.name
   local ok, err = guard.run(fn, ctx, step.timeout)
   engine.current = nil
@@ -265,8 +267,8 @@ function execute(r, o, cleanup)
                                r.lock and (" and lock " .. r.service .. "/" .. r.environment) or ""))
   end
   -- everything a step prints, logs or would do goes under the step
-  log.sink = function(level, msg) report:output("log", msg, level) end
-  runtime.sink = function(msg) report:would(msg) end
+  log.sink = function(level, msg) report:output("log", msg, level, task.label()) end
+  runtime.sink = function(msg) report:would(msg, task.label()) end
   runtime.dry_run = o.dry_run
 
   -- The engine's own ledger writes: one that fails (a full disk) is noted,
@@ -315,7 +317,7 @@ function execute(r, o, cleanup)
       local dur = time.now() - t0
       step_end(seq, ok and "success" or "failed", err)
       report:step_end(i, s, ok and "success" or "failed", dur, err)
-      results[#results + 1] = { name = s.name, status = ok and "success" or "failed", seconds = dur }
+      results[#results + 1] = { name = s.name, status = ok and "success" or "failed", seconds = dur, items = s.items }
       if ok then
         completed[#completed + 1] = s
       else

@@ -16,6 +16,9 @@ return {
     dir = env("APP_DIR") or "/srv/app",
     ssh_config = env("APP_SSH_CONFIG"),              -- an ssh_config file (ssh -F): keys, known_hosts, jump hosts
   },
+  -- servers = { { host = "web1", user = "deploy", dir = "/srv/app", health_url = "https://web1.internal/health" },
+  --             { host = "web2", ... } },   -- a fleet instead of the one server above (each may set health_url(s))
+  batch = 1,                                 -- a fleet's servers restarted side by side; the first batch is the canary
   branch = "main",
   test = { "python3", "-m", "py_compile", "app/server.py" }, -- the test gate, run here
   migrate = { "python3", "scripts/migrate.py" },     -- inside the container (e.g. alembic -c app/alembic.ini upgrade head)

@@ -18,6 +18,7 @@ return {
   tag_prefix = "cms-v",             -- production's baseline: the latest release tag before HEAD
   version_file = "apps/cms/package.json", -- the docs go out with the CMS release they describe
   github_repo = env("GITHUB_REPOSITORY") or "acme/cms",
+  build_limit = 4,                  -- sites built side by side at most (their lines labelled with the site)
   comment_marker = "<!-- drun:docs-previews -->",
   fetch = false,                    -- true: deepen a shallow CI checkout (git fetch --unshallow --tags) instead of
                                     -- refusing it before anything runs (the baseline is in the history)

@@ -277,8 +277,10 @@ function M.recipe(c)
     description = "build every changed site (all of them before any deploys)",
     on_failure = function(ctx) return "nothing deployed: every site serves what it served before\n" .. site_lines(ctx) end,
   }, function(ctx)
-    local failed = {}
-    for _, s in ipairs(to_deploy(ctx)) do
+    -- side by side (c.build_limit at once, 4 by default), each site's lines
+    -- labelled with its name; one site's failure does not stop the others
+    local sites = to_deploy(ctx)
+    ctx.parallel(sites, function(ctx, s)
       local dir = root(ctx) .. "/" .. s.site.dir
       local argv = {}
       for i, a in ipairs(s.site.build) do argv[i] = a end
@@ -296,10 +298,11 @@ function M.recipe(c)
         s.status, s.out = "built", out
       else
         local text, last = failure(err)
-        s.status, s.reason = "build failed", last
-        failed[#failed + 1] = s.name .. ": " .. text
+        s.status, s.reason, s.failure = "build failed", last, s.name .. ": " .. text
       end
-    end
+    end, { limit = c.build_limit or 4, keep_going = true, label = function(s) return s.name end })
+    local failed = {}
+    for _, s in ipairs(sites) do failed[#failed + 1] = s.failure end
     if #failed > 0 then
       for _, s in ipairs(to_deploy(ctx)) do
         if s.status == "built" then s.status, s.reason = "not deployed", "a build failed, so no site deploys" end

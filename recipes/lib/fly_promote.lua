@@ -82,8 +82,17 @@ local function verify_and_check(c, ctx, app, digest)
     return ctx.log.info("%s: all %d machines hold %s and none is started: health not checked (it would start one)",
                         app, #machines, digest:sub(1, 19))
   end
-  ctx.health.wait { url = health_url(c, app), attempts = c.health.attempts, interval = c.health.interval,
-                    expect_json = health_expectation(c, digest) }
+  -- every started machine at once, each asked through Fly's proxy by its
+  -- id (the fly-force-instance-id header: fly.io/docs/blueprints/sticky-sessions);
+  -- one that fails is named
+  local up = {}
+  for _, m in ipairs(machines) do if m.state == "started" then up[#up + 1] = m end end
+  ctx.parallel(up, function(ctx, m)
+    local ok, err = pcall(ctx.health.wait, { url = health_url(c, app), attempts = c.health.attempts,
+                                             interval = c.health.interval, expect_json = health_expectation(c, digest),
+                                             headers = { ["fly-force-instance-id"] = m.id } })
+    if not ok then error(err, 0) end -- the machine's name is put in front: no file position in between
+  end, { limit = #up, label = function(m) return "machine " .. m.id end })
 end
 
 local function deploy_steps(r, c, opts)

@@ -228,3 +228,19 @@ t.test("record_issue=true: the deployment record posted as a GitHub issue, its U
   t.match(gh.issues[1].body, "| backup id | bkp_")
   t.match(f:latest {}.metadata.record_issue, "/issues/1$")
 end)
+
+local json = require "drun.json"
+
+t.test("verify asks every started machine at once, each by its id (fly-force-instance-id); a bad one is named", function()
+  local f = flyfix.setup()
+  t.eq(f:promote("development->staging").code, 0)
+  local machines = json.decode(f:sh("fly", "status", "-a", "app-staging", "--json").stdout).Machines
+  t.ok(#machines >= 2, "the sandbox's apps have several machines")
+  f:put("development", 2)
+  f:fault("health:app-staging:" .. machines[2].id .. "=500")
+  local r = f:promote("development->staging")
+  t.eq(r.code, 1)
+  t.match(r.stdout, "%[machine " .. machines[1].id .. "%] health: attempt 1/5: ok")
+  t.match(r.stdout, "error:  machine " .. machines[2].id .. ": health: .- not healthy after")
+  t.match(r.stdout, "\n  machine " .. machines[1].id .. " +success")
+end)

@@ -28,6 +28,7 @@
 Faults (tests/sandbox/fault, they stay until cleared):
   health:<name>:<env> = 500 | old | invalid-json | hang   (workers; health:<name> for the top level)
   health:<app> = 500 | invalid-json | hang                 (Fly apps)
+  health:<app>:<machine id> = ...                          (one machine, asked with fly-force-instance-id)
   github-release = 422
   github-protect = BRANCH:RULE[:BYPASS]                     a repository ruleset on BRANCH with one rule
                                                            (pull_request, update, ...); BYPASS is the
@@ -82,16 +83,25 @@ def worker_health(name, env):
     return faulty_health(fault) or (200, {"status": "ok", "version": version})
 
 
-def app_health(app, what):
+def app_health(app, what, instance=None):
+    """The app's answer through Fly's proxy. `instance` is the request's
+    fly-force-instance-id header: the proxy sends the request to that machine
+    (fly.io/docs/blueprints/sticky-sessions, "Fly-Force-Instance-Id"); a
+    machine that is not there gets no answer from the app."""
     a = sb.load("apps", {}).get(app)
     if not a or not any(m["image_ref"] for m in a["machines"]):
         return 404, {"status": "error", "error": "%s is not deployed" % app}
     started = [m for m in a["machines"] if m["state"] == "started"]
+    if instance:
+        started = [m for m in started if m["id"] == instance]
+        if not started:
+            return 503, {"status": "error", "error": "machine %s of %s is not started" % (instance, app)}
     if not started:
         return 503, {"status": "error", "error": "no started machine for %s" % app}
     ref = started[0]["image_ref"]
     body = {"status": "ok"} if what == "health" else {"digest": ref["digest"], "commit": ref.get("labels", {}).get("commit")}
-    return faulty_health(sb.peek_fault("health:%s" % app)) or (200, body)
+    fault = sb.peek_fault("health:%s:%s" % (app, started[0]["id"])) if instance else None
+    return faulty_health(fault or sb.peek_fault("health:%s" % app)) or (200, body)
 
 
 def cf_envelope(status, result=None, code=None, message=None):
@@ -304,7 +314,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(*worker_health(m.group(1), m.group(2) or ""))
         m = re.match(r"^/apps/([^/]+)/(health|version)/?$", path)
         if m:
-            return self.reply(*app_health(m.group(1), m.group(2)))
+            return self.reply(*app_health(m.group(1), m.group(2), self.headers.get("fly-force-instance-id")))
         m = re.match(r"^/client/v4/accounts/([^/]+)/pages/projects/([^/]+)/?$", path)
         if m:
             return self.reply(*cloudflare(self.command, m.group(1), m.group(2), self.headers.get("Authorization", "")))

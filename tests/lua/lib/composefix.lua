@@ -27,6 +27,56 @@ function M.setup()
   return f
 end
 
+-- fleet(n) -> a fixture of n servers web1..webN, each a machine of its
+-- own: its sandbox directory (the containers' state), its checkout running
+-- the previous commit, its app port and its real sshd. The app is asked
+-- directly on each server's port (no proxy). f:run_fleet(batch, ...) runs
+-- compose-restart over all of them: the shipped config with `servers`
+-- and `batch` set, as a repository's own config would.
+function M.fleet(n)
+  local f = flowfix.new(M, "compose")
+  f.servers, f.env.GITHUB_ACTOR, f.env.GITHUB_SHA = {}, false, false
+  local user = proc.output { "id", "-un" }
+  for i = 1, n do
+    local host, dir = "web" .. i, t.tmpdir()
+    t.stop_at_end(dir)
+    local server = dir .. "/srv/app"
+    proc.run { "git", "clone", "-q", f.origin, server }
+    proc.run { "git", "-C", server, "reset", "-q", "--hard", "HEAD~1" }
+    local port = proc.output { "python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])" }
+    local sshd = proc.run { flowfix.ROOT .. "/tests/sandbox/sshd", dir, host, "APP_PORT=" .. port }
+    local srv = { host = host, user = user, dir = server, ssh_config = sshd.stdout:match("export SSH_CONFIG='([^']+)'"),
+                  health_url = "http://127.0.0.1:" .. port .. "/health" }
+    f.servers[i] = srv
+    local up = proc.run { "ssh", "-F", srv.ssh_config, host, "--", "cd " .. server .. " && docker compose up -d --build --wait",
+                          check = false, timeout = 60 }
+    assert(up.code == 0, host .. ": the old app did not start: " .. up.stderr)
+  end
+  f.env.APP_HEALTH_INTERVAL = "0.1"
+  f.fleet_recipe = t.write(f.dir .. "/fleet/compose-fleet.lua", table.concat({
+    "package.path = " .. string.format("%q", flowfix.ROOT .. "/recipes/?.lua;" .. flowfix.ROOT .. "/recipes/lib/?.lua;")
+      .. " .. package.path",
+    'local c = require "compose-config"',
+    "c.servers = require('drun.json').decode(" .. string.format("%q", require("drun.json").encode(f.servers)) .. ")",
+    'c.batch = tonumber(os.getenv("APP_BATCH") or "") or 1',
+    'return require("compose_restart").restart(c)',
+  }, "\n") .. "\n")
+  return f
+end
+
+function M:run_fleet(batch, ...)
+  self.env.APP_BATCH = tostring(batch)
+  local argv = { t.DRUN, self.fleet_recipe, "--ledger", self.ledger, ... }
+  argv.cwd, argv.env, argv.check, argv.timeout = self.repo, self.env, false, self.run_timeout
+  return proc.run(argv)
+end
+
+function M:server_commit(i) return proc.output { "git", "-C", self.servers[i].dir, "rev-parse", "HEAD" } end
+function M:version(i)
+  local r = require("drun.http").get(self.servers[i].health_url, { check = false, timeout = 2 })
+  return r.status == 200 and r:json().version or r.status
+end
+
 function M:on_server(script)
   return proc.run { "ssh", "-F", self.env.APP_SSH_CONFIG, "web1", "--", "cd " .. self.server .. " && " .. script,
                     env = self.env, check = false, timeout = 60 }

@@ -91,6 +91,10 @@ function t.sandbox(git_dir)
   return env, dir
 end
 
+-- stop_at_end(dir): tests/sandbox/stop DIR when the test file ends (the
+-- processes a sandbox server of its own left there: sshd, containers)
+function t.stop_at_end(dir) sandboxes[#sandboxes + 1] = dir end
+
 -- postgres() -> env {PG_URL, PG_PASSWORD, PG_PORT}: one real PostgreSQL
 -- server (tests/sandbox/postgres) for the test file, stopped when it ends.
 local pg

@@ -133,6 +133,12 @@ static watched *socks;
 static int nsocks, capsocks;
 static double timer_at; /* monotonic; 0: none */
 static loop_source src;
+static int src_on; /* on the loop while requests are in flight */
+
+static void src_sync(void) {
+  if (inflight > 0 && !src_on) loop_add(&src), src_on = 1;
+  else if (inflight == 0 && src_on) loop_remove(&src), src_on = 0;
+}
 
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
   (void)e, (void)userp, (void)socketp;
@@ -182,7 +188,7 @@ static void collect(void) {
     lcurl.curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
     CURLcode rc = msg->data.result;
     lcurl.curl_multi_remove_handle(multi, msg->easy_handle); /* msg is gone after this */
-    inflight--;
+    inflight--; /* the source leaves the loop in src_sync, outside its own service */
     if (t) {
       t->rc = rc;
       t->done = 1;
@@ -276,13 +282,13 @@ int http_start(const http_request *req, http_transfer **out, buf *err) {
     lcurl.curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     lcurl.curl_easy_setopt(c, CURLOPT_MAXREDIRS, req->max_redirects);
   }
-  if (!inflight) loop_add(&src);
   if (lcurl.curl_multi_add_handle(multi, c) != CURLM_OK) {
-    if (!inflight) loop_remove(&src);
+    x->done = 1; /* never added: nothing to remove */
     http_discard(x);
     return kind(err, HTTP_ERR_OTHER, "%s", "cannot start the request (libcurl)");
   }
   inflight++;
+  src_sync();
   *out = x;
   return HTTP_OK;
 }
@@ -295,7 +301,7 @@ static void release(http_transfer *x) {
     inflight--;
     x->done = 1;
   }
-  if (!inflight) loop_remove(&src);
+  src_sync();
   if (x->easy) {
     lcurl.curl_easy_reset(x->easy); /* options go; the multi handle keeps the connections */
     if (npool < POOL) pool[npool++] = x->easy;
@@ -310,7 +316,7 @@ void http_cancel(http_transfer *x) {
   if (x->done) return;
   lcurl.curl_multi_remove_handle(multi, x->easy);
   inflight--;
-  if (!inflight) loop_remove(&src);
+  src_sync();
   x->done = x->cancelled = 1;
   x->rc = CURLE_ABORTED_BY_CALLBACK;
 }

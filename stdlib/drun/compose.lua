@@ -33,6 +33,49 @@ local function quote_all(argv)
   return table.concat(parts, " ")
 end
 
+-- One ssh connection per server for the whole run: OpenSSH's connection
+-- sharing (ssh_config(5): ControlMaster, ControlPath), as Ansible's
+-- ControlPersist and Kamal's SSHKit pool do, so a flow of twenty commands
+-- on ten servers pays ten handshakes, not two hundred. The master is a
+-- spawned child of drun (proc.spawn): it ends with the run, its socket in
+-- a private directory. When it cannot start, commands connect on their own
+-- (and show ssh's own error). DRUN_SSH_SHARE=0 turns it off.
+local masters, sockdir, nsock = {}, nil, 0
+
+local function share(base, dest)
+  if os.getenv("DRUN_SSH_SHARE") == "0" then return nil end
+  local key = table.concat(base, "\0") .. "\0" .. dest
+  local m = masters[key]
+  local task = require "drun.task"
+  if m == nil then
+    local fs = require "drun.fs"
+    if not sockdir then
+      sockdir = fs.tmpdir("drun-ssh")
+      masters[{}] = setmetatable({}, { __gc = function() fs.remove(sockdir, true) end }) -- removed at exit
+    end
+    nsock = nsock + 1
+    m = { pending = true, path = sockdir .. "/" .. nsock }
+    masters[key] = m
+    local spec = {}
+    for i, a in ipairs(base) do spec[i] = a end
+    for _, a in ipairs { "-o", "ControlMaster=yes", "-o", "ControlPath=" .. m.path, "-o", "ControlPersist=no", "-N", dest } do
+      spec[#spec + 1] = a
+    end
+    spec.read_only, spec.lines, spec.grace = true, false, 1
+    local ok, h = pcall(proc.spawn, spec)
+    if ok then
+      local stop = require("drun.time").now() + 15
+      task.wait(function() return fs.exists(m.path) or h.h:done() or require("drun.time").now() > stop end, stop)
+      if fs.exists(m.path) then m.h = h else h:close() end
+    end
+    m.pending = nil
+    if not m.h then m.path = nil end
+  elseif m.pending then -- another task is opening it
+    task.wait(function() return not m.pending end)
+  end
+  return m.path
+end
+
 -- The argv that runs `argv` in the target's directory, here or over ssh.
 function M.command(target, argv)
   target = target or {}
@@ -53,7 +96,12 @@ function M.command(target, argv)
   local spec = { "ssh", "-o", "BatchMode=yes" }
   if target.ssh_config then spec[#spec + 1] = "-F"; spec[#spec + 1] = target.ssh_config end
   if target.port then spec[#spec + 1] = "-p"; spec[#spec + 1] = tostring(target.port) end
-  spec[#spec + 1] = target.user and (target.user .. "@" .. target.host) or target.host
+  local dest = target.user and (target.user .. "@" .. target.host) or target.host
+  local sock = share(spec, dest)
+  if sock then
+    for _, a in ipairs { "-o", "ControlMaster=no", "-o", "ControlPath=" .. sock } do spec[#spec + 1] = a end
+  end
+  spec[#spec + 1] = dest
   spec[#spec + 1] = "--"
   spec[#spec + 1] = (target.dir and ("cd " .. M.quote(target.dir) .. " && ") or "") .. quote_all(argv)
   return spec

@@ -137,7 +137,7 @@ function M.parallel(items, fn, opts)
   local nexti, failures, stopping, interrupted, step_timeout = 1, {}, false, false, nil
 
   local function told(t, status, err)
-    local s = { index = t.index, label = t.label, status = status, seconds = time_core.now() - t.started, error = err }
+    local s = { index = t.index, label = t.path, status = status, seconds = time_core.now() - t.started, error = err }
     statuses[t.index] = s
     if opts.on_item then pcall(opts.on_item, s) end
   end

@@ -28,6 +28,9 @@ t.test("four servers in batches of two: canary, migrate once, rollout; every gap
   t.match(r.stdout, "batch 2/2: web3, web4")
   t.match(r.stdout, "\nrollout +success")
   t.match(r.stdout, "\n  web4 +success")
+  -- one shared ssh connection per server (ControlMaster), closed with the run: no ssh left, no socket
+  t.match(r.stdout, "restart gap")
+  t.eq(proc.run({ "pgrep", "-f", f.servers[1].ssh_config .. ".*ControlMaster=yes", check = false }).stdout, "")
   -- migrations ran once, on the canary's first server (here each server has a database of its own)
   local h1 = require("drun.http").get(f.servers[1].health_url):json()
   t.eq(h1.migrations, 2)

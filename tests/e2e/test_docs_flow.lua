@@ -168,6 +168,9 @@ t.test("a build failure: every site is built before any deploys, so nothing depl
   t.match(r.stdout, "error:  dev%-docs: command 'npm run %-%-silent build' exited with 1:\n%s+error: notes%.md has no title: its first line must be '# %.%.%.'\n")
   t.match(r.stdout, "state:  nothing deployed: every site serves what it served before\n%s+usage%-docs%s+not deployed%s+a build failed")
   t.match(r.stdout, "\n%s+dev%-docs%s+build failed%s+error: notes%.md has no title")
+  -- built side by side: each site's lines and end under its own label
+  t.match(r.stdout, "%[dev%-docs%] error: notes%.md has no title")
+  t.match(r.stdout, "%[usage%-docs%] ok ")
   t.eq(f:count_calls("wrangler pages deploy"), 0)
   local run = f:latest { service = "docs" }
   t.eq(run.status, "failed")

@@ -86,8 +86,12 @@ def worker_health(name, env):
 def app_health(app, what, instance=None):
     """The app's answer through Fly's proxy. `instance` is the request's
     fly-force-instance-id header: the proxy sends the request to that machine
-    (fly.io/docs/blueprints/sticky-sessions, "Fly-Force-Instance-Id"); a
-    machine that is not there gets no answer from the app."""
+    (fly.io/docs/blueprints/sticky-sessions, "Fly-Force-Instance-Id").
+    Fly's docs do not say what the proxy answers when the machine is
+    stopped (it may start it, as autostart does) or does not exist; here
+    that is a 503 naming the machine, never another machine's answer. drun
+    asks only machines `fly machines list` shows started, so it never
+    depends on that answer."""
     a = sb.load("apps", {}).get(app)
     if not a or not any(m["image_ref"] for m in a["machines"]):
         return 404, {"status": "error", "error": "%s is not deployed" % app}

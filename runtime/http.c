@@ -33,7 +33,7 @@ struct http_transfer {
   http_response resp;
   struct curl_slist *headers;
   char errbuf[CURL_ERROR_SIZE];
-  int by_step, done, cancelled;
+  int by_step, done;
   CURLcode rc;
 };
 
@@ -83,8 +83,7 @@ static int kind(buf *err, int k, const char *fmt, const char *detail) {
   return k;
 }
 
-static int map_result(CURL *c, CURLcode rc, transfer *tp, const char *errbuf, int by_step, buf *err) {
-  transfer t = *tp;
+static int map_result(CURL *c, CURLcode rc, const transfer *t, const char *errbuf, int by_step, buf *err) {
   const char *detail = errbuf[0] ? errbuf : lcurl.curl_easy_strerror(rc);
   switch (rc) {
     case CURLE_OK: return HTTP_OK;
@@ -104,9 +103,9 @@ static int map_result(CURL *c, CURLcode rc, transfer *tp, const char *errbuf, in
       return kind(err, HTTP_ERR_TIMEOUT, "timed out (%s)", detail);
     case CURLE_ABORTED_BY_CALLBACK: return kind(err, HTTP_ERR_INTERRUPTED, "%s", "interrupted");
     case CURLE_WRITE_ERROR:
-      if (t.too_big) {
+      if (t->too_big) {
         char limit[32];
-        snprintf(limit, sizeof limit, "%zu", t.max);
+        snprintf(limit, sizeof limit, "%zu", t->max);
         return kind(err, HTTP_ERR_TOO_BIG, "the response body is larger than max_body (%s bytes)", limit);
       }
       return kind(err, HTTP_ERR_OTHER, "%s", "out of memory reading the body");
@@ -295,13 +294,18 @@ int http_start(const http_request *req, http_transfer **out, buf *err) {
 
 int http_done(const http_transfer *t) { return t->done; }
 
-static void release(http_transfer *x) {
-  if (!x->done) {
-    lcurl.curl_multi_remove_handle(multi, x->easy);
-    inflight--;
-    x->done = 1;
-  }
+/* off the multi handle, if still on it */
+static void detach(http_transfer *x) {
+  if (x->done) return;
+  lcurl.curl_multi_remove_handle(multi, x->easy);
+  inflight--;
+  x->done = 1;
   src_sync();
+}
+
+static void release(http_transfer *x) {
+  detach(x);
+  src_sync(); /* also when collect() finished it: the last one leaves the loop */
   if (x->easy) {
     lcurl.curl_easy_reset(x->easy); /* options go; the multi handle keeps the connections */
     if (npool < POOL) pool[npool++] = x->easy;
@@ -314,10 +318,7 @@ static void release(http_transfer *x) {
 
 void http_cancel(http_transfer *x) {
   if (x->done) return;
-  lcurl.curl_multi_remove_handle(multi, x->easy);
-  inflight--;
-  src_sync();
-  x->done = x->cancelled = 1;
+  detach(x);
   x->rc = CURLE_ABORTED_BY_CALLBACK;
 }
 
@@ -330,10 +331,6 @@ void http_discard(http_transfer *x) {
 
 int http_finish(http_transfer *x, http_response *resp, buf *err) {
   CURL *c = x->easy;
-  CURLcode rc = x->rc;
-  transfer t = x->t;
-  char *errbuf = x->errbuf;
-  int by_step = x->by_step;
   *resp = x->resp;
   memset(&x->resp, 0, sizeof x->resp);
   long connects = 0;
@@ -346,7 +343,7 @@ int http_finish(http_transfer *x, http_response *resp, buf *err) {
   lcurl.curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &final);
   resp->url = strdup(final ? final : "");
   lcurl.curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-  int k = map_result(c, rc, &t, errbuf, by_step, err);
+  int k = map_result(c, x->rc, &x->t, x->errbuf, x->by_step, err);
   http_discard(x);
   return k;
 }

@@ -1,6 +1,8 @@
-/* drun.core.proc: the raw process primitive (the friendly API with `check`
- * is stdlib/drun/proc.lua). A wrong argument raises; a program that cannot be
- * started returns nil, "wrangler: not found in PATH". */
+/* drun.core.proc: the raw process primitive (the friendly API with `check`,
+ * run and spawn, is stdlib/drun/proc.lua): start(spec) -> a child handle on
+ * the event loop, wait([timeout]) turns the loop once. A wrong argument
+ * raises; a program that cannot be started returns nil, "wrangler: not
+ * found in PATH". */
 #include <errno.h>
 #include <signal.h>
 #include <lauxlib.h>
@@ -16,15 +18,6 @@
 #include "loop.h"
 
 extern char **environ;
-
-/* The Lua thread now turning the event loop: a stream callback runs on it
- * (it is the running thread, whichever child's line arrived). */
-static lua_State *driver;
-
-void lloop_driving(lua_State *L) {
-  driver = L;
-  lheartbeat_waiting(L);
-}
 
 typedef struct {
   int fn_ref;      /* the Lua callback (registry), LUA_NOREF: terminal or queue */
@@ -45,7 +38,8 @@ static int emit_line(emitter *e, int fd, const char *name, const char *s, size_t
     e->backlog = e->lines.len - e->taken;
     return 0;
   }
-  if (e->fn_ref == LUA_NOREF || !driver) {
+  lua_State *L = lloop_driver(); /* the running thread, whichever child's line arrived */
+  if (e->fn_ref == LUA_NOREF || !L) {
     buf line = {0};
     if ((bol && buf_add(&line, e->prefix, e->prefixlen)) || buf_add(&line, s, n) || (eol && buf_add(&line, "\n", 1)))
       return buf_free(&line), -1;
@@ -53,7 +47,6 @@ static int emit_line(emitter *e, int fd, const char *name, const char *s, size_t
     buf_free(&line);
     return 0;
   }
-  lua_State *L = driver;
   int top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, e->fn_ref);
   lua_pushstring(L, name);
@@ -199,11 +192,13 @@ static void push_tail(lua_State *L, const tailbuf *t) {
   luaL_pushresult(&b);
 }
 
-/* A started child as Lua sees it: uservalue 1 anchors the spec (its stdin
- * string, the prefix), 2 the argv/env arrays. */
+/* A started child as Lua sees it; its uservalue anchors the spec (the stdin
+ * string and the prefix the child still reads; argv and env were copied by
+ * exec). */
 typedef struct {
   proc_child c;
   emitter em;
+  pid_t pid;
   int started, finished;
   proc_result res; /* after finish */
 } lchild;
@@ -240,11 +235,9 @@ static int proc_start_l(lua_State *L) {
   spec.timeout = field_number(L, 1, "timeout", 0);
   spec.grace = field_number(L, 1, "grace", PROC_DEFAULT_GRACE);
   spec.cap = (size_t)field_number(L, 1, "cap", (double)PROC_DEFAULT_CAP);
-  lua_getfield(L, 1, "background");
-  spec.own_deadline_only = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  spec.own_deadline_only = field_bool(L, 1, "background");
 
-  lchild *h = lua_newuserdatauv(L, sizeof *h, 2); /* stack 4 */
+  lchild *h = lua_newuserdatauv(L, sizeof *h, 1); /* stack 4 */
   memset(h, 0, sizeof *h);
   h->em.fn_ref = h->em.err_ref = LUA_NOREF;
   luaL_setmetatable(L, CHILD);
@@ -253,11 +246,10 @@ static int proc_start_l(lua_State *L) {
   h->em.prefix = field_string(L, 1, "prefix");
   if (!h->em.prefix) h->em.prefix = "";
   h->em.prefixlen = strlen(h->em.prefix);
-  int st = lua_getfield(L, 1, "stream");
+  int st = lua_getfield(L, 1, "stream"), streaming = lua_toboolean(L, -1); /* a function or true */
   if (st == LUA_TFUNCTION) h->em.fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   else if (st != LUA_TNIL && st != LUA_TBOOLEAN) luaL_error(L, "proc: option 'stream' must be a boolean or a function");
   else lua_pop(L, 1);
-  int streaming = h->em.fn_ref != LUA_NOREF || (st == LUA_TBOOLEAN && field_bool(L, 1, "stream"));
   h->em.queue = field_bool(L, 1, "lines");
   if (streaming || h->em.queue) {
     spec.emit_out = emit_out;
@@ -275,6 +267,7 @@ static int proc_start_l(lua_State *L) {
   }
   buf_free(&err);
   h->started = 1;
+  h->pid = h->c.res.pid;
   lua_settop(L, 4);
   return 1;
 }
@@ -374,7 +367,7 @@ static int child_stop(lua_State *L) {
 }
 
 static int child_pid(lua_State *L) {
-  lua_pushinteger(L, check_child(L)->c.res.pid > 0 ? check_child(L)->c.res.pid : check_child(L)->res.pid);
+  lua_pushinteger(L, check_child(L)->pid);
   return 1;
 }
 
@@ -394,7 +387,7 @@ static int child_gc(lua_State *L) {
 
 static int child_tostring(lua_State *L) {
   lchild *h = check_child(L);
-  lua_pushfstring(L, "drun.proc.child (pid %d%s)", (int)(h->c.res.pid > 0 ? h->c.res.pid : h->res.pid),
+  lua_pushfstring(L, "drun.proc.child (pid %d%s)", (int)h->pid,
                   h->finished || proc_done(&h->c) ? ", done" : "");
   return 1;
 }
@@ -410,25 +403,6 @@ static int loop_wait_l(lua_State *L) {
 
 static int loop_sources_l(lua_State *L) {
   lua_pushinteger(L, loop_sources());
-  return 1;
-}
-
-/* run(spec) -> result | nil, err: start and wait */
-static int proc_run_l(lua_State *L) {
-  lua_settop(L, 1);
-  lua_pushcfunction(L, proc_start_l);
-  lua_pushvalue(L, 1);
-  lua_call(L, 1, 2);
-  if (lua_isnil(L, -2)) return 2;
-  lua_pop(L, 1);
-  lchild *h = lua_touserdata(L, -1);
-  while (!proc_done(&h->c)) {
-    lloop_driving(L);
-    loop_run_once(-1);
-  }
-  lua_pushcfunction(L, child_result);
-  lua_insert(L, -2);
-  lua_call(L, 1, 1);
   return 1;
 }
 
@@ -468,7 +442,6 @@ static const luaL_Reg child_methods[] = {
 
 static const luaL_Reg proc_funcs[] = {
     {"rusage", proc_rusage},
-    {"run", proc_run_l},
     {"start", proc_start_l},
     {"wait", loop_wait_l},
     {"sources", loop_sources_l},

@@ -82,13 +82,17 @@ static int time_sleep(lua_State *L) {
 /* heartbeat(fn, every) / heartbeat(nil): fn() every `every` seconds while
  * drun waits for a child or sleeps (the run's lock lease). fn's errors are
  * kept, not raised inside the wait: heartbeat_error() returns the last. */
-static lua_State *beat_L; /* the Lua thread now waiting: the beat runs on it */
+static lua_State *driving; /* the Lua thread turning the loop: the beat and stream callbacks run on it */
+
+void lloop_driving(lua_State *L) { driving = L; }
+lua_State *lloop_driver(void) { return driving; }
+
 static int beat_ref = LUA_NOREF;
 static int beat_err_ref = LUA_NOREF;
 
 static void beat(void *ud) {
   (void)ud;
-  lua_State *L = beat_L;
+  lua_State *L = driving;
   if (!L || beat_ref == LUA_NOREF) return;
   int top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, beat_ref);
@@ -99,7 +103,6 @@ static void beat(void *ud) {
   lua_settop(L, top);
 }
 
-void lheartbeat_waiting(lua_State *L) { beat_L = L; }
 
 static int time_heartbeat(lua_State *L) {
   luaL_unref(L, LUA_REGISTRYINDEX, beat_ref);

@@ -24,12 +24,11 @@ static inline void setfield_str(lua_State *L, const char *k, const char *v) {
   lua_setfield(L, -2, k);
 }
 
-/* drun.time's heartbeat runs on the Lua thread that is waiting (l_time.c):
- * a binding that waits (a child process, a sleep) says which one first. */
-void lheartbeat_waiting(lua_State *L);
-/* The thread turning the event loop (loop.h) now: stream callbacks and the
- * heartbeat run on it. Every binding that turns the loop says so first. */
+/* The thread turning the event loop (loop.h) now: drun.time's heartbeat
+ * and the stream callbacks of children run on it. Every binding that turns
+ * the loop says so first (l_time.c keeps it). */
 void lloop_driving(lua_State *L);
+lua_State *lloop_driver(void);
 
 /* A handle's metatable: the methods as __index, close as both __gc and
  * __close (idempotent), and __tostring. Leaves nothing on the stack. */

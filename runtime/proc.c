@@ -1,8 +1,6 @@
 #include "proc.h"
 
-#include "heartbeat.h"
 #include "guard.h"
-#include "out.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -40,18 +40,18 @@ end
 -- spawned child of drun (proc.spawn): it ends with the run, its socket in
 -- a private directory. When it cannot start, commands connect on their own
 -- (and show ssh's own error). DRUN_SSH_SHARE=0 turns it off.
-local masters, sockdir, nsock = {}, nil, 0
+local masters, sockdir, sweeper, nsock = {}, nil, nil, 0
 
 local function share(base, dest)
   if os.getenv("DRUN_SSH_SHARE") == "0" then return nil end
   local key = table.concat(base, "\0") .. "\0" .. dest
   local m = masters[key]
-  local task = require "drun.task"
+  local task, time = require "drun.task", require "drun.time"
   if m == nil then
     local fs = require "drun.fs"
     if not sockdir then
       sockdir = fs.tmpdir("drun-ssh")
-      masters[{}] = setmetatable({}, { __gc = function() fs.remove(sockdir, true) end }) -- removed at exit
+      sweeper = setmetatable({}, { __gc = function() fs.remove(sockdir, true) end }) -- collected at drun's exit
     end
     nsock = nsock + 1
     m = { pending = true, path = sockdir .. "/" .. nsock }
@@ -64,8 +64,8 @@ local function share(base, dest)
     spec.read_only, spec.lines, spec.grace = true, false, 1
     local ok, h = pcall(proc.spawn, spec)
     if ok then
-      local stop = require("drun.time").now() + 15
-      task.wait(function() return fs.exists(m.path) or h.h:done() or require("drun.time").now() > stop end, stop)
+      local stop = time.now() + 15
+      task.wait(function() return fs.exists(m.path) or h:done() or time.now() > stop end, stop)
       if fs.exists(m.path) then m.h = h else h:close() end
     end
     m.pending = nil

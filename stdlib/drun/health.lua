@@ -5,7 +5,7 @@
 --
 -- Options: url, expect_status (200, or a list), attempts (5), interval (5 s),
 -- timeout (per attempt, 10 s), expect_json {field = value} (nested paths like
--- "build.version"), body_contains, max_body (1 MiB). One progress line per attempt
+-- "build.version"), body_contains, max_body (1 MiB), headers {Name = value}. One progress line per attempt
 -- ("health: attempt 2/5: 503"). Returns {ok, attempts, elapsed, last_status,
 -- log}; raises when it gives up, with what it last saw. The total time is at
 -- most attempts x (interval + timeout), however the server misbehaves.

@@ -96,7 +96,7 @@ end
 --   h.pid, h.command
 --   h:lines()      iterator over its stdout lines as they come (redacted);
 --                  inside a task the others run while it waits
---   h:wait()       -> result (as run's) once it exits
+--   h:wait()       -> result (as run's) once it exits; h:done() whether it has
 --   h:kill([sig])  a signal ("TERM", "KILL", "HUP", ... or a number) to its process group
 --   h:close()      TERM, KILL after the grace, reaped -> result; also
 --                  `local h <close> = proc.spawn{...}` and when the handle is collected
@@ -145,6 +145,8 @@ local function settle(self)
   self.result = res
   return res
 end
+
+function Spawned:done() return not self.h or self.h:done() end
 
 function Spawned:wait()
   if not self.h then return self.result end

@@ -191,18 +191,12 @@ function M.parallel(items, fn, opts)
     local preempted = guard.preempted()
     guard.slice(0)
     if coroutine.status(t.co) == "dead" then
-      drop(t)
       if ok then
+        drop(t)
         results[t.index] = v
         told(t, "success")
       else
-        for h in pairs(t.handles) do -- what it started and did not wait for
-          if h.stop then h:stop() elseif h.cancel then h:cancel() end
-          pending[#pending + 1] = h
-        end
-        failures[#failures + 1] = { index = t.index, label = t.label, error = text(v) }
-        told(t, "failed", text(v))
-        if not opts.keep_going and not stopping then stop_all("cancelled") end
+        failed(t, text(v)) -- what it started and did not wait for is stopped too
       end
     elseif preempted then
       t.runnable = true

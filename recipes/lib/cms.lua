@@ -108,17 +108,61 @@ function M.staging(c)
   return r
 end
 
+-- The production checklist (FLOWS.md §1), checked before anything runs: what
+-- is released is what staging verified. Each can be skipped with
+-- skip_checks=<id>, which the run says and the ledger keeps (the params).
+local function release_checks(c)
+  local staging_env = wrangler_env(c, "staging")
+  return {
+    { "check", id = "staging-commit", describe = "staging's last successful deployment (ledger) is the commit released",
+      run = function(ctx)
+        local db = ctx.ledger or require("drun.ledger").reader(ctx.ledger_path)
+        local ok, last = pcall(db.latest, db, { service = c.service, environment = "staging", status = "success" })
+        if db ~= ctx.ledger then db:close() end
+        if not ok then error(last, 0) end
+        local sha = ctx.sha or "?"
+        if not last then
+          error(string.format("the ledger has no successful staging deployment of %s: deploy %s to staging first "
+                              .. "(drun recipes/cms-staging.lua)", c.service, sha:sub(1, 12)), 0)
+        end
+        if last.git_commit ~= sha then
+          error(string.format("staging's last successful deployment (%s, %s) is commit %s, this release is %s: deploy "
+                              .. "this commit to staging first, or release the one staging verified",
+                              last.full_version, last.deployed_at, tostring(last.git_commit):sub(1, 12), sha:sub(1, 12)), 0)
+        end
+        return string.format("staging runs %s since %s (%s)", sha:sub(1, 12), last.deployed_at, last.full_version)
+      end },
+    { "check", id = "staging-migrations", describe = "staging's D1 (" .. c.database.staging .. ") has no pending migration",
+      run = function(ctx)
+        local ok, pending = pcall(cf.d1.pending, { db = c.database.staging, env = staging_env, dir = c.cms_dir })
+        if not ok then error(tostring(pending):gsub("^cloudflare: ", "") .. ": deploy staging first", 0) end
+        if #pending > 0 then
+          error(string.format("%s has %d pending migration(s) (%s): production would get migrations staging never "
+                              .. "ran; deploy staging first", c.database.staging, #pending, table.concat(pending, ", ")), 0)
+        end
+        return c.database.staging .. ": no migrations to apply"
+      end },
+  }
+end
+
 function M.production(c)
+  local checks = release_checks(c)
+  local check_ids = {}
+  for _, k in ipairs(checks) do check_ids[#check_ids + 1] = k.id end
+  local needs = { "clean" } -- the tag must hold what is deployed: nothing uncommitted may go out with it
+  for _, k in ipairs(checks) do needs[#needs + 1] = k end
   local r = recipe.new {
     name = "cms-prod", service = c.service, environment = "production",
     description = "release to production: test, bump, migrate, MCP, CMS, smoke, then tag and release",
     version = function(ctx) return semver.bump(pkgjson.version(c.package_json), ctx.params.version_bump) end,
     params = { version_bump = { default = "patch", choices = { "patch", "minor", "major" },
-                                description = "patch: fixes; minor: features, schema, API; major: breaking" } },
+                                description = "patch: fixes; minor: features, schema, API; major: breaking" },
+               skip_checks = { default = "", description = "release checklist items not to check (recorded): "
+                                                           .. table.concat(check_ids, ", ") } },
     approval = "required",
     rollback_hint = "drun recipes/cms-rollback.lua environment=production",
     secrets = { "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "GITHUB_TOKEN" },
-    needs = { "clean" }, -- the tag must hold what is deployed: nothing uncommitted may go out with it
+    needs = needs,
     fetch = c.fetch, remote = c.remote,
   }
   local function release_tag(ctx) return semver.format(ctx.version, c.tag_prefix) end

@@ -166,17 +166,46 @@ function M.d1.execute(o)
   return (last and last.results) or {}, results
 end
 
+-- the migration files listed in wrangler's table of a `migrations apply|list` output, each once, in order
+local function migration_names(stdout, mark)
+  local names, seen = {}, {}
+  for name in stdout:gmatch("│%s*([%w_%-%.]+%.sql)%s*│" .. mark) do
+    if not seen[name] then names[#names + 1], seen[name] = name, true end
+  end
+  return names
+end
+
 -- d1.migrate{db, env, remote, dir} -> the migration files applied now ({} when up to date)
 function M.d1.migrate(o)
   if o.remote ~= false then credentials() end
   local res = wrangler(with_env({ "d1", "migrations", "apply", o.db, remote(o) }, o.env), { dir = o.dir, run = o.run })
-  local applied, seen = {}, {}
-  if res.stdout:find("No migrations to apply!", 1, true) then return applied end
+  if res.stdout:find("No migrations to apply!", 1, true) then return {} end
   -- wrangler redraws its table as it goes: each file once, in order
-  for name in res.stdout:gmatch("│%s*([%w_%-%.]+%.sql)%s*│%s*✅") do
-    if not seen[name] then applied[#applied + 1], seen[name] = name, true end
+  return migration_names(res.stdout, "%s*✅")
+end
+
+-- d1.pending{db, env, remote, dir} -> the migration files not applied yet ({} when up to date).
+-- `migrations list` creates the tracker table when it is missing (wrangler's
+-- initMigrationsTable, src/d1/migrations/list.ts): on a database the app
+-- migrated itself that would hide it from the backfill rule, so such a
+-- database is named, not listed.
+function M.d1.pending(o)
+  local rows = M.d1.execute { db = o.db, env = o.env, remote = o.remote, dir = o.dir, read_only = true,
+    sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'" }
+  if not rows[1] then
+    if runtime.dry_run then return {} end
+    error(string.format("cloudflare: %s has no migration tracker (d1_migrations): no deploy has applied migrations "
+                        .. "to it yet", o.db), 0)
   end
-  return applied
+  local res = wrangler(with_env({ "d1", "migrations", "list", o.db, remote(o) }, o.env),
+                       { dir = o.dir, run = o.run, read_only = true })
+  if res.stdout:find("No migrations to apply!", 1, true) then return {} end
+  local names = migration_names(res.stdout, "")
+  if #names == 0 and not res.dry_run then
+    error("cloudflare: d1 migrations list " .. o.db .. " printed neither its table nor \"No migrations to apply!\": "
+          .. res.stdout:sub(1, 200), 0)
+  end
+  return names
 end
 
 -- d1.backfill_if_needed{db, env, file, dir, table = "organizations"}:

@@ -116,6 +116,7 @@ t.test("the MCP deploy fails: CMS untouched, the report says prod is still on th
   local f = cmsfix.setup()
   t.eq(f:run("cms-staging").code, 0)
   t.eq(f:run("cms-prod", "--yes").code, 0)
+  f:staged() -- the bump commit, as main's push would
   local cms_before = f:deployments("apps/cms", "production")
   f:fault("deploy:cms-mcp=fail")
   local r = f:run("cms-prod", "--yes")

@@ -401,12 +401,50 @@ t.test("needs: an unknown need or a wrong shape is the recipe's error, named whe
   local path, lp = recipe_file([[{ name = "n", service = "web", environment = "staging", needs = { "cleen" } }]], "")
   local r = run(path, lp, {})
   t.eq(r.code, 3)
-  t.match(r.stderr, "unknown need 'cleen' %(known: identity, clean, history, tags, push, release%)")
+  t.match(r.stderr, "unknown need 'cleen' %(known: identity, clean, history, tags, push, release, check%)")
   path, lp = recipe_file([[{ name = "n", service = "web", environment = "staging" }]],
                          [[r:step("s", { needs = { { push = true } } }, function() end)]])
   r = run(path, lp, {})
   t.eq(r.code, 3)
   t.match(r.stderr, "step 's': each need is a name or a table")
+end)
+
+-- a flow's own checks (the CMS release checklist): run before anything,
+-- every failure listed; skip_checks skips one, says so and records it; a
+-- skip that names no check is refused, not ignored
+local CHECKED = [[{ name = "rel", service = "web", environment = "production",
+  params = { skip_checks = { default = "" }, bad = { default = false } },
+  needs = { { "check", id = "staging-commit", describe = "staging runs it", run = function(ctx)
+              if ctx.params.bad then error("staging runs abc, not def") end return "staging runs def" end },
+            { "check", id = "quiet-hours", describe = "not on a Friday", run = function(ctx)
+              if ctx.params.bad then error("it is Friday") end end } } }]]
+
+t.test("needs: a flow's own checks run before anything; skip_checks skips one and records it", function()
+  local path, lp = recipe_file(CHECKED, [[r:step("deploy", function(ctx) ctx.log.info("DEPLOYED") end)]])
+  local r = run(path, lp, {})
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "ok   quiet%-hours%s+ok\n")
+  t.match(r.stdout, "ok   staging%-commit%s+staging runs def")
+  r = run(path, lp, { "bad=true" })
+  t.eq(r.code, 1)
+  t.match(r.stdout, "FAIL quiet%-hours%s+it is Friday")
+  t.match(r.stdout, "FAIL staging%-commit%s+staging runs abc, not def")
+  t.no_match(r.stdout, "DEPLOYED")
+  t.eq(#ledger.open(lp):history { all = true }, 1, "the refused run left no record")
+  r = run(path, lp, { "bad=true", "skip_checks=staging-commit,quiet-hours" })
+  t.eq(r.code, 0, r.stdout)
+  t.match(r.stdout, "ok   staging%-commit%s+SKIPPED %(skip_checks=staging%-commit; recorded")
+  t.match(r.stdout, "warn: check quiet%-hours skipped by skip_checks: not on a Friday is not verified")
+  t.match(r.stdout, "DEPLOYED")
+  t.eq(ledger.open(lp):latest({}).metadata.params.skip_checks, "staging-commit,quiet-hours")
+  r = run(path, lp, { "skip_checks=staging-comit" })
+  t.eq(r.code, 1)
+  t.match(r.stdout, "FAIL skip_checks%s+'staging%-comit' is no check of this run %(its checks: quiet%-hours, staging%-commit%)")
+  t.no_match(r.stdout, "DEPLOYED")
+  path, lp = recipe_file([[{ name = "n", service = "web", environment = "staging", needs = { { "check", id = "x y" } } }]], "")
+  r = run(path, lp, {})
+  t.eq(r.code, 3)
+  t.match(r.stderr, "a check needs id %(letters, digits, %- and _%) and run = function%(ctx%)")
 end)
 
 t.test("--dry-run: read-only calls run, mutating ones are printed, the ledger is untouched", function()

@@ -16,6 +16,10 @@
 --   push       the remote takes the push the run will make: credentials for writing, `branch` (default the
 --              run's) not ahead of HEAD, none of `tags` there yet, no GitHub rule that refuses it (`github_repo`)
 --   release    a GitHub release can be made: the token sees `repo` and no release has the tag yet
+--   check      a flow's own condition (a release checklist item): { "check", id = "staging-commit",
+--              describe = "staging's last deployment is this commit", run = function(ctx) return detail end };
+--              run raises why it fails. A run whose `skip_checks` param names the id (a comma-separated
+--              list) skips it, says so and, as a param, records it in the ledger: never silently.
 -- Options may be functions of ctx (the tag depends on the version). Every
 -- check runs, so one failed preflight lists every fix; none changes
 -- anything but the fetch (made under --dry-run too: it deploys nothing).
@@ -25,7 +29,7 @@ local proc = require "drun.proc"
 
 local M = {}
 
-local ORDER = { "identity", "clean", "history", "tags", "push", "release" }
+local ORDER = { "identity", "clean", "history", "tags", "push", "release", "check" }
 local KNOWN = {}
 for i, name in ipairs(ORDER) do KNOWN[name] = i end
 M.NAMES = ORDER
@@ -39,6 +43,9 @@ function M.normalise(need, where)
   if not KNOWN[need[1]] then
     error(string.format("%s: unknown need '%s' (known: %s)", where, need[1], table.concat(ORDER, ", ")), 0)
   end
+  if need[1] == "check" and (type(need.id) ~= "string" or not need.id:match("^[%w_%-]+$") or type(need.run) ~= "function") then
+    error(string.format("%s: a check needs id (letters, digits, - and _) and run = function(ctx)", where), 0)
+  end
   return need
 end
 
@@ -51,10 +58,10 @@ function M.collect(r, params, from_index)
     if type(list) == "function" then list = list(params) end
     for _, need in ipairs(list or {}) do
       need = M.normalise(need, who)
-      local name = need[1]
+      local name = need[1] == "check" and "check:" .. need.id or need[1]
       local have = by_name[name]
       if not have then
-        have = { name, tags = {}, by = {} }
+        have = { need[1], tags = {}, by = {} }
         by_name[name] = have
       end
       for k, v in pairs(need) do
@@ -74,11 +81,27 @@ function M.collect(r, params, from_index)
       by_name.history = { "history", remote = by_name[name].remote, tags = {}, by = by_name[name].by }
     end
   end
-  local out = {}
+  local out, checks = {}, {}
   for _, name in ipairs(ORDER) do
     if by_name[name] then out[#out + 1] = by_name[name] end
   end
+  for _, need in pairs(by_name) do
+    if need[1] == "check" then checks[#checks + 1] = need end
+  end
+  table.sort(checks, function(a, b) return a.id < b.id end)
+  for _, need in ipairs(checks) do out[#out + 1] = need end
   return out
+end
+
+-- The ids a run's skip_checks param names ("a,b" or "a b"), as a set and in order
+function M.skipped(params)
+  local set, list = {}, {}
+  local raw = params and params.skip_checks
+  if type(raw) ~= "string" then return set, list end
+  for id in raw:gmatch("[^,%s]+") do
+    if not set[id] then set[id] = true; list[#list + 1] = id end
+  end
+  return set, list
 end
 
 -- An option that may be a function of ctx
@@ -112,7 +135,8 @@ function M.describe(need)
     return string.format("push      %s takes the push: credentials, %s not ahead of HEAD, tags not there yet",
                          need.remote or "origin", type(need.branch) == "string" and need.branch or "the branch") .. by
   end
-  return "release   the GitHub token sees the repository, no release has the tag yet" .. by
+  if name == "release" then return "release   the GitHub token sees the repository, no release has the tag yet" .. by end
+  return need.id .. "  " .. (need.describe or "a check of the flow's") .. by -- a flow's own check
 end
 
 local SHALLOW_FIX = "use actions/checkout with fetch-depth: 0, or set fetch = true in the recipe's config "
@@ -276,17 +300,37 @@ function M.run(needs, o)
   local run = setmetatable({ dir = o.dir, fetch_ok = o.fetch == true, remote = o.remote or "origin",
                              fetched = {}, warnings = {}, stream = o.stream }, Run)
   local results, failed = {}, {}
+  local skip, skip_list = M.skipped(o.ctx and o.ctx.params)
+  local known = {}
   for _, need in ipairs(needs) do
-    local name = need[1]
+    local name = need[1] == "check" and need.id or need[1]
+    if need[1] == "check" then known[name] = true end
     local ok, detail
     if (name == "push" or name == "tags") and failed.history then
       ok, detail = false, "not checked: the history is missing (above)"
+    elseif need[1] == "check" and skip[name] then
+      ok, detail = true, "SKIPPED (skip_checks=" .. name .. "; recorded with the run's params): " .. (need.describe or "")
+      run.warnings[#run.warnings + 1] = string.format("check %s skipped by skip_checks: %s is not verified", name, need.describe or name)
+    elseif need[1] == "check" then
+      ok, detail = pcall(need.run, o.ctx)
+      detail = tostring(detail or "ok"):gsub("^[^\n]-%.lua:%d+: ", "")
     else
       ok, detail = pcall(CHECK[name], run, need, o.ctx)
       detail = tostring(detail):gsub("^[^\n]-%.lua:%d+: ", "")
     end
     failed[name] = not ok
     results[#results + 1] = { name = name, ok = ok, detail = detail }
+  end
+  -- a skip that names no check of this run is a typo that would pass silently
+  for _, id in ipairs(skip_list) do
+    if not known[id] then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      table.sort(names)
+      results[#results + 1] = { name = "skip_checks", ok = false,
+                                detail = string.format("'%s' is no check of this run (its checks: %s)", id,
+                                                       #names > 0 and table.concat(names, ", ") or "none") }
+    end
   end
   if run.r then run.r:close() end
   return results, run.warnings

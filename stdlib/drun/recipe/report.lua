@@ -156,9 +156,11 @@ function Report:preflight(results, warnings)
   for _, c in ipairs(results) do ok = ok and c.ok end
   self:event("preflight", { ok = ok, checks = json.array(results), warnings = json.array(warnings) })
   self:say("preflight\n")
+  local width = 9 -- the names of git's needs; a flow's own checks may be longer
+  for _, c in ipairs(results) do width = math.max(width, #c.name) end
   for _, c in ipairs(results) do
-    self:say(string.format("%s%s %-9s %s\n", INDENT, c.ok and self:paint("green", "ok  ") or self:paint("red", "FAIL"), c.name,
-                           (c.detail:gsub("\n", "\n" .. INDENT .. "               "))))
+    self:say(string.format("%s%s %-" .. width .. "s %s\n", INDENT, c.ok and self:paint("green", "ok  ") or self:paint("red", "FAIL"),
+                           c.name, (c.detail:gsub("\n", "\n" .. INDENT .. string.rep(" ", width + 6)))))
   end
   for _, w in ipairs(warnings) do self:say(INDENT .. self:paint("yellow", "warn: ") .. w .. "\n") end
   if ok then return true end

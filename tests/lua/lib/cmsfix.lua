@@ -18,6 +18,25 @@ function M.setup()
   return f
 end
 
+-- staging deployed from the checkout as it is: what cms-prod's release checklist asks for
+function M:staged()
+  local r = self:run("cms-staging")
+  assert(r.code == 0, r.stdout .. r.stderr)
+  return self
+end
+
+-- the wrangler calls that change something (deploys, migrations, rollbacks): preflight only reads
+function M:changes()
+  local out = {}
+  for _, c in ipairs(self:calls()) do
+    if c.argv[1] == "deploy" or c.argv[1] == "rollback" or (c.argv[1] == "d1" and c.argv[3] == "apply")
+       or (c.argv[1] == "d1" and c.argv[2] == "execute" and not table.concat(c.argv, " "):find("sqlite_master", 1, true)) then
+      out[#out + 1] = c
+    end
+  end
+  return out
+end
+
 function M:wrangler(dir, ...)
   local argv = { "wrangler", ... }
   argv.cwd, argv.env, argv.check, argv.timeout = self.repo .. "/" .. dir, self.env, false, 120

@@ -22,6 +22,9 @@ return {
   github_repo = env("GITHUB_REPOSITORY") or "acme/cms",
   remote = "origin",
   release_branch = nil,                        -- the branch the bump commit is pushed to (default: the run's)
+  main_branch = "main",                        -- where releases come from and hotfixes are merged back to
+  hotfix_prefix = "hotfix/",                   -- a branch named so is a hotfix: cut from the last release tag,
+                                               -- released as its patch, tagged and pushed on its own branch
   fetch = false,                               -- true: deepen a shallow CI checkout (git fetch --unshallow --tags)
                                                -- instead of refusing it before anything runs
 }

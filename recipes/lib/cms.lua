@@ -9,6 +9,7 @@ local pkgjson = require "drun.pkgjson"
 local semver = require "drun.semver"
 local github = require "drun.github"
 local fs = require "drun.fs"
+local json = require "drun.json"
 
 local M = {}
 
@@ -108,6 +109,46 @@ function M.staging(c)
   return r
 end
 
+-- A hotfix (FLOWS.md §1): a branch named hotfix/... (c.hotfix_prefix) cut
+-- from the last release tag, released as a patch of that tag, tagged on the
+-- hotfix branch, which is pushed and then merged to main by a person.
+local function hotfix_prefix(c) return c.hotfix_prefix or "hotfix/" end
+local function main_branch(c) return c.main_branch or "main" end
+local function is_hotfix(c, branch) return type(branch) == "string" and branch:sub(1, #hotfix_prefix(c)) == hotfix_prefix(c) end
+local function short(sha) return tostring(sha):sub(1, 12) end
+
+-- the last release tag ({name, sha, version}) and the tag a hotfix branch is
+-- cut from, or why the branch is no hotfix of the last release
+local function hotfix_base(c, repo, branch)
+  local pattern = c.tag_prefix .. "*"
+  local last = repo:tags(pattern)[1]
+  if not (last and last.version) then
+    error(string.format("no %s tag: nothing was released yet, so there is nothing to hotfix; release from %s",
+                        pattern, main_branch(c)), 0)
+  end
+  local cut = "cut it from " .. last.name .. " (drun recipes/cms-hotfix.lua)"
+  local base = repo:latest_tag(pattern, { reachable_from = "HEAD" })
+  if not base then error(string.format("%s holds no release tag: %s", branch, cut), 0) end
+  -- where the branch left main: the tag itself, not a commit after it
+  for _, ref in ipairs { "refs/remotes/" .. (c.remote or "origin") .. "/" .. main_branch(c), "refs/heads/" .. main_branch(c) } do
+    local ok, at = pcall(repo.rev_parse, repo, ref)
+    if ok and at then
+      local fork = repo:merge_base("HEAD", at)
+      if fork ~= base.sha and not repo:is_ancestor(fork, base.sha) then
+        error(string.format("%s was cut from %s, a commit of %s after %s, which is not a release tag: a hotfix "
+                            .. "releases exactly what production runs plus the fix; %s", branch, short(fork),
+                            main_branch(c), base.name, cut), 0)
+      end
+      break
+    end
+  end
+  if base.name ~= last.name then
+    error(string.format("%s is cut from %s, but the last release is %s: production runs that one; %s", branch,
+                        base.name, last.name, cut), 0)
+  end
+  return base
+end
+
 -- The production checklist (FLOWS.md §1), checked before anything runs: what
 -- is released is what staging verified. Each can be skipped with
 -- skip_checks=<id>, which the run says and the ledger keeps (the params).
@@ -145,12 +186,41 @@ local function release_checks(c)
   }
 end
 
+-- on a hotfix branch: cut from the last release tag, a patch of it
+local function hotfix_check(c)
+  return { "check", id = "hotfix-base", describe = "a hotfix branch is cut from the last release tag; a patch of it",
+    run = function(ctx)
+      local base = hotfix_base(c, ctx.git, ctx.branch)
+      if ctx.params.version_bump ~= "patch" then
+        error(string.format("a hotfix is a patch release of %s: version_bump=%s would release %s; use "
+                            .. "version_bump=patch, or release from %s", base.name, ctx.params.version_bump,
+                            ctx.version, main_branch(c)), 0)
+      end
+      local pkg = pkgjson.version(c.package_json)
+      if pkg ~= base.version then
+        error(string.format("%s says %s, but %s released %s: the hotfix must not change the version by hand",
+                            c.package_json, pkg, base.name, base.version), 0)
+      end
+      ctx.hotfix_base = base.name -- recorded by the tag step: nothing is recorded before the run starts
+      return string.format("%s is cut from %s (%s): releases %s", ctx.branch, base.name, short(base.sha), ctx.version)
+    end }
+end
+
 function M.production(c)
   local checks = release_checks(c)
-  local check_ids = {}
+  local check_ids = { "hotfix-base" }
   for _, k in ipairs(checks) do check_ids[#check_ids + 1] = k.id end
-  local needs = { "clean" } -- the tag must hold what is deployed: nothing uncommitted may go out with it
-  for _, k in ipairs(checks) do needs[#needs + 1] = k end
+  table.sort(check_ids)
+  -- a hotfix branch needs the release tags and its own check; main needs neither
+  local function needs(params)
+    local list = { "clean" } -- the tag must hold what is deployed: nothing uncommitted may go out with it
+    for _, k in ipairs(checks) do list[#list + 1] = k end
+    if is_hotfix(c, require("drun.git").context().branch) then
+      list[#list + 1] = { "tags", pattern = c.tag_prefix .. "*" }
+      list[#list + 1] = hotfix_check(c)
+    end
+    return list
+  end
   local r = recipe.new {
     name = "cms-prod", service = c.service, environment = "production",
     description = "release to production: test, bump, migrate, MCP, CMS, smoke, then tag and release",
@@ -166,7 +236,11 @@ function M.production(c)
     fetch = c.fetch, remote = c.remote,
   }
   local function release_tag(ctx) return semver.format(ctx.version, c.tag_prefix) end
-  local function release_branch(ctx) return c.release_branch or ctx.branch or "main" end
+  -- a hotfix's bump commit and tag go to its own branch, merged to main afterwards
+  local function release_branch(ctx)
+    if is_hotfix(c, ctx.branch) then return ctx.branch end
+    return c.release_branch or ctx.branch or main_branch(c)
+  end
   r:step("test", { description = "the test gate", on_failure = "nothing deployed: fix on main, let staging redeploy, retry" },
          function(ctx) ctx.run(c.test) end)
   r:step("bump-version", {
@@ -193,7 +267,7 @@ function M.production(c)
   r:step("tag", {
     description = "commit the version bump, tag " .. c.tag_prefix .. "X.Y.Z, push",
     -- known before production moves: who commits, that the push will be taken, that the tag is new
-    needs = { "identity", { "push", remote = c.remote, branch = c.release_branch, tags = release_tag,
+    needs = { "identity", { "push", remote = c.remote, branch = release_branch, tags = release_tag,
                             github_repo = c.github_repo } },
     on_failure = "the release is live; the bump commit or tag did not reach " .. c.remote .. ": push them by hand",
     next = function(ctx)
@@ -207,6 +281,13 @@ function M.production(c)
     -- HEAD, not a local branch of that name: a checkout may be detached at the commit it deploys
     ctx.git:push(c.remote, { "HEAD:refs/heads/" .. release_branch(ctx), "refs/tags/" .. tag })
     ctx.set("tag", tag)
+    if is_hotfix(c, ctx.branch) then
+      ctx.set("hotfix_base", ctx.hotfix_base or json.null)
+      ctx.set("merge_to", main_branch(c))
+      ctx.log.warn("hotfix %s is released from %s: merge %s into %s now, or the next release from %s drops the fix "
+                   .. "(git switch %s && git merge --no-ff %s && git push %s %s, or a pull request)", tag, ctx.branch,
+                   ctx.branch, main_branch(c), main_branch(c), main_branch(c), ctx.branch, c.remote, main_branch(c))
+    end
   end)
   r:step("release", {
     description = "GitHub release with generated notes",
@@ -221,6 +302,82 @@ function M.production(c)
     local rel = github.release { repo = c.github_repo, tag = tag, name = string.format("%s %s", c.service, ctx.version) }
     ctx.set("release_url", rel.html_url)
     ctx.log.info("released %s", rel.html_url or tag)
+  end)
+  return r
+end
+
+-- Cut a hotfix branch from the last release tag (or `from`) and check it
+-- out: what production runs, ready for the fix. Nothing is deployed or
+-- pushed; the record says who cut which branch from which tag.
+function M.hotfix(c)
+  local pattern = c.tag_prefix .. "*"
+  local function base(ctx)
+    if not ctx.hotfix_from then
+      local repo = ctx.git
+      local t
+      if ctx.params.from ~= "" then
+        for _, tag in ipairs(repo:tags(pattern)) do if tag.name == ctx.params.from then t = tag end end
+        if not (t and t.version) then
+          error(string.format("from=%s is no release tag (%s with a version)%s", ctx.params.from, pattern,
+                              repo:tags(pattern)[1] and "; the last one is " .. repo:tags(pattern)[1].name or ""), 0)
+        end
+      else
+        t = repo:tags(pattern)[1]
+        if not (t and t.version) then error(string.format("no %s tag here: nothing was released yet, so there is nothing to hotfix", pattern), 0) end
+      end
+      ctx.hotfix_from = t
+    end
+    return ctx.hotfix_from
+  end
+  local function branch(ctx)
+    if ctx.params.name ~= "" then
+      local name = ctx.params.name
+      return name:sub(1, #hotfix_prefix(c)) == hotfix_prefix(c) and name or hotfix_prefix(c) .. name
+    end
+    return hotfix_prefix(c) .. semver.format(semver.bump(base(ctx).version, "patch"), c.tag_prefix)
+  end
+  local r = recipe.new {
+    name = "cms-hotfix", service = c.service, environment = "hotfix", lock = false,
+    description = "cut " .. hotfix_prefix(c) .. "... from the last release tag and check it out (nothing is deployed)",
+    params = { from = { default = "", description = "the release tag to cut from (default: the last " .. pattern .. ")" },
+               name = { default = "", description = "the branch (default: " .. hotfix_prefix(c) .. c.tag_prefix .. "<next patch>)" } },
+    -- before preflight fetched the tags (a shallow CI checkout), package.json says what was released
+    version = function(ctx)
+      local ok, t = pcall(base, ctx)
+      return semver.bump(ok and t.version or pkgjson.version(c.package_json), "patch")
+    end,
+    commit = function(ctx) local ok, t = pcall(base, ctx); return ok and t.sha or nil end,
+    -- the checkout is switched: nothing uncommitted may be carried over; the tag is known before anything
+    needs = { "clean", { "tags", pattern = pattern },
+              { "check", id = "release-tag", describe = "the tag to cut from is a release tag",
+                run = function(ctx) local t = base(ctx); return t.name .. " at " .. short(t.sha) end } },
+    fetch = c.fetch, remote = c.remote,
+  }
+  r:step("branch", { description = "git switch -c " .. hotfix_prefix(c) .. "... <last release tag>",
+                     on_failure = "nothing changed: the checkout is where it was" }, function(ctx)
+    local t, name = base(ctx), branch(ctx)
+    local ok = require("drun.proc").run { "git", "check-ref-format", "--branch", name, check = false, read_only = true }
+    if ok.code ~= 0 then error(string.format("'%s' is not a valid branch name", name), 0) end
+    if pcall(ctx.git.rev_parse, ctx.git, "refs/heads/" .. name) then
+      error(string.format("branch %s already exists here: git switch %s", name, name), 0)
+    end
+    local res = require("drun.proc").run { "git", "ls-remote", "--heads", c.remote or "origin", "refs/heads/" .. name,
+                                           check = false, read_only = true, timeout = 120 }
+    if res.code == 0 and res.stdout:find("%x") then
+      error(string.format("branch %s already exists on %s: git switch %s", name, c.remote or "origin", name), 0)
+    end
+    ctx.run { "git", "switch", "--quiet", "-c", name, t.name }
+    ctx.set("branch", name)
+    ctx.set("from_tag", t.name)
+  end)
+  r:step("next", { description = "what to do next", read_only = true }, function(ctx)
+    local name, t = branch(ctx), base(ctx)
+    ctx.log.info("on %s, cut from %s (%s). Next:", name, t.name, short(t.sha))
+    ctx.log.info("  1. commit the fix on %s", name)
+    ctx.log.info("  2. drun recipes/cms-staging.lua             (staging runs the hotfix: the release checklist asks for it)")
+    ctx.log.info("  3. drun recipes/cms-prod.lua --yes          (releases %s%s, tags it on %s and pushes the branch)",
+                 c.tag_prefix, ctx.version, name)
+    ctx.log.info("  4. merge %s into %s", name, main_branch(c))
   end)
   return r
 end

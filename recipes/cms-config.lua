@@ -19,6 +19,9 @@ return {
     production = env("CMS_PRODUCTION_HEALTH_URL") or "https://cms.example.com/api/health",
   },
   smoke = { attempts = 5, interval = tonumber(env("CMS_SMOKE_INTERVAL") or "") or 5 },
+  -- after production's smoke check: wrangler tail on both workers; more than max_errors exceptions or 5xx
+  -- answers fail the release before it is tagged (0 seconds: no watch)
+  watch = { seconds = tonumber(env("CMS_WATCH_SECONDS") or "") or 60, max_errors = 0 },
   github_repo = env("GITHUB_REPOSITORY") or "acme/cms",
   remote = "origin",
   release_branch = nil,                        -- the branch the bump commit is pushed to (default: the run's)

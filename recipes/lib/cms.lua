@@ -91,6 +91,30 @@ local function worker_steps(r, c, env, opts)
     ctx.health.wait { url = c.health_url[env], attempts = c.smoke.attempts, interval = c.smoke.interval,
                       expect_json = opts.expect_version and { version = ctx.version } or nil }
   end)
+  if opts.watch then
+    local w = c.watch or {}
+    local seconds = w.seconds or 60
+    r:step("watch", {
+      description = string.format("wrangler tail on CMS and MCP for %gs: more than %d exception(s) or 5xx fail the release",
+                                  seconds, w.max_errors or 0),
+      verifies = true, -- under --dry-run nothing was deployed to watch
+      on_failure = opts.watch_failure,
+    }, function(ctx)
+      if seconds == 0 then
+        ctx.set("watch", "off")
+        return ctx.log.info("the watch is off (watch.seconds = 0)")
+      end
+      local seen = ctx.parallel({ { "cms", c.cms_dir }, { "mcp", c.mcp_dir } }, function(ctx, worker)
+        local ok, res = pcall(cf.watch, { dir = worker[2], env = wenv, seconds = seconds, max_errors = w.max_errors,
+                                          on_error = function(e) ctx.log.warn("%s", e) end })
+        if not ok then error((tostring(res):gsub("^cloudflare: ", "")), 0) end
+        ctx.log.info("%d request(s), %d error(s) in %gs", res.requests, res.errors, seconds)
+        return res
+      end, { limit = 2, label = function(worker) return worker[1] end })
+      ctx.set("watch", { seconds = seconds, cms = { requests = seen[1].requests, errors = seen[1].errors },
+                         mcp = { requests = seen[2].requests, errors = seen[2].errors } })
+    end)
+  end
 end
 
 function M.staging(c)
@@ -263,6 +287,10 @@ function M.production(c)
     expect_version = true,
     smoke_failure = "the new bundle is live and bad; no commit, tag or release was made: roll back "
                     .. "(drun recipes/cms-rollback.lua environment=production); re-running after a fix picks up cleanly",
+    watch = true,
+    watch_failure = "the new bundle is live and failing under traffic (or was not watched to the end); no commit, tag or "
+                    .. "release was made: roll back (drun recipes/cms-rollback.lua environment=production, or re-run "
+                    .. "with --auto-rollback); re-running after a fix picks up cleanly",
   })
   r:step("tag", {
     description = "commit the version bump, tag " .. c.tag_prefix .. "X.Y.Z, push",

@@ -6,6 +6,7 @@
 --                              file = "scripts/backfill-d1-migrations.sql" }
 --   cf.d1.migrate { db = "cms-staging", env = "staging", dir = "apps/cms" }      -- applied file names
 --   cf.rollback { dir = "apps/cms", env = "production", version_id = id, message = "rolling back: ..." }
+--   cf.watch { dir = "apps/cms", env = nil, seconds = 60, max_errors = 0 }       -- {requests, errors, ...}
 --
 -- Every call takes `run` (default drun.proc.run; recipes pass ctx.run so
 -- wrangler's output shows under the step) and `remote` (default true).
@@ -164,6 +165,82 @@ function M.d1.execute(o)
   if not ok or type(results) ~= "table" then error("cloudflare: d1 execute printed no JSON: " .. res.stdout:sub(1, 200), 2) end
   local last = results[#results]
   return (last and last.results) or {}, results
+end
+
+-- One tail event, as the watch counts it: an error is an uncaught exception
+-- (outcome other than ok/canceled, or exceptions listed) or a 5xx answer
+-- (workers-types TraceItemFetchEventInfo: event.response.status; absent when
+-- the worker threw). Returns the error's description, or nil.
+local function tail_error(ev)
+  local req = type(ev.event) == "table" and type(ev.event.request) == "table" and ev.event.request or {}
+  local where = string.format("%s %s", tostring(req.method or "?"), tostring(req.url or "(no request)"))
+  if type(ev.exceptions) == "table" and ev.exceptions[1] then
+    local e = ev.exceptions[1]
+    return string.format("%s: %s (%s)", tostring(e.name), type(e.message) == "string" and e.message or json.encode(e.message), where)
+  end
+  if ev.outcome ~= nil and ev.outcome ~= "ok" and ev.outcome ~= "canceled" then
+    return string.format("outcome %s (%s)", tostring(ev.outcome), where)
+  end
+  local res = type(ev.event) == "table" and ev.event.response
+  local status = type(res) == "table" and tonumber(res.status)
+  if status and status >= 500 then return string.format("%d (%s)", status, where) end
+end
+
+-- watch{dir, env, seconds = 60, max_errors = 0, on_error = fn(text)} ->
+-- {requests, errors, seconds, samples}: `wrangler tail --format json` (the
+-- worker of the wrangler config in dir) for `seconds`. wrangler prints each
+-- event as JSON.stringify(event, null, 4) (src/tail/printing.ts
+-- jsonPrintLogs): objects one after another, each ending with a "}" line.
+-- Raises as soon as the errors exceed max_errors (no need to wait the
+-- window out), and when the stream ends before the window did: a tail that
+-- disconnected has not watched anything, and must not pass silently.
+function M.watch(o)
+  credentials()
+  local seconds, max_errors = o.seconds or 60, o.max_errors or 0
+  local argv = with_env({ "wrangler", "tail", "--format", "json" }, o.env)
+  argv.cwd, argv.read_only, argv.grace = o.dir, true, 2
+  local h <close> = proc.spawn(argv)
+  local s = { requests = 0, errors = 0, samples = {} }
+  local clock = require "drun.time"
+  local started = clock.now()
+  local deadline, lines = started + seconds, nil
+  while true do
+    local left = deadline - clock.now()
+    if left <= 0 then break end
+    local line, why = h:read_line(left)
+    if not line then
+      if why == "timeout" then break end
+      local res = h:wait()
+      local said = (res.stderr or ""):gsub("%s+$", ""):match("[^\n]*$") or ""
+      error(string.format("cloudflare: the tail of %s ended after %.1fs of %gs (wrangler tail exit %s%s): the watch "
+                          .. "is incomplete (%d requests seen, %d errors)", o.dir or "the worker", clock.now() - started,
+                          seconds, tostring(res.code), said ~= "" and (": " .. said) or "", s.requests, s.errors), 0)
+    end
+    if line == "{" then lines = {} end
+    if lines then
+      lines[#lines + 1] = line
+      if line == "}" then
+        local ok, ev = pcall(json.decode, table.concat(lines, "\n"))
+        lines = nil
+        if not ok or type(ev) ~= "table" then
+          error("cloudflare: wrangler tail printed something that is not a tail event: " .. tostring(ev):sub(1, 200), 0)
+        end
+        s.requests = s.requests + 1
+        local bad = tail_error(ev)
+        if bad then
+          s.errors = s.errors + 1
+          if #s.samples < 3 then s.samples[#s.samples + 1] = bad end
+          if o.on_error then o.on_error(bad) end
+          if s.errors > max_errors then
+            error(string.format("cloudflare: %d error(s) in %d request(s) within %.1fs of the watch (at most %d allowed): %s",
+                                s.errors, s.requests, clock.now() - started, max_errors, table.concat(s.samples, "; ")), 0)
+          end
+        end
+      end
+    end
+  end
+  s.seconds = seconds
+  return s
 end
 
 -- the migration files listed in wrangler's table of a `migrations apply|list` output, each once, in order

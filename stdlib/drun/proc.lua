@@ -96,6 +96,7 @@ end
 --   h.pid, h.command
 --   h:lines()      iterator over its stdout lines as they come (redacted);
 --                  inside a task the others run while it waits
+--   h:read_line([timeout]) -> line | nil, "eof" | nil, "timeout"
 --   h:wait()       -> result (as run's) once it exits; h:done() whether it has
 --   h:kill([sig])  a signal ("TERM", "KILL", "HUP", ... or a number) to its process group
 --   h:close()      TERM, KILL after the grace, reaped -> result; also
@@ -134,6 +135,23 @@ function Spawned:lines()
     end)
     return got
   end
+end
+
+-- read_line([timeout]) -> the next stdout line; nil, "eof" once it exited
+-- and every line was read; nil, "timeout" when none came within timeout
+-- seconds (a watch that runs for a while, not until the process ends)
+function Spawned:read_line(timeout)
+  if not self.h then return nil, "eof" end
+  local got, eof
+  local deadline = timeout and require("drun.core.time").now() + timeout
+  task.wait(function()
+    got, eof = self.h:read_line()
+    return got ~= nil or eof ~= nil
+  end, deadline)
+  if got then return got end
+  if eof ~= nil then return nil, "eof" end
+  if require("drun.core.guard").signal() then error("interrupted", 0) end
+  return nil, "timeout"
 end
 
 local function settle(self)

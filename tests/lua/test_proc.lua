@@ -209,3 +209,16 @@ t.test("a directory is not a program; a NUL in an environment value is an error,
   t.raises(function() require("drun.env").set("X", "a\0b") end, "NUL byte")
   t.raises(function() proc.run { "echo", "a\0b" } end, "argv%[2%] contains a NUL byte")
 end)
+
+t.test("spawn: read_line(timeout) gives a line, nil + timeout while it is quiet, nil + eof once it ended", function()
+  local h <close> = proc.spawn { "sh", "-c", "echo a; sleep 0.4; echo b" }
+  t.eq(h:read_line(5), "a")
+  local line, why = h:read_line(0.05)
+  t.eq(line, nil)
+  t.eq(why, "timeout")
+  t.eq(h:read_line(5), "b")
+  line, why = h:read_line(5)
+  t.eq(line, nil)
+  t.eq(why, "eof")
+  t.eq(h:wait().code, 0)
+end)

@@ -8,6 +8,17 @@
   /workers/<name>[/<env>]/api/health {status, version} of the version the worker
                                      serves; 503 when a service binding (the CMS's
                                      MCP) was never deployed in that environment
+  /workers/<name>[/<env>]/app[/...]  the worker's pages (the traffic a post-deploy
+                                     watch sees): 200 "ok <version>"
+                                     Every request to a worker is also a tail event
+                                     (state/tail/<name>@<env>.jsonl, one per line), in
+                                     the shape `wrangler tail --format json` prints:
+                                     wrangler's TailEventMessage (src/tail/createTail.ts:
+                                     outcome, scriptName, exceptions [{name, message,
+                                     timestamp}], logs, eventTimestamp, event {request
+                                     {url, method, headers, cf}}) and workers-types'
+                                     TraceItemFetchEventInfo (event.response {status},
+                                     absent when the worker threw)
   /client/v4/accounts/<id>/pages/projects/<name>
                                      Cloudflare's API (GET a Pages project, its
                                      production_branch): the envelope {success,
@@ -27,6 +38,8 @@
 
 Faults (tests/sandbox/fault, they stay until cleared):
   health:<name>:<env> = 500 | old | invalid-json | hang   (workers; health:<name> for the top level)
+  errors:<name>[:<env>] = 500 | exception                  (a worker's pages: a 5xx answer, or an uncaught
+                                                           exception: outcome "exception", Cloudflare's 500)
   health:<app> = 500 | invalid-json | hang                 (Fly apps)
   health:<app>:<machine id> = ...                          (one machine, asked with fly-force-instance-id)
   github-release = 422
@@ -81,6 +94,48 @@ def worker_health(name, env):
         current = older[-1] if older else current
     version = next(v["app_version"] for v in w["versions"] if v["id"] == current)
     return faulty_health(fault) or (200, {"status": "ok", "version": version})
+
+
+def worker_of(name, env):
+    workers = sb.load("workers", {})
+    return next(((n, w) for n, w in workers.items() if w["base"] == name and w["env"] == env), (None, None))
+
+
+def worker_app(name, env):
+    """A worker's page, and the exception it threw (None when it did not)."""
+    _, w = worker_of(name, env)
+    if not w or not w["deployments"]:
+        return 404, "no such worker", None
+    fault = sb.peek_fault("errors:%s:%s" % (name, env) if env else "errors:%s" % name)
+    if fault == "exception":
+        return 500, "Error 1101: Worker threw exception", "TypeError: Cannot read properties of undefined (reading 'id')"
+    if fault == "500":
+        return 500, "internal error (sandbox fault)", None
+    current = w["deployments"][-1]["version_id"]
+    version = next(v["app_version"] for v in w["versions"] if v["id"] == current)
+    return 200, "ok %s" % version, None
+
+
+def tail_event(name, env, method, url, headers, status, exception):
+    """Appends the request as wrangler tail would print it (see the header)."""
+    resolved, w = worker_of(name, env)
+    if not w:
+        return
+    now = int(time.time() * 1000)
+    event = {"request": {"url": url, "method": method, "headers": headers,
+                         "cf": {"colo": "AMS", "country": "NL", "httpProtocol": "HTTP/1.1", "tlsVersion": "TLSv1.3",
+                                "tlsCipher": "AEAD-AES128-GCM-SHA256", "asn": 64512, "asOrganization": "Sandbox"}}}
+    if exception is None:
+        event["response"] = {"status": status}
+    msg = {"outcome": "exception" if exception else "ok", "scriptName": resolved, "diagnosticsChannelEvents": [],
+           "exceptions": [{"name": exception.split(":")[0], "message": exception.split(": ", 1)[-1], "timestamp": now}]
+           if exception else [],
+           "logs": [{"message": ["%s %s" % (method, url)], "level": "log", "timestamp": now}],
+           "eventTimestamp": now, "event": event, "scriptVersion": {"id": w["deployments"][-1]["version_id"]},
+           "truncated": False, "executionModel": "stateless"}
+    os.makedirs(os.path.join(sb.STATE, "tail"), exist_ok=True)
+    with open(os.path.join(sb.STATE, "tail", "%s@%s.jsonl" % (name, env)), "a") as f:
+        f.write(json.dumps(msg) + "\n")
 
 
 def app_health(app, what, instance=None):
@@ -313,9 +368,18 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")
-        m = re.match(r"^/workers/([^/]+)/(?:([^/]+)/)?api/health/?$", path)  # no env: the top level
+        m = re.match(r"^/workers/([^/]+)/(?:([^/]+)/)?(api/health/?|app(?:/.*)?)$", path)  # no env: the top level
         if m:
-            return self.reply(*worker_health(m.group(1), m.group(2) or ""))
+            name, env = m.group(1), m.group(2) or ""
+            url = "https://%s.sandbox.workers.dev/%s" % (name if not env else name + "-" + env, m.group(3))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            if m.group(3).startswith("api/health"):
+                status, body = worker_health(name, env)
+                tail_event(name, env, self.command, url, headers, status, None)
+                return self.reply(status, body)
+            status, body, exception = worker_app(name, env)
+            tail_event(name, env, self.command, url, headers, status, exception)
+            return self.reply(status, body)
         m = re.match(r"^/apps/([^/]+)/(health|version)/?$", path)
         if m:
             return self.reply(*app_health(m.group(1), m.group(2), self.headers.get("fly-force-instance-id")))

@@ -14,6 +14,7 @@ function M.setup()
   env.CMS_STAGING_HEALTH_URL = env.SANDBOX_WORKERS_URL .. "/cms/staging/api/health"
   env.CMS_PRODUCTION_HEALTH_URL = env.SANDBOX_WORKERS_URL .. "/cms/api/health" -- production: the top level
   env.CMS_SMOKE_INTERVAL = "0.1"
+  env.CMS_WATCH_SECONDS = "0" -- the post-deploy watch is tested on its own (test_cms_watch.lua)
   env.GITHUB_ACTOR, env.GITHUB_SHA, env.GITHUB_RUN_ID, env.GITHUB_REF_NAME, env.GITHUB_REPOSITORY = false, false, false, false, false
   return f
 end

@@ -78,6 +78,7 @@ t.test("the CMS recipes: staging, production, rollback", function()
     { "cms-staging", "--dry-run" },
     { "cms-prod", "version_bump=minor", "--dry-run" },
     { "cms-rollback", "environment=production", "reason=dry", "--dry-run" },
+    { "cms-hotfix", "--dry-run" },
   })
 end)
 

@@ -295,7 +295,9 @@ function M.production(c)
   r:step("tag", {
     description = "commit the version bump, tag " .. c.tag_prefix .. "X.Y.Z, push",
     -- known before production moves: who commits, that the push will be taken, that the tag is new
-    needs = { "identity", { "push", remote = c.remote, branch = release_branch, tags = release_tag,
+    -- the branch preflight checks: a hotfix's own; else the configured one, else the run's (none when detached)
+    needs = { "identity", { "push", remote = c.remote, tags = release_tag,
+                            branch = function(ctx) return is_hotfix(c, ctx.branch) and ctx.branch or c.release_branch end,
                             github_repo = c.github_repo } },
     on_failure = "the release is live; the bump commit or tag did not reach " .. c.remote .. ": push them by hand",
     next = function(ctx)

@@ -8,8 +8,9 @@ local cmsfix = require "cmsfix"
 
 -- staging and a first production release done: prod runs 1.4.1
 local function released()
-  local f = cmsfix.setup():staged()
-  assert(f:run("cms-prod", "--yes").code == 0)
+  local f = cmsfix.setup()
+  assert(f:run("cms-staging").code == 0)
+  assert(f:prod("--yes").code == 0)
   return f
 end
 
@@ -17,10 +18,9 @@ local function current(f, dir) local d = f:deployments(dir, "production"); retur
 
 t.test("the CMS deploy fails: the report says MCP is new and CMS old", function()
   local f = released()
-  f:staged() -- the bump commit reaches staging before the next release
   local mcp_before = current(f, "packages/cms-mcp")
   f:fault("deploy:cms=fail")
-  local r = f:run("cms-prod", "--yes")
+  local r = f:prod("--yes")
   t.eq(r.code, 1)
   t.match(r.stdout, "✗ deploy%-cms failed")
   t.match(r.stdout, "Script upload failed %(sandbox fault")
@@ -32,10 +32,9 @@ end)
 
 t.test("the smoke check sees the old version: no commit, tag or release; live and bad; cms-rollback named", function()
   local f = released()
-  f:staged() -- the bump commit reaches staging before the next release
   local tags_before = proc.output { "git", "-C", f.origin, "tag" }
   f:fault("health:cms=old")
-  local r = f:run("cms-prod", "--yes")
+  local r = f:prod("--yes")
   t.eq(r.code, 1)
   t.match(r.stdout, "health: attempt 5/5: 200 with version \"1%.4%.1\" %(expected \"1%.4%.2\"%)")
   t.match(r.stdout, "state:  the new bundle is live and bad; no commit, tag or release was made")
@@ -48,10 +47,9 @@ end)
 
 t.test("the same with --auto-rollback: both workers back on their previous versions, ledger rollback", function()
   local f = released()
-  f:staged() -- the bump commit reaches staging before the next release
   local cms_before, mcp_before = current(f, "apps/cms"), current(f, "packages/cms-mcp")
   f:fault("health:cms=500")
-  local r = f:run("cms-prod", "--yes", "--auto-rollback")
+  local r = f:prod("--yes", "--auto-rollback")
   t.eq(r.code, 1)
   t.match(r.stdout, "undo:   rolled back: deploy%-cms, deploy%-mcp, bump%-version")
   t.eq(current(f, "apps/cms"), cms_before)
@@ -65,8 +63,7 @@ t.test("cms-rollback on its own: the last good versions back, the bad deployment
   local f = released()
   local good = f:latest()
   -- a release that passed its smoke check but turns out bad
-  f:staged()
-  t.eq(f:run("cms-prod", "--yes").code, 0)
+  t.eq(f:prod("--yes").code, 0)
   t.eq(f:health("production"):json().version, "1.4.2")
   local bad = f:latest()
   local r = f:run("cms-rollback", "--yes", "reason=checkout broken")
@@ -98,7 +95,7 @@ end)
 t.test("no CLOUDFLARE_API_TOKEN: a clear error before anything runs", function()
   local f = cmsfix.setup()
   f.env.CLOUDFLARE_API_TOKEN = false
-  local r = f:run("cms-prod", "--yes")
+  local r = f:prod("--yes")
   t.eq(r.code, 2)
   t.match(r.stdout, "env: secret CLOUDFLARE_API_TOKEN is not set; export it before running drun\nnothing was run")
   t.eq(#f:calls(), 0)
@@ -107,22 +104,21 @@ end)
 
 t.test("version_bump=huge: exit 2 naming the choices", function()
   local f = cmsfix.setup()
-  local r = f:run("cms-prod", "version_bump=huge", "--yes")
+  local r = f:prod("version_bump=huge", "--yes")
   t.eq(r.code, 2)
   t.match(r.stderr, "parameter 'version_bump' must be one of patch, minor, major %(got 'huge'%)")
 end)
 
 t.test("production without --yes and without a terminal: exit 5, nothing runs", function()
-  local f = cmsfix.setup():staged()
-  local before = #f:changes()
-  local r = f:run("cms-prod")
+  local f = cmsfix.setup()
+  local r = f:prod()
   t.eq(r.code, 5)
   t.match(r.stdout, "approval required: re%-run with %-%-yes")
-  t.eq(#f:changes(), before)
+  t.eq(#f:calls(), 0)
 end)
 
 t.test("a second production run while one holds the lock: exit 4", function()
-  local f = cmsfix.setup():staged()
+  local f = cmsfix.setup()
   local hold = t.write(f.dir .. "/hold.lua", [[
     local db = require('drun.ledger').open(arg[1])
     db:lock('cms', 'production', { recipe = 'cms-prod' })
@@ -132,7 +128,7 @@ t.test("a second production run while one holds the lock: exit 4", function()
   local r = proc.run { "sh", "-c", [[
     "$0" "$1" "$2" "$3" & h=$!
     for i in $(seq 200); do [ -e "$3" ] && break; sleep 0.05; done
-    cd "$4" && "$0" "$5" --ledger "$2" --yes; echo "exit=$?"
+    cd "$4" && "$0" "$5" --ledger "$2" --yes skip_checks=staging-commit,staging-migrations; echo "exit=$?"
     kill $h
   ]], t.DRUN, hold, f.ledger, f.dir .. "/ready", f.repo, (os.getenv("DRUN_ROOT") or fs.cwd()) .. "/recipes/cms-prod.lua",
     env = f.env, timeout = 60 }
@@ -144,8 +140,7 @@ t.test("cms-rollback with an empty ledger (a fresh CI runner): the previous depl
   local f = released()
   local good_cms, good_mcp = current(f, "apps/cms"), current(f, "packages/cms-mcp")
   local good_commit = f:latest().git_commit
-  f:staged()
-  t.eq(f:run("cms-prod", "--yes").code, 0)
+  t.eq(f:prod("--yes").code, 0)
   f.ledger = f.dir .. "/fresh-runner.db" -- the next job starts on a new machine, with no ledger
   local r = f:run("cms-rollback", "--yes", "reason=bad release")
   t.eq(r.code, 0, r.stdout .. r.stderr)
@@ -164,9 +159,7 @@ t.test("next: a failed test gate says retry (nothing deployed); a failed smoke c
   local f = cmsfix.setup()
   fs.write(f.repo .. "/scripts/test.sh", "echo '1 test failed'; exit 1\n")
   proc.run { "git", "-C", f.repo, "commit", "-qam", "a test that fails" } -- committed: a dirty tree never gets this far
-  f:staged()
-  local staging_calls = #f:calls()
-  local r = f:run("cms-prod", "--yes")
+  local r = f:prod("--yes")
   t.eq(r.code, 1)
   t.match(r.stdout, "✗ test failed")
   t.match(r.stdout, "next:   nothing was deployed: fix the cause, then re%-run the same command")
@@ -183,16 +176,14 @@ t.test("production under GitHub Actions: the seed's message, wrangler's top leve
   local f = cmsfix.setup()
   f.env.GITHUB_ACTOR, f.env.GITHUB_SHA = "octocat", "0123456789abcdef"
   f.env.GITHUB_SERVER_URL, f.env.GITHUB_REPOSITORY, f.env.GITHUB_RUN_ID = "https://github.com", "acme/cms", "77"
-  f:staged()
-  local staging_calls = #f:calls()
-  local r = f:run("cms-prod", "--yes")
+  local r = f:prod("--yes")
   t.eq(r.code, 0, r.stdout .. r.stderr)
   local d = f:deployments("apps/cms", "production")
   t.eq(d[#d].annotations["workers/message"],
        "cms@1.4.1 prod deploy by octocat @ 0123456789abcdef (https://github.com/acme/cms/actions/runs/77)")
   local found
-  for i, c in ipairs(f:calls()) do
-    if c.argv[1] == "deploy" and i > staging_calls then
+  for _, c in ipairs(f:calls()) do
+    if c.argv[1] == "deploy" then
       found = true
       for _, a in ipairs(c.argv) do t.ok(a ~= "--env", "production deployed with --env: " .. table.concat(c.argv, " ")) end
     end

@@ -67,10 +67,10 @@ end
 t.test("the CMS recipes: staging, production, rollback", function()
   local f = cmsfix.setup()
   for _ = 1, 2 do -- two real releases: the rollback has a target
-    local r = f:staged():run("cms-prod", "version_bump=patch", "--yes")
+    local r = f:prod("version_bump=patch", "--yes")
     t.eq(r.code, 0, r.stdout .. r.stderr)
   end
-  f:staged() -- the last bump commit too: the production dry run passes its checklist
+  f:staged() -- the last bump commit: the production dry run passes its checklist (read-only, as the rest)
   -- staging's database exists, as the remote one does (wrangler's local D1
   -- would otherwise be created by the first read, in the snapshot's window)
   t.eq(f:wrangler("apps/cms", "d1", "execute", "cms-staging", "--remote", "--env", "staging", "--command", "SELECT 1").code, 0)

@@ -19,6 +19,13 @@ function M.setup()
   return f
 end
 
+-- cms-prod with the release checklist skipped (on the record, as a user
+-- would): for tests of what comes after it. The checklist itself is tested
+-- in test_cms_checklist.lua; each staging run it asks for costs seconds of
+-- the real wrangler's D1.
+M.CHECKLIST = "staging-commit,staging-migrations"
+function M:prod(...) return self:run("cms-prod", "skip_checks=" .. M.CHECKLIST, ...) end
+
 -- staging deployed from the checkout as it is: what cms-prod's release checklist asks for
 function M:staged()
   local r = self:run("cms-staging")
@@ -59,6 +66,12 @@ function M:deployments(dir, env)
   -- production is wrangler's top level (no --env), as in the seed's repository
   if env == "production" then return json.decode(self:wrangler(dir, "deployments", "list", "--json").stdout) end
   return json.decode(self:wrangler(dir, "deployments", "list", "--env", env, "--json").stdout)
+end
+
+-- the version ids production's CMS and MCP serve now (wrangler's top level)
+function M:live()
+  local function current(dir) local d = self:deployments(dir, "production"); return d[#d].versions[1].version_id end
+  return { cms = current("apps/cms"), mcp = current("packages/cms-mcp") }
 end
 
 function M:health(env) return require("drun.http").get(self.env[env == "staging" and "CMS_STAGING_HEALTH_URL" or "CMS_PRODUCTION_HEALTH_URL"]) end

@@ -139,17 +139,24 @@ end
 local function hotfix_prefix(c) return c.hotfix_prefix or "hotfix/" end
 local function main_branch(c) return c.main_branch or "main" end
 local function is_hotfix(c, branch) return type(branch) == "string" and branch:sub(1, #hotfix_prefix(c)) == hotfix_prefix(c) end
-local function short(sha) return tostring(sha):sub(1, 12) end
+local function short(sha) return sha and tostring(sha):sub(1, 12) or "?" end
 
--- the last release tag ({name, sha, version}) and the tag a hotfix branch is
--- cut from, or why the branch is no hotfix of the last release
+-- the release tags ({name, sha, version}, highest version first) and the
+-- last of them; raises when nothing was released yet
+local function release_tags(c, repo)
+  local tags = repo:tags(c.tag_prefix .. "*")
+  if not (tags[1] and tags[1].version) then
+    error(string.format("no %s* tag: nothing was released yet, so there is nothing to hotfix; release from %s",
+                        c.tag_prefix, main_branch(c)), 0)
+  end
+  return tags, tags[1]
+end
+
+-- the tag a hotfix branch is cut from, or why the branch is no hotfix of
+-- the last release
 local function hotfix_base(c, repo, branch)
   local pattern = c.tag_prefix .. "*"
-  local last = repo:tags(pattern)[1]
-  if not (last and last.version) then
-    error(string.format("no %s tag: nothing was released yet, so there is nothing to hotfix; release from %s",
-                        pattern, main_branch(c)), 0)
-  end
+  local _, last = release_tags(c, repo)
   local cut = "cut it from " .. last.name .. " (drun recipes/cms-hotfix.lua)"
   local base = repo:latest_tag(pattern, { reachable_from = "HEAD" })
   if not base then error(string.format("%s holds no release tag: %s", branch, cut), 0) end
@@ -185,17 +192,16 @@ local function release_checks(c)
         local ok, last = pcall(db.latest, db, { service = c.service, environment = "staging", status = "success" })
         if db ~= ctx.ledger then db:close() end
         if not ok then error(last, 0) end
-        local sha = ctx.sha or "?"
         if not last then
           error(string.format("the ledger has no successful staging deployment of %s: deploy %s to staging first "
-                              .. "(drun recipes/cms-staging.lua)", c.service, sha:sub(1, 12)), 0)
+                              .. "(drun recipes/cms-staging.lua)", c.service, short(ctx.sha)), 0)
         end
-        if last.git_commit ~= sha then
+        if last.git_commit ~= ctx.sha then
           error(string.format("staging's last successful deployment (%s, %s) is commit %s, this release is %s: deploy "
                               .. "this commit to staging first, or release the one staging verified",
-                              last.full_version, last.deployed_at, tostring(last.git_commit):sub(1, 12), sha:sub(1, 12)), 0)
+                              last.full_version, last.deployed_at, short(last.git_commit), short(ctx.sha)), 0)
         end
-        return string.format("staging runs %s since %s (%s)", sha:sub(1, 12), last.deployed_at, last.full_version)
+        return string.format("staging runs %s since %s (%s)", short(ctx.sha), last.deployed_at, last.full_version)
       end },
     { "check", id = "staging-migrations", describe = "staging's D1 (" .. c.database.staging .. ") has no pending migration",
       run = function(ctx)
@@ -343,27 +349,22 @@ function M.hotfix(c)
   local pattern = c.tag_prefix .. "*"
   local function base(ctx)
     if not ctx.hotfix_from then
-      local repo = ctx.git
-      local t
+      local tags, t = release_tags(c, ctx.git)
       if ctx.params.from ~= "" then
-        for _, tag in ipairs(repo:tags(pattern)) do if tag.name == ctx.params.from then t = tag end end
+        t = nil
+        for _, tag in ipairs(tags) do if tag.name == ctx.params.from then t = tag end end
         if not (t and t.version) then
-          error(string.format("from=%s is no release tag (%s with a version)%s", ctx.params.from, pattern,
-                              repo:tags(pattern)[1] and "; the last one is " .. repo:tags(pattern)[1].name or ""), 0)
+          error(string.format("from=%s is no release tag (%s with a version); the last one is %s", ctx.params.from,
+                              pattern, tags[1].name), 0)
         end
-      else
-        t = repo:tags(pattern)[1]
-        if not (t and t.version) then error(string.format("no %s tag here: nothing was released yet, so there is nothing to hotfix", pattern), 0) end
       end
       ctx.hotfix_from = t
     end
     return ctx.hotfix_from
   end
   local function branch(ctx)
-    if ctx.params.name ~= "" then
-      local name = ctx.params.name
-      return name:sub(1, #hotfix_prefix(c)) == hotfix_prefix(c) and name or hotfix_prefix(c) .. name
-    end
+    local name = ctx.params.name
+    if name ~= "" then return is_hotfix(c, name) and name or hotfix_prefix(c) .. name end
     return hotfix_prefix(c) .. semver.format(semver.bump(base(ctx).version, "patch"), c.tag_prefix)
   end
   local r = recipe.new {

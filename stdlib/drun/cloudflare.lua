@@ -23,6 +23,7 @@ local env = require "drun.env"
 local fs = require "drun.fs"
 local json = require "drun.json"
 local runtime = require "drun.runtime"
+local clock = require "drun.time"
 
 local M = { d1 = {}, MAX_OUTPUT_FILE = 1024 * 1024 } -- wrangler writes a few hundred bytes per command
 
@@ -201,7 +202,6 @@ function M.watch(o)
   argv.cwd, argv.read_only, argv.grace = o.dir, true, 2
   local h <close> = proc.spawn(argv)
   local s = { requests = 0, errors = 0, samples = {} }
-  local clock = require "drun.time"
   local started = clock.now()
   local deadline, lines = started + seconds, nil
   while true do
@@ -211,7 +211,9 @@ function M.watch(o)
     if not line then
       if why == "timeout" then break end
       local res = h:wait()
-      local said = (res.stderr or ""):gsub("%s+$", ""):match("[^\n]*$") or ""
+      -- wrangler's own error (an uncaught one is node's dump: the "...Error...: message" line), else its last line
+      local err = (res.stderr or ""):gsub("%s+$", "")
+      local said = err:match("[%w]*Error[^\n:]*: ([^\n]+)") or err:match("[^\n]*$") or ""
       error(string.format("cloudflare: the tail of %s ended after %.1fs of %gs (wrangler tail exit %s%s): the watch "
                           .. "is incomplete (%d requests seen, %d errors)", o.dir or "the worker", clock.now() - started,
                           seconds, tostring(res.code), said ~= "" and (": " .. said) or "", s.requests, s.errors), 0)

@@ -15,6 +15,8 @@ local core = require "drun.core.proc"
 local out = require "drun.core.out"
 local runtime = require "drun.runtime"
 local task = require "drun.task"
+local time_core = require "drun.core.time"
+local guard = require "drun.core.guard"
 
 -- stats: how many programs ran and how long they took (for DRUN_STATS and
 -- the benchmarks: drun's own overhead is the wall time minus this)
@@ -124,16 +126,21 @@ function M.spawn(spec)
   return setmetatable({ pid = h:pid(), command = line, h = h }, Spawned)
 end
 
+-- the next line, or nil and whether the output ended, waiting until the
+-- monotonic deadline (nil: no limit) or an interrupt
+local function next_line(self, deadline)
+  local got, eof
+  task.wait(function()
+    got, eof = self.h:read_line()
+    return got ~= nil or eof ~= nil
+  end, deadline)
+  return got, eof ~= nil
+end
+
 function Spawned:lines()
   return function()
     if not self.h then return nil end
-    local got
-    task.wait(function()
-      local l, eof = self.h:read_line()
-      got = l
-      return l ~= nil or eof ~= nil
-    end)
-    return got
+    return (next_line(self))
   end
 end
 
@@ -142,15 +149,10 @@ end
 -- seconds (a watch that runs for a while, not until the process ends)
 function Spawned:read_line(timeout)
   if not self.h then return nil, "eof" end
-  local got, eof
-  local deadline = timeout and require("drun.core.time").now() + timeout
-  task.wait(function()
-    got, eof = self.h:read_line()
-    return got ~= nil or eof ~= nil
-  end, deadline)
+  local got, ended = next_line(self, timeout and time_core.now() + timeout)
   if got then return got end
-  if eof ~= nil then return nil, "eof" end
-  if require("drun.core.guard").signal() then error("interrupted", 0) end
+  if ended then return nil, "eof" end
+  if guard.signal() then error("interrupted", 0) end
   return nil, "timeout"
 end
 

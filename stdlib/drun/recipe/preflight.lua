@@ -281,6 +281,9 @@ function CHECK.push(run, need, ctx)
   return table.concat(notes, "; ")
 end
 
+-- a flow's own check: its run(ctx) raises why it fails, or returns what it saw
+function CHECK.check(_, need, ctx) return need.run(ctx) or "ok" end
+
 function CHECK.release(run, need, ctx)
   local gh_repo = value(need.repo, ctx) or os.getenv("GITHUB_REPOSITORY")
   local ok, e = pcall(github.repository, gh_repo)
@@ -303,19 +306,17 @@ function M.run(needs, o)
   local skip, skip_list = M.skipped(o.ctx and o.ctx.params)
   local known = {}
   for _, need in ipairs(needs) do
-    local name = need[1] == "check" and need.id or need[1]
-    if need[1] == "check" then known[name] = true end
+    local own = need[1] == "check"
+    local name = own and need.id or need[1] -- a flow's own check reports under its id
+    if own then known[name] = true end
     local ok, detail
-    if (name == "push" or name == "tags") and failed.history then
+    if not own and (name == "push" or name == "tags") and failed.history then
       ok, detail = false, "not checked: the history is missing (above)"
-    elseif need[1] == "check" and skip[name] then
+    elseif own and skip[name] then
       ok, detail = true, "SKIPPED (skip_checks=" .. name .. "; recorded with the run's params): " .. (need.describe or "")
       run.warnings[#run.warnings + 1] = string.format("check %s skipped by skip_checks: %s is not verified", name, need.describe or name)
-    elseif need[1] == "check" then
-      ok, detail = pcall(need.run, o.ctx)
-      detail = tostring(detail or "ok"):gsub("^[^\n]-%.lua:%d+: ", "")
     else
-      ok, detail = pcall(CHECK[name], run, need, o.ctx)
+      ok, detail = pcall(CHECK[need[1]], run, need, o.ctx)
       detail = tostring(detail):gsub("^[^\n]-%.lua:%d+: ", "")
     end
     failed[name] = not ok

@@ -18,7 +18,9 @@
                                      timestamp}], logs, eventTimestamp, event {request
                                      {url, method, headers, cf}}) and workers-types'
                                      TraceItemFetchEventInfo (event.response {status},
-                                     absent when the worker threw)
+                                     absent when the worker threw); scriptVersion, truncated,
+                                     diagnosticsChannelEvents and executionModel are
+                                     workerd's trace fields, which wrangler passes through
   /client/v4/accounts/<id>/pages/projects/<name>
                                      Cloudflare's API (GET a Pages project, its
                                      production_branch): the envelope {success,
@@ -130,7 +132,7 @@ def tail_event(name, env, method, url, headers, status, exception):
     msg = {"outcome": "exception" if exception else "ok", "scriptName": resolved, "diagnosticsChannelEvents": [],
            "exceptions": [{"name": exception.split(":")[0], "message": exception.split(": ", 1)[-1], "timestamp": now}]
            if exception else [],
-           "logs": [{"message": ["%s %s" % (method, url)], "level": "log", "timestamp": now}],
+           "logs": [],  # the sandbox's workers call no console.log
            "eventTimestamp": now, "event": event, "scriptVersion": {"id": w["deployments"][-1]["version_id"]},
            "truncated": False, "executionModel": "stateless"}
     os.makedirs(os.path.join(sb.STATE, "tail"), exist_ok=True)

@@ -10,6 +10,18 @@ return {
   backup = { type = "full", timeout = tonumber(env("FLY_BACKUP_TIMEOUT") or "") or 900,
              interval = tonumber(env("FLY_BACKUP_INTERVAL") or "") or 10 },
   commit_label = "commit",                        -- the image label that names the commit it was built from
+  org = env("FLY_ORG") or "personal",             -- the Fly organization (fly orgs list) previews are created in
+  -- fly-deploy: the quality gate, then docker build + push to registry.fly.io/<repository>:deployment-<commit>
+  test = { "sh", "scripts/test.sh" },
+  build = { dockerfile = "Dockerfile", context = ".", registry = "registry.fly.io", repository = "app-development" },
+  -- fly-preview pr=N: app <app>-pr-<n> (%d: the PR), its own Managed Postgres cluster, staged secrets
+  preview = {
+    app = "app-pr-%d",
+    config = "fly.development.toml",              -- deployed with -a <the preview app> (the flag wins over the file's app)
+    database = { name = "app-pr-%d-db", plan = "basic", region = "ams" },
+    secrets = { "PREVIEW_SESSION_SECRET" },       -- environment variables staged on the preview app (masked)
+    comment_marker = "<!-- drun:fly-preview -->", -- the one PR comment drun keeps up to date
+  },
   health_url = env("FLY_HEALTH_URL") or "https://%s.fly.dev/health", -- %s: the app
   -- expect: nil = status 200; a table = those JSON fields ({status = "ok"}); "digest" = {"digest": <the promoted digest>}
   health = { attempts = 5, interval = tonumber(env("FLY_HEALTH_INTERVAL") or "") or 5,

@@ -6,6 +6,15 @@
 --   fly.deploy { app = "app-production", config = "fly.production.toml",
 --                image = "registry.fly.io/app@sha256:...", strategy = "rolling", wait_timeout = "5m" }
 --   fly.backup { cluster = "<mpg cluster id>", type = "full", timeout = 600, interval = 10 } -> backup id
+--   fly.auth_docker {}                 -- docker may push to registry.fly.io/<app>
+--   fly.app_exists("app-pr-12")        -> true | false
+--   fly.create_app { app = "app-pr-12", org = "acme" }    fly.destroy_app { app = "app-pr-12" }
+--   fly.stage_secrets { app = "app-pr-12", secrets = { SESSION_KEY = "..." } } -- staged, values on stdin
+--   fly.unset_secrets { app = "app-pr-12", names = { "DATABASE_URL" } }        -- staged
+--   fly.clusters { org = "acme" }      -> {{id, name, status, attached_apps}, ...}
+--   fly.create_cluster { name = "app-pr-12-db", org = "acme", region = "ams", plan = "basic" } -> cluster id
+--   fly.attach_cluster { cluster = id, app = "app-pr-12" }  -- the app's DATABASE_URL secret
+--   fly.destroy_cluster { cluster = id }
 --
 -- The shapes are flyctl's (superfly/flyctl internal/command/…): `image show
 -- --json` prints every value as a string, Labels JSON-encoded (image/show.go);
@@ -27,7 +36,7 @@ local function fly(args, o)
   env.secret("FLY_API_TOKEN")
   local spec = { "fly" }
   for _, a in ipairs(args) do spec[#spec + 1] = a end
-  spec.cwd, spec.read_only, spec.check = o.dir, o.read_only, false
+  spec.cwd, spec.read_only, spec.check, spec.stdin = o.dir, o.read_only, false, o.stdin
   local res, err = (o.run or proc.run)(spec)
   if not res then error("fly: " .. err, 0) end
   if not res.ok and not res.dry_run then
@@ -182,6 +191,122 @@ function M.backup(o)
     end
     time.sleep(interval)
   end
+end
+
+-- `fly auth docker`: registry.fly.io's credentials into docker's config
+-- (auth/docker.go runs `docker login --password-stdin`), so image.push can
+-- push to registry.fly.io/<app>.
+function M.auth_docker(o)
+  return fly({ "auth", "docker" }, { run = o and o.run })
+end
+
+-- App names (launch/plan_builder.go validateAppName): lowercase letters,
+-- digits and dashes; at most 63, as the app is served at <name>.fly.dev and
+-- a DNS label holds 63 (RFC 1035). nil, or why not.
+function M.app_name_problem(name)
+  if type(name) ~= "string" or name == "" then return "an app name is needed" end
+  if name:find("[^a-z0-9%-]") then return "app name must consist of only lowercase letters, numbers, and dashes" end
+  if #name > 63 then
+    return string.format("app name %s is %d characters: at most 63 (it is the DNS label of %s.fly.dev)", name, #name, name)
+  end
+end
+
+-- Whether the app exists: `fly status` answers 'Could not find App' when not.
+function M.app_exists(app, o)
+  local ok, err = pcall(M.status, app, o)
+  if ok then return true end
+  if tostring(err):find("Could not find App", 1, true) then return false end
+  error(err, 0)
+end
+
+-- create_app{app, org, run}: apps/create.go, non-interactive (-o is required then)
+function M.create_app(o)
+  local why = M.app_name_problem(o.app)
+  if why then error("fly: " .. why, 2) end
+  if not o.org or o.org == "" then error("fly: create_app needs org (the Fly organization's slug)", 2) end
+  return fly({ "apps", "create", o.app, "--org", o.org }, { run = o.run })
+end
+
+-- destroy_app{app, run} -> true, or false when there was no such app
+function M.destroy_app(o)
+  if not M.app_exists(o.app) then return false end
+  fly({ "apps", "destroy", o.app, "--yes" }, { run = o.run })
+  return true
+end
+
+-- stage_secrets{app, secrets = {NAME = value}, run}: `fly secrets set --stage
+-- -a APP NAME=-` once a secret, the value on stdin (secrets/set.go reads a
+-- `-` value from piped stdin), so no value is ever in an argv that ps shows.
+-- Staged: the next deploy gives them to the machines (secrets.go).
+function M.stage_secrets(o)
+  local names = {}
+  for k in pairs(o.secrets) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    if not k:match("^[%a_][%w_]*$") then error("fly: not a secret name: " .. k, 2) end
+    local v = o.secrets[k]
+    require("drun.core.out").add_secret(v)
+    fly({ "secrets", "set", "--stage", "-a", o.app, k .. "=-" }, { run = o.run, stdin = v })
+  end
+  return names
+end
+
+-- unset_secrets{app, names, run}: staged too
+function M.unset_secrets(o)
+  local args = { "secrets", "unset", "--stage", "-a", o.app }
+  for _, n in ipairs(o.names) do args[#args + 1] = n end
+  return fly(args, { run = o.run })
+end
+
+-- The organization's Managed Postgres clusters (mpg/list.go): [{id, name,
+-- status, region, plan, attached_apps = {{name, id}}}]; none when flyctl says
+-- "No managed postgres clusters found" (text, even under --json).
+function M.clusters(o)
+  local out = fly({ "mpg", "list", "--org", o.org, "--json" }, { run = o.run, read_only = true }).stdout
+  if out:match("^%s*No managed postgres clusters found") then return {} end
+  local list = decode("mpg list --org " .. o.org, out)
+  if type(list) ~= "table" then error("fly: mpg list --org " .. o.org .. ": not a list", 0) end
+  return list
+end
+
+-- mpg create and mpg attach print the connection string with its password
+-- (mpg/v2/run_create.go, run_attach.go): they run captured, the password is
+-- registered as a secret before a line is shown, and only the redacted
+-- output reaches the log.
+local function quiet(args, o)
+  local res = fly(args, { run = proc.run, dir = o.dir })
+  local redact = require("drun.core.out")
+  for uri in (res.stdout or ""):gmatch("%a[%w+.-]*://[^%s]+") do
+    local pass = uri:match("^%a[%w+.-]*://[^/@:]*:([^/@]*)@")
+    if pass and pass ~= "" then redact.add_secret(pass) end
+    redact.add_secret(uri)
+  end
+  for line in (res.stdout or ""):gmatch("[^\n]+") do
+    if line:find("%S") then log.info("%s", redact.redact(line)) end
+  end
+  return res
+end
+
+-- create_cluster{name, org, region, plan, run} -> the cluster id (mpg create
+-- prints "  ID: <id>" once it is ready)
+function M.create_cluster(o)
+  local res = quiet({ "mpg", "create", "--name", o.name, "--org", o.org, "--region", o.region, "--plan", o.plan }, o)
+  if res.dry_run then return nil end
+  local id = res.stdout:match("\n%s*ID: (%S+)")
+  if not id then error("fly: mpg create " .. o.name .. " printed no cluster ID", 0) end
+  return id
+end
+
+-- attach_cluster{cluster, app, variable = "DATABASE_URL", run}
+function M.attach_cluster(o)
+  local args = { "mpg", "attach", o.cluster, "-a", o.app }
+  if o.variable then args[#args + 1] = "--variable-name"; args[#args + 1] = o.variable end
+  return quiet(args, o)
+end
+
+-- destroy_cluster{cluster, run}
+function M.destroy_cluster(o)
+  return fly({ "mpg", "destroy", o.cluster, "--yes" }, { run = o.run })
 end
 
 return M

@@ -5,6 +5,7 @@
 --   github.issue { repo = "acme/app", title = "Deployment record", body = md }
 --   github.comment { repo = "acme/cms", issue = 12, body = md, update = "<!-- drun:previews -->" }
 --   github.push_blockers { repo = "acme/cms", branch = "main" }   -- why a direct push would be refused
+--   github.pull { repo = "acme/app", number = 12 }   -- the PR (state open/closed, head), nil when none
 --
 -- A failure raises with GitHub's own message ("github: POST .../releases:
 -- 422 Validation Failed: Release tag_name already_exists"). Under --dry-run
@@ -89,6 +90,14 @@ end
 -- repository(repo) -> GitHub's repository object: the token can see it
 function M.repository(repo)
   return call("GET", "/repos/" .. repo_of { repo = repo }, nil, 200)
+end
+
+-- pull{repo, number} -> the pull request ({number, state = "open" | "closed",
+-- merged, head = {ref, sha}, base = {ref}, html_url}), or nil when the
+-- repository has no such PR (404)
+function M.pull(o)
+  local pr, status = call("GET", string.format("/repos/%s/pulls/%d", repo_of(o), o.number), nil, { 200, 404 })
+  return status == 200 and pr or nil
 end
 
 -- release_for(repo, tag) -> the release of that tag, or nil

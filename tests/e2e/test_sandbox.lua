@@ -242,6 +242,9 @@ local function fly_sandbox()
   local d = t.tmpdir()
   local repo = proc.output { ROOT .. "/tests/sandbox/fixture", "fly", d }:match("^(%S+)")
   local env, sdir = t.sandbox()
+  for _, app in ipairs { "app-development", "app-staging", "app-production" } do
+    assert(run(env, nil, "fly", "apps", "create", app, "-o", "personal").code == 0)
+  end
   return env, repo, sdir
 end
 

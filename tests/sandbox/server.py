@@ -263,6 +263,29 @@ def github_route(gh, method, path, body, authed):
         issue["html_url"] = "%s/issues/%d" % (base, issue["number"])
         gh["issues"].append(issue)
         return 201, issue
+    # Pull requests (docs.github.com/rest/pulls/pulls): "Create a pull
+    # request" {title, head, base} -> 201; "Get a pull request" -> {number,
+    # state open|closed, merged, title, html_url, head: {ref, sha}, base: {ref}},
+    # 404 "Not Found"; "Update a pull request" {state: "closed"}. PRs and
+    # issues share one number sequence, as on GitHub.
+    if rest == "/pulls" and method == "POST":
+        if not (body or {}).get("head") or not body.get("base"):
+            return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "missing_field",
+                                                                     "field": "head" if not body.get("head") else "base"}]}
+        n = new_id()
+        pr = {"number": n, "state": "open", "merged": False, "title": body.get("title", ""), "html_url": "%s/pull/%d" % (base, n),
+              "head": {"ref": body["head"], "sha": git("rev-parse", body["head"]) or ""}, "base": {"ref": body["base"]}}
+        gh.setdefault("pulls", []).append(pr)
+        return 201, pr
+    m2 = re.match(r"^/pulls/(\d+)$", rest)
+    if m2:
+        pr = next((p for p in gh.get("pulls", []) if p["number"] == int(m2.group(1))), None)
+        if not pr:
+            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest/pulls/pulls#get-a-pull-request"}
+        if method == "PATCH":
+            if (body or {}).get("state") in ("open", "closed"):
+                pr["state"] = body["state"]
+        return 200, pr
     m2 = re.match(r"^/issues/(\d+)/comments$", rest)
     if m2:
         n = int(m2.group(1))

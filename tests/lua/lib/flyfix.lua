@@ -15,6 +15,10 @@ function M.setup()
   env.FLY_HEALTH_URL = env.SANDBOX_APPS_URL .. "/%s/health"
   env.FLY_BACKUP_INTERVAL, env.FLY_HEALTH_INTERVAL, env.SANDBOX_BACKUP_SECONDS = "0.05", "0.05", "0.1"
   env.GITHUB_ACTOR, env.GITHUB_SHA = false, false
+  for _, app in ipairs { "app-development", "app-staging", "app-production" } do
+    local r = f:sh("fly", "apps", "create", app, "-o", "personal")
+    assert(r.code == 0, r.stderr)
+  end
   for i = 1, 3 do
     f.commits[i] = proc.output { "git", "-C", repo, "rev-parse", "HEAD~" .. (3 - i) }
     f.digests[i] = f:sh("sandbox-registry", "push", "app:v" .. i, "--label", "commit=" .. f.commits[i]).stdout:match("%S+")

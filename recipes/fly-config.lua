@@ -16,7 +16,7 @@ return {
   build = { dockerfile = "Dockerfile", context = ".", registry = "registry.fly.io", repository = "app-development" },
   -- fly-preview pr=N: app <app>-pr-<n> (%d: the PR), its own Managed Postgres cluster, staged secrets
   preview = {
-    app = "app-pr-%d",
+    app = env("FLY_PREVIEW_APP") or "app-pr-%d",   -- %d: the PR number; at most 63 characters in all
     config = "fly.development.toml",              -- deployed with -a <the preview app> (the flag wins over the file's app)
     database = { name = "app-pr-%d-db", plan = "basic", region = "ams" },
     secrets = { "PREVIEW_SESSION_SECRET" },       -- environment variables staged on the preview app (masked)

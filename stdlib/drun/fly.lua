@@ -278,8 +278,7 @@ local function quiet(args, o)
   local redact = require("drun.core.out")
   for uri in (res.stdout or ""):gmatch("%a[%w+.-]*://[^%s]+") do
     local pass = uri:match("^%a[%w+.-]*://[^/@:]*:([^/@]*)@")
-    if pass and pass ~= "" then redact.add_secret(pass) end
-    redact.add_secret(uri)
+    if pass and pass ~= "" then redact.add_secret(pass) end -- the URL itself stays readable, its password masked
   end
   for line in (res.stdout or ""):gmatch("[^\n]+") do
     if line:find("%S") then log.info("%s", redact.redact(line)) end

@@ -91,11 +91,19 @@ t.test("the docs recipe in each mode", function()
   })
 end)
 
-t.test("the Fly recipes: promotion and rollback", function()
+t.test("the Fly recipes: pipeline, promotion, rollback, PR preview and its clean-up", function()
   local f = flyfix.setup()
+  f.env.GITHUB_REPOSITORY, f.env.PREVIEW_SESSION_SECRET = "acme/app", "dry-run-preview-secret"
+  local pr = require("drun.http").request { method = "POST", url = f.env.GITHUB_API_URL .. "/repos/acme/app/pulls",
+                                            headers = { Authorization = "Bearer " .. f.env.GITHUB_TOKEN },
+                                            json = { title = "x", head = "main", base = "main" } }
+  t.eq(pr.status, 201, pr.body)
   dry_run_all(f, {
+    { "fly-deploy", "--dry-run" },
     { "fly-promote", "promotion_path=development->staging", "--dry-run" },
     { "fly-rollback", "environment=development", "to=" .. f.digests[2], "--dry-run" },
+    { "fly-preview", "pr=" .. pr:json().number, "--dry-run" },
+    { "fly-preview-cleanup", "pr=" .. pr:json().number, "--dry-run" },
   })
 end)
 

@@ -103,8 +103,8 @@ t.test("no FLY_API_TOKEN: nothing runs; docker without registry.fly.io's credent
   f.env.FLY_API_TOKEN = "" -- fly auth docker could not log docker in
   local r = deploy(f)
   t.eq(r.code, 2, r.stdout)
-  t.match(r.stderr, "secret FLY_API_TOKEN is empty; export it before running drun")
-  t.match(r.stderr, "nothing was run")
+  t.match(r.stdout, "secret FLY_API_TOKEN is empty; export it before running drun")
+  t.match(r.stdout, "nothing was run")
   t.eq(f:count_calls("docker push"), 0)
   -- a docker config without the registry (auth docker never ran) gets the registry's answer
   f.env.FLY_API_TOKEN = "sandbox-fly-token"

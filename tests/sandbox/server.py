@@ -187,12 +187,17 @@ def cloudflare(method, account, project, auth):
     return cf_envelope(200, result)
 
 
+def git(*args):
+    """git in the repository the sandbox was started with; None without one or on failure"""
+    if not GIT_DIR:
+        return None
+    r = subprocess.run(["git", "--git-dir", GIT_DIR] + list(args), capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
 def release_notes(tag):
     if not GIT_DIR:
         return "Release %s" % tag
-    def git(*args):
-        r = subprocess.run(["git", "--git-dir", GIT_DIR] + list(args), capture_output=True, text=True)
-        return r.stdout.strip() if r.returncode == 0 else None
     if git("rev-parse", "--verify", "-q", "refs/tags/" + tag) is None:
         return "Release %s" % tag
     prefix = re.sub(r"\d.*$", "", tag)

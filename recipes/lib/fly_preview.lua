@@ -209,7 +209,7 @@ end
 
 function M.cleanup(c)
   local r = recipe.new {
-    name = "fly-preview-cleanup", service = c.service, environment = environment,
+    name = "fly-preview-cleanup", service = c.service, environment = environment, outcome = "removed from",
     description = "destroy the PR's preview app and database; say so in the PR comment",
     params = PR_PARAM, validate = validate(c),
     version = function(ctx) return ctx.sha and ctx.sha:sub(1, 12) or "unknown" end,

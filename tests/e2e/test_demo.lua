@@ -7,7 +7,7 @@ local proc = require "drun.proc"
 
 local ROOT = fs.realpath(os.getenv("DRUN_ROOT") or fs.cwd())
 
-t.test("make demo: staging, then production, then the ledger with both successes; no process left", function()
+t.test("make demo: CMS staging and production, the Fly pipeline, promotion and a PR preview, then the ledger; no process left", function()
   local bindir = t.DRUN:match("^(.*)/drun$")
   t.ok(bindir and bindir:sub(1, #ROOT + 1) == ROOT .. "/", "drun under the tree: " .. t.DRUN)
   local r = proc.run { ROOT .. "/tools/demo", bindir:sub(#ROOT + 2), cwd = ROOT, check = false, timeout = 240 }
@@ -18,5 +18,8 @@ t.test("make demo: staging, then production, then the ledger with both successes
   t.ok(list, "the ledger is printed at the end")
   t.match(list, "\n%S+%s+cms%s+production%s+1%.5%.0%+build%.1%s+success")
   t.match(list, "\n%S+%s+cms%s+staging%s+1%.4%.0%+build%.1%s+success")
+  t.match(list, "\n%S+%s+app%s+development%s+%x+%+build%.1%s+success") -- fly-deploy
+  t.match(list, "\n%S+%s+app%s+staging%s+%x+%+build%.1%s+success")     -- fly-promote
+  t.match(list, "\n%S+%s+app%s+pr%-%d+%s+%x+%+build%.%d+%s+success")    -- the preview's clean-up
   t.eq(proc.run({ "pgrep", "-f", "drun-demo[.]", check = false }).stdout, "", "a demo process outlived it")
 end)

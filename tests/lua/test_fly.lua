@@ -18,6 +18,7 @@ end
 
 t.test("current_image: digest, tag, ref, labels; every machine checked; machines that differ named", function()
   local env, sdir, repo = with_sandbox()
+  proc.run { "fly", "apps", "create", "app-staging", "-o", "personal", env = env } -- deploys go to apps that exist
   local digest = proc.run({ "sandbox-registry", "push", "app:v7", "--label", "commit=abc", env = env }).stdout:match("%S+")
   proc.run { "fly", "deploy", "-a", "app-staging", "-c", "fly.staging.toml", "--image", "registry.fly.io/app@" .. digest,
              env = env, cwd = repo }

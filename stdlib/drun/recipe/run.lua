@@ -401,7 +401,7 @@ function execute(r, o, cleanup)
   cleanup.record = nil -- finished above
   local headline
   if status == "success" then
-    headline = string.format("%s %s is %s in %s", r.service, ctx.full_version, o.dry_run and "(dry-run) ready" or "live",
+    headline = string.format("%s %s is %s %s", r.service, ctx.full_version, o.dry_run and "(dry-run) ready in" or r.outcome or "live in",
                              r.environment)
   else
     headline = string.format("%s %s → %s: %s at %s", r.service, ctx.full_version, r.environment, status:upper(), failed.step.name)

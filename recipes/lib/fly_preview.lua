@@ -23,11 +23,12 @@ local function environment(params) return "pr-" .. math.tointeger(params.pr) end
 -- both checked before anything runs (exit 2)
 local function validate(c)
   return function(p)
-    if not (p.pr >= 1 and p.pr == math.floor(p.pr)) then return "pr must be the PR number (a positive whole number), got " .. tostring(p.pr) end
-    local why = fly.app_name_problem(app_of(c, math.tointeger(p.pr)))
-    if why then return "the preview app for pr=" .. math.tointeger(p.pr) .. ": " .. why .. " (shorten preview.app in the config)" end
-    why = fly.app_name_problem(cluster_name(c, math.tointeger(p.pr)))
-    if why then return "the preview database for pr=" .. math.tointeger(p.pr) .. ": " .. why:gsub("^app name", "name") end
+    local n = math.tointeger(p.pr) -- nil for 1.5, and for a number too large to be one
+    if not n or n < 1 then return "pr must be the PR number (a positive whole number), got " .. tostring(p.pr) end
+    local why = fly.app_name_problem(app_of(c, n))
+    if why then return "the preview app for pr=" .. n .. ": " .. why .. " (shorten preview.app in the config)" end
+    why = fly.app_name_problem(cluster_name(c, n))
+    if why then return "the preview database for pr=" .. n .. ": " .. why:gsub("^app name", "name") end
   end
 end
 

@@ -153,7 +153,7 @@ end)
 
 t.test("pr=0, pr=abc, pr=1.5, a PR that does not exist, an app name Fly would refuse: clear errors, nothing made", function()
   local f = setup()
-  for _, bad in ipairs { "0", "-3", "1.5" } do
+  for _, bad in ipairs { "0", "-3", "1.5", "1e300" } do
     local r = preview(f, bad)
     t.eq(r.code, 2, bad)
     t.match(r.stdout .. r.stderr, "pr must be the PR number %(a positive whole number%)", bad)

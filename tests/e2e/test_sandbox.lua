@@ -572,3 +572,30 @@ t.test("d1 api: create, query with params, batch as one transaction, and Cloudfl
   r, j = call(base, nil, nil, "GET")
   t.eq(j.result[1].name, "ledger")
 end)
+
+t.test("fly previews' commands and docker's image commands are as strict as flyctl and docker", function()
+  local env, repo = fly_sandbox()
+  -- docker: a reference outside distribution's grammar, a push before login, then the digest line
+  local r = run(env, repo, "docker", "build", "-t", "registry.fly.io/App:x", ".")
+  t.eq(r.code, 1)
+  t.match(r.stderr, 'ERROR: invalid tag "registry.fly.io/App:x": invalid reference format')
+  t.eq(run(env, repo, "docker", "build", "-t", "registry.fly.io/app-development:x", ".").code, 0)
+  r = run(env, repo, "docker", "push", "registry.fly.io/app-development:x")
+  t.eq(r.code, 1)
+  t.match(r.stderr, "unauthorized: authentication required")
+  t.eq(run(env, repo, "fly", "auth", "docker").code, 0)
+  r = run(env, repo, "docker", "push", "registry.fly.io/app-development:x")
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "\nx: digest: sha256:%x+ size: %d+\n$")
+  -- fly: the non-interactive errors and defaults of apps create, mpg create/list, secrets set
+  t.match(run(env, nil, "fly", "apps", "create", "app-pr-1").stderr, "org slug must be specified when not running interactively")
+  t.match(run(env, nil, "fly", "mpg", "list", "--json").stderr, "org slug must be specified when not running interactively")
+  r = run(env, nil, "fly", "mpg", "create", "--name", "db1", "--org", "personal", "--region", "ams")
+  t.eq(r.code, 0, r.stderr)
+  t.match(r.stdout, "Selected Plan: Basic\n  CPU: Shared x 2\n  Memory: 1 GB\n  Price: %$38 per month")
+  t.match(r.stdout, "\n  Plan: basic\n")
+  t.match(run(env, nil, "fly", "mpg", "create", "--org", "personal").stderr,
+          "name argument or flag must be specified when not running interactively")
+  t.match(run(env, nil, "fly", "secrets", "set", "-a", "app-staging", "--stage", "NOVALUE").stderr,
+          "could not parse secrets: 'NOVALUE': must be in the format NAME=VALUE")
+end)

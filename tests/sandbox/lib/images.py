@@ -29,6 +29,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import sys
 
 import sandbox as sb
@@ -41,6 +42,13 @@ def die(msg, code=1):
 def docker_config():
     d = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
     return d, os.path.join(d, "config.json")
+
+
+# distribution/reference regexp.go: [domain[:port]/]path[:tag], path
+# components lowercase alphanumerics joined by ".", "_", "__" or dashes
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+REFERENCE = re.compile(r"(?:%s/)?%s(?:/%s)*(?::[\w][\w.-]{0,127})?" % (_DOMAIN, _COMPONENT, _COMPONENT))
 
 
 def split_ref(ref):
@@ -94,8 +102,8 @@ def build(args):
         die("ERROR: failed to build: failed to solve: failed to read dockerfile: open %s: no such file or directory"
             % os.path.basename(dockerfile))
     for t in tags:
-        if split_ref(t)[2] != split_ref(t)[2].strip() or not split_ref(t)[1]:
-            die('ERROR: invalid tag "%s": invalid reference format' % t)
+        if not REFERENCE.fullmatch(t):
+            die('ERROR: invalid tag "%s": invalid reference format' % t)  # buildx: invalid tag %q: %s
     print("#0 building with \"default\" instance using docker driver", file=sys.stderr)
     print("#1 [internal] load build definition from %s" % os.path.basename(dockerfile), file=sys.stderr)
     for t in tags:

@@ -69,15 +69,9 @@ function M.deploy(c)
   r:step("resolve", { read_only = true, description = "what " .. c.apps[env] .. " runs now (the commit its image was built from)",
                       on_failure = "nothing deployed (the image is pushed; a re-run pushes it again)" }, function(ctx)
     local app = c.apps[env]
-    local now = steps.running(app)
-    ctx.set("target_app", app)
-    ctx.set("target_previous_digest", now and now.digest or json.null)
-    ctx.set("target_previous_ref", now and now.ref or json.null)
+    local now = steps.resolve_target(ctx, app)
     ctx.set("target_previous_commit", now and steps.commit_of(ctx, c, now.digest, now.labels) or json.null)
-    if now and now.digest == ctx.get("digest") then
-      ctx.set("noop", true)
-      return ctx.log.info("%s already runs %s: nothing to deploy", app, now.digest:sub(1, 19))
-    end
+    if steps.skip_if_running(ctx, "deploy") then return end
     local was = ctx.get("target_previous_commit")
     ctx.log.info("%s runs %s", app, now and string.format("%s (commit %s)", now.digest:sub(1, 19),
                                                          was ~= json.null and was:sub(1, 12) or "unknown") or "nothing yet")

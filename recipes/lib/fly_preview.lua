@@ -101,13 +101,10 @@ function M.preview(c)
                           pr_number(ctx), pr.merged and "merged" or pr.state, pr_number(ctx)), 0)
     end
     local app = app_of(c, pr_number(ctx))
-    ctx.set("target_app", app)
-    ctx.set("target_config", p.config)
     local exists = fly.app_exists(app)
-    local now = exists and steps.running(app) or nil
+    steps.resolve_target(ctx, app, exists)
+    ctx.set("target_config", p.config)
     ctx.set("app_existed", exists)
-    ctx.set("target_previous_digest", now and now.digest or json.null)
-    ctx.set("target_previous_ref", now and now.ref or json.null)
     local last = last_deploy(c, ctx)
     ctx.set("schema_commit", last and last.git_commit or json.null)
     local cl = find_cluster(c, ctx)
@@ -180,10 +177,7 @@ function M.preview(c)
     local b = c.build or {}
     fly_deploy.build_and_push(c, ctx, string.format("%s/%s:pr-%d-%s", b.registry or "registry.fly.io",
                                                     ctx.get("target_app"), pr_number(ctx), ctx.sha))
-    if ctx.get("target_previous_digest") == ctx.get("digest") then
-      ctx.set("noop", true)
-      ctx.log.info("%s already runs %s: nothing to deploy", ctx.get("target_app"), ctx.get("digest"):sub(1, 19))
-    end
+    steps.skip_if_running(ctx, "deploy")
   end)
 
   steps.deploy_steps(r, c, {

@@ -62,17 +62,12 @@ function M.promote(c)
     local digest = pin or source.digest
     if not digest:match("^sha256:%x+$") then error("image_digest must be sha256:<hex>, got " .. digest, 0) end
     local repository = source and source.repository or c.service
-    local target = running(c.apps[to])
-    ctx.set("source_app", c.apps[from]); ctx.set("target_app", c.apps[to]); ctx.set("digest", digest)
+    local target = steps.resolve_target(ctx, c.apps[to])
+    ctx.set("source_app", c.apps[from]); ctx.set("digest", digest)
     ctx.set("image_ref", string.format("%s/%s@%s", source and source.registry or "registry.fly.io", repository, digest))
     ctx.set("commit", commit_of(ctx, c, digest, source and source.digest == digest and source.labels or nil))
-    ctx.set("target_previous_digest", target and target.digest or json.null)
-    ctx.set("target_previous_ref", target and target.ref or json.null)
     ctx.set("target_previous_commit", target and commit_of(ctx, c, target.digest, target.labels) or json.null)
-    if target and target.digest == digest then
-      ctx.set("noop", true)
-      ctx.log.info("%s already runs %s: nothing to promote", c.apps[to], digest:sub(1, 19))
-    else
+    if not steps.skip_if_running(ctx, "promote") then
       ctx.log.info("promoting %s from %s to %s", digest:sub(1, 19), c.apps[from], c.apps[to])
     end
   end)
@@ -146,12 +141,9 @@ function M.rollback(c)
   }
   r:step("resolve", { read_only = true, description = "the digest to go back to" }, function(ctx)
     local t = target(ctx)
-    ctx.set("target_app", c.apps[ctx.environment])
     ctx.set("digest", t.digest)
     ctx.set("image_ref", t.ref or ("registry.fly.io/" .. c.service .. "@" .. t.digest))
-    local now = running(c.apps[ctx.environment])
-    ctx.set("target_previous_digest", now and now.digest or json.null)
-    ctx.set("target_previous_ref", now and now.ref or json.null)
+    steps.resolve_target(ctx, c.apps[ctx.environment])
     ctx.log.info("back to %s", t.digest:sub(1, 19))
   end)
   steps.deploy_steps(r, c)

@@ -83,6 +83,27 @@ function M.verify_and_check(c, ctx, app, digest)
   end, { limit = #up, label = function(m) return "machine " .. m.id end })
 end
 
+-- What the target app runs before the deploy, into ctx "target_app",
+-- "target_previous_digest" and "target_previous_ref" (the undo's image);
+-- returns that image, or nil when it runs none. exists = false: the app is
+-- known not to exist (nothing to ask).
+function M.resolve_target(ctx, app, exists)
+  local now = exists ~= false and M.running(app) or nil
+  ctx.set("target_app", app)
+  ctx.set("target_previous_digest", now and now.digest or json.null)
+  ctx.set("target_previous_ref", now and now.ref or json.null)
+  return now
+end
+
+-- When the target runs ctx "digest" already: "noop" set (deploy, snapshot
+-- and record skip), said, and true.
+function M.skip_if_running(ctx, what)
+  if ctx.get("target_previous_digest") ~= ctx.get("digest") then return false end
+  ctx.set("noop", true)
+  ctx.log.info("%s already runs %s: nothing to %s", ctx.get("target_app"), ctx.get("digest"):sub(1, 19), what)
+  return true
+end
+
 -- deploy and verify: the digest (ctx "image_ref") to ctx "target_app" with
 -- its config (ctx "target_config", else configs[environment]); undo puts
 -- the previous image back. opts.verify_failure: what to do when the new

@@ -36,18 +36,20 @@ function M.valid_ref(ref)
   return name:match("^[a-z0-9][a-z0-9._/:%-]*$") ~= nil and not name:find("//", 1, true)
 end
 
+-- `flag k=v` for each pair of map, in key order (the same map, the same argv)
+local function add_pairs(args, flag, map)
+  local keys = {}
+  for k in pairs(map or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do args[#args + 1] = flag; args[#args + 1] = k .. "=" .. map[k] end
+end
+
 -- build{dir, tag, labels = {k = v}, dockerfile, build_args = {k = v}, run} -> tag
 function M.build(o)
   if not M.valid_ref(o.tag) then error("image: not a valid image reference: " .. tostring(o.tag), 2) end
   local args = { "build", "-t", o.tag }
-  local keys = {}
-  for k in pairs(o.labels or {}) do keys[#keys + 1] = k end
-  table.sort(keys)
-  for _, k in ipairs(keys) do args[#args + 1] = "--label"; args[#args + 1] = k .. "=" .. o.labels[k] end
-  keys = {}
-  for k in pairs(o.build_args or {}) do keys[#keys + 1] = k end
-  table.sort(keys)
-  for _, k in ipairs(keys) do args[#args + 1] = "--build-arg"; args[#args + 1] = k .. "=" .. o.build_args[k] end
+  add_pairs(args, "--label", o.labels)
+  add_pairs(args, "--build-arg", o.build_args)
   if o.dockerfile then args[#args + 1] = "-f"; args[#args + 1] = o.dockerfile end
   args[#args + 1] = "."
   docker(args, o)

@@ -23,7 +23,8 @@ function M.setup()
   local caddy = proc.output { flowfix.ROOT .. "/tests/sandbox/caddy", f.sandbox, env.APP_PORT }
   env.APP_HEALTH_URL = caddy:match("CADDY_URL='([^']+)'") .. "/health"
   env.GITHUB_ACTOR, env.GITHUB_SHA = false, false
-  assert(f:on_server("docker compose up -d --build --wait").code == 0, "the old app did not start")
+  local up, err = f:on_server("docker compose up -d --build --wait")
+  assert(up and up.code == 0, "the old app did not start: " .. (up and up.stdout .. up.stderr or tostring(err)))
   return f
 end
 

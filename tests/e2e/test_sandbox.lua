@@ -413,6 +413,26 @@ t.test("compose over ssh: up --wait, ps --format json, exec -T, logs, down", fun
   t.ok(checkout)
 end)
 
+t.test("compose -p: its own project and volume; a name compose-go refuses is refused; down keeps volumes, down -v removes them", function()
+  local env, checkout, sdir = compose_sandbox()
+  local r = on_web1(env, "docker compose -p App_PR up -d")
+  t.eq(r.code, 1)
+  t.match(r.stderr, 'invalid project name "App_PR": must consist only of lowercase alphanumeric characters, hyphens, and '
+                    .. "underscores as well as start with a letter or number")
+  t.eq(on_web1(env, "docker compose -p app-pr-7 up -d --wait").code, 0)
+  t.eq(on_web1(env, "docker compose -p app-pr-7 exec -T app python3 scripts/migrate.py").code, 0)
+  local vol = sdir .. "/compose/app-pr-7/volumes/db"
+  t.ok(fs.exists(vol .. "/app.db"), "the database is in the project's volume")
+  t.eq(http.get("http://127.0.0.1:" .. env.APP_PORT .. "/health"):json().migrations, 2)
+  t.eq(on_web1(env, "docker compose -p app-pr-7 down").code, 0)
+  t.ok(fs.exists(vol .. "/app.db"), "down keeps volumes")
+  r = on_web1(env, "docker compose -p app-pr-7 down -v")
+  t.eq(r.code, 0)
+  t.match(r.stdout, "Volume app%-pr%-7_db  Removed")
+  t.ok(not fs.exists(vol), "down -v removes them")
+  t.ok(checkout)
+end)
+
 t.test("compose up restarts with a real gap; a failed build leaves the old app serving", function()
   local env, checkout, sdir = compose_sandbox("HEAD~1")
   t.eq(on_web1(env, "docker compose up -d --build --wait").code, 0)

@@ -272,7 +272,10 @@ def github_route(gh, method, path, body, authed):
     # request" {title, head, base} -> 201; "Get a pull request" -> {number,
     # state open|closed, merged, title, html_url, head: {ref, sha}, base: {ref}},
     # 404 "Not Found"; "Update a pull request" {state: "closed"}. PRs and
-    # issues share one number sequence, as on GitHub.
+    # issues share one number sequence, as on GitHub. As GitHub does, the
+    # base repository (the sandbox's origin) holds refs/pull/<n>/head, and a
+    # push to an open PR's branch moves it and head.sha (on the next read
+    # here; GitHub does it soon after the push).
     if rest == "/pulls" and method == "POST":
         if not (body or {}).get("head") or not body.get("base"):
             return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "missing_field",
@@ -281,12 +284,18 @@ def github_route(gh, method, path, body, authed):
         pr = {"number": n, "state": "open", "merged": False, "title": body.get("title", ""), "html_url": "%s/pull/%d" % (base, n),
               "head": {"ref": body["head"], "sha": git("rev-parse", body["head"]) or ""}, "base": {"ref": body["base"]}}
         gh.setdefault("pulls", []).append(pr)
+        if pr["head"]["sha"]:
+            git("update-ref", "refs/pull/%d/head" % n, pr["head"]["sha"])
         return 201, pr
     m2 = re.match(r"^/pulls/(\d+)$", rest)
     if m2:
         pr = next((p for p in gh.get("pulls", []) if p["number"] == int(m2.group(1))), None)
         if not pr:
             return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest/pulls/pulls#get-a-pull-request"}
+        head = pr["state"] == "open" and git("rev-parse", "--verify", "-q", "refs/heads/" + pr["head"]["ref"])
+        if head and head != pr["head"]["sha"]:
+            pr["head"]["sha"] = head
+            git("update-ref", "refs/pull/%d/head" % pr["number"], head)
         if method == "PATCH":
             if (body or {}).get("state") in ("open", "closed"):
                 pr["state"] = body["state"]

@@ -7,24 +7,22 @@
 -- comment. Both are harmless to re-run.
 local recipe = require "drun.recipe"
 local fly = require "drun.fly"
-local github = require "drun.github"
 local env = require "drun.env"
 local json = require "drun.json"
 local steps = require "fly_steps"
 local fly_deploy = require "fly_deploy"
+local pull_request = require "pull_request"
 
 local M = {}
 
 local function app_of(c, pr) return string.format(c.preview.app, pr) end
 local function cluster_name(c, pr) return string.format(c.preview.database.name, pr) end
-local function environment(params) return "pr-" .. math.tointeger(params.pr) end
-
 -- pr=N: a positive whole number, and the app it names is one Fly accepts;
 -- both checked before anything runs (exit 2)
 local function validate(c)
   return function(p)
-    local n = math.tointeger(p.pr) -- nil for 1.5, and for a number too large to be one
-    if not n or n < 1 then return "pr must be the PR number (a positive whole number), got " .. tostring(p.pr) end
+    local n, bad = pull_request.number(p)
+    if not n then return bad end
     local why = fly.app_name_problem(app_of(c, n))
     if why then return "the preview app for pr=" .. n .. ": " .. why .. " (shorten preview.app in the config)" end
     why = fly.app_name_problem(cluster_name(c, n))
@@ -32,16 +30,7 @@ local function validate(c)
   end
 end
 
-local function pr_number(ctx) return math.tointeger(ctx.params.pr) end
-
--- the PR from GitHub: nil when the repository has none with that number
-local function pull(c, ctx)
-  local pr = github.pull { repo = c.github_repo, number = pr_number(ctx) }
-  if not pr then error(string.format("%s has no PR #%d: check the number", c.github_repo, pr_number(ctx)), 0) end
-  ctx.set("pr", pr_number(ctx))
-  ctx.set("pr_url", pr.html_url or json.null)
-  return pr
-end
+local function pr_number(ctx) return pull_request.number(ctx.params) end
 
 -- The preview's last successful deploy in the ledger (this recipe, this
 -- PR's environment), or nil: its commit is what the cluster's schema is.
@@ -68,20 +57,15 @@ local function find_cluster(c, ctx)
 end
 
 local function comment(c, ctx, body, create)
-  local cm = github.comment { repo = c.github_repo, issue = pr_number(ctx), body = body,
-                              update = c.preview.comment_marker, create = create }
-  if cm and cm.html_url then ctx.set("comment_url", cm.html_url) end
-  return cm
+  return pull_request.comment(ctx, c.github_repo, c.preview.comment_marker, body, create)
 end
-
-local PR_PARAM = { pr = { default = 0, required = true, description = "the pull request's number" } }
 
 function M.preview(c)
   local p = c.preview
   local r = recipe.new {
-    name = "fly-preview", service = c.service, environment = environment,
+    name = "fly-preview", service = c.service, environment = pull_request.environment,
     description = "a preview app of this PR's commit with its own database; its URL commented on the PR",
-    params = PR_PARAM, validate = validate(c),
+    params = pull_request.PARAM, validate = validate(c),
     version = function(ctx) return ctx.sha and ctx.sha:sub(1, 12) or "unknown" end,
     needs = { "clean", "history" }, -- the image is this commit; schema files are compared with the last deploy's
     fetch = c.fetch,
@@ -95,11 +79,7 @@ function M.preview(c)
 
   r:step("resolve", { read_only = true, description = "the PR is open; what the preview has now (app, cluster, last commit)",
                       on_failure = "nothing changed" }, function(ctx)
-    local pr = pull(c, ctx)
-    if pr.state ~= "open" then
-      error(string.format("PR #%d is %s: no preview for it (to remove one: drun recipes/fly-preview-cleanup.lua pr=%d)",
-                          pr_number(ctx), pr.merged and "merged" or pr.state, pr_number(ctx)), 0)
-    end
+    pull_request.open(ctx, c.github_repo, "recipes/fly-preview-cleanup.lua")
     local app = app_of(c, pr_number(ctx))
     local exists = fly.app_exists(app)
     steps.resolve_target(ctx, app, exists)
@@ -204,16 +184,16 @@ end
 
 function M.cleanup(c)
   local r = recipe.new {
-    name = "fly-preview-cleanup", service = c.service, environment = environment, outcome = "removed from",
+    name = "fly-preview-cleanup", service = c.service, environment = pull_request.environment, outcome = "removed from",
     description = "destroy the PR's preview app and database; say so in the PR comment",
-    params = PR_PARAM, validate = validate(c),
+    params = pull_request.PARAM, validate = validate(c),
     version = function(ctx) return ctx.sha and ctx.sha:sub(1, 12) or "unknown" end,
     secrets = { "FLY_API_TOKEN", "GITHUB_TOKEN" },
     rollback_hint = "drun recipes/fly-preview.lua pr=${pr} makes the preview again",
   }
   r:step("resolve", { read_only = true, description = "the PR (closed or not: clean-up is always allowed) and what is left of its preview",
                       on_failure = "nothing changed" }, function(ctx)
-    local pr = pull(c, ctx)
+    local pr = pull_request.get(ctx, c.github_repo)
     if pr.state == "open" then
       ctx.log.warn("PR #%d is still open: its next push makes the preview again", pr_number(ctx))
     end

@@ -4,9 +4,7 @@
 -- the preview's last deploy, staged secrets that never show, one PR comment;
 -- the clean-up destroys it all. Re-running either is harmless.
 local t = require "t"
-local json = require "drun.json"
 local fs = require "drun.fs"
-local http = require "drun.http"
 local flyfix = require "flyfix"
 
 local SECRET = "s3cr3t-preview-session-value"
@@ -18,27 +16,10 @@ local function setup()
   return f
 end
 
--- a PR in the sandbox's GitHub (POST /repos/{o}/{r}/pulls), its number
-local function open_pr(f)
-  local r = http.request { method = "POST", url = f.env.GITHUB_API_URL .. "/repos/acme/app/pulls",
-                           headers = { Authorization = "Bearer " .. f.env.GITHUB_TOKEN },
-                           json = { title = "orders", head = "main", base = "main" } }
-  assert(r.status == 201, r.body)
-  return r:json().number
-end
-
-local function close_pr(f, n)
-  local r = http.request { method = "PATCH", url = f.env.GITHUB_API_URL .. "/repos/acme/app/pulls/" .. n,
-                           headers = { Authorization = "Bearer " .. f.env.GITHUB_TOKEN }, json = { state = "closed" } }
-  assert(r.status == 200, r.body)
-end
-
-local function state(f, name) return json.decode(fs.try.read(f.sandbox .. "/state/" .. name .. ".json") or "{}") end
-local function comments(f, n)
-  local out = {}
-  for _, c in ipairs(state(f, "github").comments or {}) do if c.issue == n then out[#out + 1] = c end end
-  return out
-end
+local function open_pr(f) return f:open_pr() end
+local function close_pr(f, n) f:close_pr(n) end
+local function state(f, name) return f:state(name) end
+local function comments(f, n) return f:comments(n) end
 local function clusters(f)
   local out = {}
   for id, c in pairs(state(f, "mpg-clusters")) do out[#out + 1] = c; c.id = id end

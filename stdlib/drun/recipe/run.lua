@@ -149,6 +149,16 @@ function execute(r, o, cleanup)
   ctx.ledger_path = o.ledger_path or ledger_mod.default_path()
   for k, v in pairs(o.git or {}) do ctx[k] = v end
 
+  -- the credentials the recipe needs, before anything runs (and masked from
+  -- now on); before the version too, which may ask a platform (a preview's PR)
+  for _, name in ipairs(r.secrets) do
+    local ok, e = pcall(ctx.secret, name)
+    if not ok then
+      report:say("drun: " .. text(e):gsub("^.-env: ", "env: ") .. "\nnothing was run\n")
+      return 2
+    end
+  end
+
   -- what is deployed
   local version = r.version
   if type(version) == "function" then
@@ -168,15 +178,6 @@ function execute(r, o, cleanup)
       return 3
     end
     if type(c) == "string" and c ~= "" then ctx.sha = c end
-  end
-
-  -- the credentials the recipe needs, before anything runs (and masked from now on)
-  for _, name in ipairs(r.secrets) do
-    local ok, e = pcall(ctx.secret, name)
-    if not ok then
-      report:say("drun: " .. text(e):gsub("^.-env: ", "env: ") .. "\nnothing was run\n")
-      return 2
-    end
   end
 
   -- never deploy unrecorded: the ledger is reached before anything else

@@ -37,6 +37,36 @@ function M:count_calls(cmd)
   return n
 end
 
+-- open_pr(head) -> the number of a new PR of branch head (default main)
+-- in the sandbox's GitHub (POST /repos/{o}/{r}/pulls)
+function M:open_pr(head)
+  local r = require("drun.http").request {
+    method = "POST", url = self.env.GITHUB_API_URL .. "/repos/acme/app/pulls",
+    headers = { Authorization = "Bearer " .. self.env.GITHUB_TOKEN },
+    json = { title = "a change", head = head or "main", base = "main" } }
+  assert(r.status == 201, r.body)
+  return r:json().number
+end
+
+function M:close_pr(n)
+  local r = require("drun.http").request {
+    method = "PATCH", url = self.env.GITHUB_API_URL .. "/repos/acme/app/pulls/" .. n,
+    headers = { Authorization = "Bearer " .. self.env.GITHUB_TOKEN }, json = { state = "closed" } }
+  assert(r.status == 200, r.body)
+end
+
+-- the sandbox's state file NAME.json, decoded
+function M:state(name)
+  return require("drun.json").decode(require("drun.fs").try.read(self.sandbox .. "/state/" .. name .. ".json") or "{}")
+end
+
+-- the comments on PR n
+function M:comments(n)
+  local out = {}
+  for _, c in ipairs(self:state("github").comments or {}) do if c.issue == n then out[#out + 1] = c end end
+  return out
+end
+
 function M:fault(...) proc.run { M.ROOT .. "/tests/sandbox/fault", self.sandbox, ... } end
 function M:latest(filter) return require("drun.ledger").open(self.ledger):latest(filter or {}) end
 

@@ -27,4 +27,24 @@ return {
   expect_json = { status = "ok" },
   health = { attempts = 5, interval = tonumber(env("APP_HEALTH_INTERVAL") or "") or 5 },
   logs_tail = 50,
+  -- compose-preview pr=N: the PR's head on the server (the one above, or the fleet's first) as its
+  -- own compose project, behind its own Caddy site; compose-preview-cleanup pr=N removes it
+  preview = {
+    project = "app-pr-%d",                           -- docker compose -p, and its folder's name; %d: the PR
+    root = env("PREVIEW_ROOT") or "/srv/previews",   -- the previews' folders (and .ports/, their port claims)
+    ports = env("PREVIEW_PORTS") or "8100-8199",     -- a preview's port: the lowest free one of this range
+    port_env = "APP_PORT",                           -- the variable the compose file takes its port from
+    domain = env("PREVIEW_DOMAIN") or "preview.example.com", -- the Caddy site is pr-<n>.<domain>
+    scheme = env("PREVIEW_SCHEME") or "https",       -- https: Caddy's automatic TLS; http: a plain site
+    caddy = {
+      caddyfile = env("PREVIEW_CADDYFILE") or "/etc/caddy/Caddyfile", -- it must `import <sites>/*.caddy`
+      sites = env("PREVIEW_CADDY_SITES") or "/etc/caddy/sites",      -- one <project>.caddy per preview
+      admin = env("PREVIEW_CADDY_ADMIN"),            -- caddy reload --address (default: Caddy's localhost:2019)
+      bind = env("PREVIEW_CADDY_BIND"),              -- a bind directive for the sites (e.g. 127.0.0.1)
+      -- reload = { "sudo", "systemctl", "reload", "caddy" },  -- instead of caddy reload
+    },
+    comment_marker = "<!-- drun:compose-preview -->", -- the one PR comment drun keeps up to date
+    -- repo = "git@github.com:acme/app.git",         -- cloned from (default: the production checkout's origin)
+  },
+  github_repo = env("GITHUB_REPOSITORY") or "acme/app",
 }

@@ -3,6 +3,8 @@
 --
 --   local server = { host = "web1", user = "deploy", port = 22, dir = "/srv/app",
 --                    ssh_config = "deploy/ssh_config" }   -- no host: local; ssh_config: ssh -F
+--   -- a compose target may add project (-p), file (-f) and env: variables
+--   -- compose interpolates the file with ({APP_PORT = "8101"}: `env APP_PORT=8101 docker compose ...`)
 --   compose.up(server, { build = true, wait = true, wait_timeout = 60 })
 --   compose.exec(server, { service = "app", argv = { "alembic", "upgrade", "head" } })
 --   compose.ps(server, { all = true })  -- {Name, Service, State, Health, ExitCode, Publishers}, ...
@@ -10,6 +12,8 @@
 --   compose.unhealthy(server) -> {problems}, {notes}: every service running, and healthy where it has a healthcheck
 --   compose.logs(server, { service = "app", tail = 50 })
 --   compose.sh(server, { "git", "pull", "--ff-only", "origin", "main" })  -- any command in dir
+--   compose.down(server, { volumes = true })  -- down -v: the project's named volumes go too
+--   compose.project_name_problem("App PR") -> why compose refuses it as -p, or nil
 --
 -- Over ssh every argument is quoted for the remote shell (ssh joins them
 -- with spaces and the remote shell splits them again), so an argument with
@@ -117,8 +121,29 @@ function M.sh(target, argv, opts)
   return res, err
 end
 
+-- compose-go (loader/loader.go NormalizeProjectName): lowercase letters,
+-- digits, - and _, not starting with - or _; -p refuses anything else
+function M.project_name_problem(name)
+  if type(name) ~= "string" or not name:match("^[a-z0-9][a-z0-9_-]*$") then
+    return string.format("%q is not a compose project name: lowercase letters, digits, - and _, starting with a letter or digit",
+                         tostring(name))
+  end
+end
+
 local function compose(target, args, opts)
   local argv = { "docker", "compose" }
+  if target and target.env then -- the variables the compose file is interpolated with, the shell's (they win over .env)
+    local names = {}
+    for k in pairs(target.env) do names[#names + 1] = k end
+    table.sort(names)
+    for i, k in ipairs(names) do
+      if not k:match("^[%a_][%w_]*$") then error(string.format("compose: %q is not a variable name", k), 3) end
+      names[i] = k .. "=" .. tostring(target.env[k])
+    end
+    argv = { "env", table.unpack(names) }
+    argv[#argv + 1] = "docker"
+    argv[#argv + 1] = "compose"
+  end
   if target and target.file then argv[#argv + 1] = "-f"; argv[#argv + 1] = target.file end
   if target and target.project then argv[#argv + 1] = "-p"; argv[#argv + 1] = target.project end
   for _, a in ipairs(args) do argv[#argv + 1] = a end
@@ -208,8 +233,11 @@ function M.logs(target, o)
   return compose(target, args, { run = o.run, read_only = true, check = false }).stdout
 end
 
+-- down(target, {volumes, run, check}): containers (and with volumes, -v,
+-- the project's named volumes) removed
 function M.down(target, o)
-  return compose(target, { "down" }, { run = o and o.run })
+  o = o or {}
+  return compose(target, o.volumes and { "down", "-v" } or { "down" }, { run = o.run, check = o.check })
 end
 
 return M

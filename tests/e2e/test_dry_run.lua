@@ -53,7 +53,7 @@ local function dry_run_all(f, runs)
   -- writes its state file on the first request it gets)
   require("drun.http").get(f.env.GITHUB_API_URL .. "/repos/acme/cms", { check = false })
   local dirs = { f.repo, f.origin, f.sandbox .. "/state", f.sandbox .. "/hosts", f.sandbox .. "/d1", f.ledger,
-                 f.ledger .. "-wal", f.ledger .. "-shm" }
+                 f.ledger .. "-wal", f.ledger .. "-shm", f.sandbox .. "/caddy/sites", f.sandbox .. "/compose" }
   local before = snapshot(dirs)
   for _, run in ipairs(runs) do
     local r = f:run(table.unpack(run))
@@ -107,11 +107,17 @@ t.test("the Fly recipes: pipeline, promotion, rollback, PR preview and its clean
   })
 end)
 
-t.test("the Compose recipes: restart and rollback", function()
+t.test("the Compose recipes: restart, rollback, a PR preview (new and existing) and its clean-up", function()
   local f = composefix.setup()
+  f:push_branch("pr-branch", "VERSION", "9.9.9\n")
+  local a, b = f:open_pr("pr-branch"), f:open_pr("pr-branch")
+  t.eq(f:run("compose-preview", "pr=" .. b).code, 0)
   dry_run_all(f, {
     { "compose-restart", "--dry-run" },
     { "compose-rollback", "commit=" .. f:server_head(), "--dry-run" },
+    { "compose-preview", "pr=" .. a, "--dry-run" },
+    { "compose-preview", "pr=" .. b, "--dry-run" },
+    { "compose-preview-cleanup", "pr=" .. b, "--dry-run" },
   })
 end)
 

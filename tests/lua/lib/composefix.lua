@@ -9,7 +9,7 @@ local flowfix = require "flowfix"
 local M = flowfix.class(120)
 
 function M.setup()
-  local f = flowfix.new(M, "compose")
+  local f = flowfix.new(M, "compose", true) -- the sandbox's GitHub keeps PRs' heads in the origin (refs/pull/<n>/head)
   local env, server = f.env, f.sandbox .. "/hosts/web1/srv/app"
   f.server = server
   proc.run { "git", "clone", "-q", f.origin, server }
@@ -22,10 +22,54 @@ function M.setup()
   -- Caddy in front, as on the seed's server: the restart gap is the proxy's real 502 window
   local caddy = proc.output { flowfix.ROOT .. "/tests/sandbox/caddy", f.sandbox, env.APP_PORT }
   env.APP_HEALTH_URL = caddy:match("CADDY_URL='([^']+)'") .. "/health"
+  -- previews on the same server behind the same Caddy: sites pr-<n>.localhost:<Caddy's port>
+  -- (libcurl resolves *.localhost to 127.0.0.1), ports from ten free ones
+  env.PREVIEW_ROOT = f.sandbox .. "/hosts/web1/srv/previews"
+  env.PREVIEW_DOMAIN = "localhost:" .. env.APP_HEALTH_URL:match(":(%d+)/")
+  env.PREVIEW_SCHEME, env.PREVIEW_CADDY_BIND = "http", "127.0.0.1"
+  env.PREVIEW_CADDYFILE, env.PREVIEW_CADDY_SITES = caddy:match("CADDYFILE='([^']+)'"), caddy:match("CADDY_SITES='([^']+)'")
+  env.PREVIEW_CADDY_ADMIN = caddy:match("CADDY_ADMIN='([^']+)'")
+  local base = M.free_range(10)
+  env.PREVIEW_PORTS = base .. "-" .. (base + 9)
+  env.GITHUB_REPOSITORY = "acme/app"
   env.GITHUB_ACTOR, env.GITHUB_SHA = false, false
   local up, err = f:on_server("docker compose up -d --build --wait")
   assert(up and up.code == 0, "the old app did not start: " .. (up and up.stdout .. up.stderr or tostring(err)))
   return f
+end
+
+-- free_range(n) -> the first of n consecutive ports nothing listens on now
+-- (below Linux's ephemeral range, so a free-port pick elsewhere does not land there)
+function M.free_range(n)
+  return tonumber(proc.output { "python3", "-c", string.format([[
+import random, socket
+while True:
+    base, ok = random.randrange(20000, 32000, 10), True
+    for p in range(base, base + %d):
+        s = socket.socket()
+        try: s.bind(("127.0.0.1", p))
+        except OSError: ok = False
+        s.close()
+    if ok: print(base); break]], n) })
+end
+
+-- a branch of origin with one more commit than main: path holds text
+function M:push_branch(branch, path, text)
+  local pushed = proc.run { "git", "-C", self.repo, "rev-parse", "--verify", "-q", "origin/" .. branch, check = false }
+  proc.run { "git", "-C", self.repo, "checkout", "-q", "-B", branch, pushed.code == 0 and ("origin/" .. branch) or "origin/main" }
+  t.write(self.repo .. "/" .. path, text)
+  proc.run { "git", "-C", self.repo, "add", "-A" }
+  proc.run { "git", "-C", self.repo, "-c", "user.name=Ada", "-c", "user.email=a@x", "commit", "-q", "-m", "change " .. path }
+  proc.run { "git", "-C", self.repo, "push", "-q", "-f", "origin", branch }
+  proc.run { "git", "-C", self.repo, "checkout", "-q", "main" }
+end
+
+-- the preview of PR n through Caddy: its /health (status, decoded JSON or nil)
+function M:preview_health(n)
+  local url = "http://pr-" .. n .. "." .. self.env.PREVIEW_DOMAIN .. "/health"
+  local r = require("drun.http").get(url, { check = false, timeout = 2 })
+  local ok, body = pcall(r.json, r)
+  return r.status, ok and body or nil
 end
 
 -- fleet(n) -> a fixture of n servers web1..webN, each a machine of its

@@ -7,7 +7,7 @@ local proc = require "drun.proc"
 
 local ROOT = fs.realpath(os.getenv("DRUN_ROOT") or fs.cwd())
 
-t.test("make demo: CMS staging and production, the Fly pipeline, promotion and a PR preview, then the ledger; no process left", function()
+t.test("make demo: CMS staging and production, the Fly pipeline, promotion and a PR preview, the Compose restart and a PR preview, then the ledger; no process left", function()
   local bindir = t.DRUN:match("^(.*)/drun$")
   t.ok(bindir and bindir:sub(1, #ROOT + 1) == ROOT .. "/", "drun under the tree: " .. t.DRUN)
   local r = proc.run { ROOT .. "/tools/demo", bindir:sub(#ROOT + 2), cwd = ROOT, check = false, timeout = 240 }
@@ -21,5 +21,9 @@ t.test("make demo: CMS staging and production, the Fly pipeline, promotion and a
   t.match(list, "\n%S+%s+app%s+development%s+%x+%+build%.1%s+success") -- fly-deploy
   t.match(list, "\n%S+%s+app%s+staging%s+%x+%+build%.1%s+success")     -- fly-promote
   t.match(list, "\n%S+%s+app%s+pr%-%d+%s+%x+%+build%.%d+%s+success")    -- the preview's clean-up
+  t.match(list, "\n%S+%s+app%s+production%s+%x+%+build%.1%s+success")  -- compose-restart
+  t.match(r.stdout, "app %x+%+build%.1 is live in pr%-%d+")                 -- compose-preview, beside production:
+  t.match(r.stdout, "/health answers {\"status\": \"ok\", \"version\": \"1%.2%.0%-search\".-production's .-\"version\": \"1%.1%.0\"")
+  t.match(r.stdout, "app %x+%+build%.%d+ is removed from pr%-%d+ %([^)]*%)\n\n== drun ledger list") -- compose-preview-cleanup
   t.eq(proc.run({ "pgrep", "-f", "drun-demo[.]", check = false }).stdout, "", "a demo process outlived it")
 end)

@@ -96,12 +96,16 @@ end
 local STATE = [[
 root=$1 project=$2 site=$3 sites=$4
 if [ -d "$root/$project/.git" ]; then echo "folder yes"; else echo "folder no"; fi
-if [ -f "$root/$project/docker-compose.yml" ] || [ -f "$root/$project/compose.yaml" ]; then echo "compose yes"; fi
+for f in compose.yaml compose.yml docker-compose.yaml docker-compose.yml; do
+  if [ -f "$root/$project/$f" ]; then echo "compose yes"; break; fi
+done
 for d in "$root"/.ports/*/; do
   [ "$(cat "${d}project" 2>/dev/null)" = "$project" ] && { d=${d%/}; echo "port ${d##*/}"; }
 done
-if [ -f "$site" ]; then echo "site yes"; else echo "site no"; fi
+# (a clean-up stopped between setting the site aside and Caddy's answer left it aside)
+if [ -f "$site" ] || [ -f "$site.drun-removing" ]; then echo "site yes"; else echo "site no"; fi
 if [ -d "$sites" ]; then echo "sites yes"; fi
+if command -v caddy >/dev/null 2>&1; then echo "caddy yes"; fi
 ]]
 
 local function server_state(c, ctx, n)
@@ -189,7 +193,7 @@ local function remove_site(c, ctx, n) compose.sh(on_server(c), { "rm", "-f", sit
 -- says what Caddy serves and a re-run tries again.
 local function take_out_site(c, ctx, n)
   local file = site_file(c.preview, n)
-  compose.sh(on_server(c), { "mv", "-f", file, file .. ".drun-removing" }, { run = ctx.run })
+  script(c, ctx, [[[ ! -f "$1" ] || mv -f "$1" "$1.drun-removing"]], { file })
   local refused = reload(c, ctx)
   if refused then
     compose.sh(on_server(c), { "mv", "-f", file .. ".drun-removing", file }, { run = ctx.run })
@@ -211,6 +215,16 @@ local function site_text(c, ctx, n, port)
   return table.concat(lines, "\n") .. "\n"
 end
 
+-- the PR's head on GitHub ({ref, sha}), its commit id checked
+local function head(c, ctx)
+  local pr = pull_request.get(ctx, c.github_repo)
+  local h = type(pr.head) == "table" and pr.head or {}
+  if type(h.sha) ~= "string" or #h.sha ~= 40 or not h.sha:match("^%x+$") then
+    error(string.format("GitHub's PR #%d has no head commit: %s", n_of(ctx), json.encode(pr.head or json.null)), 0)
+  end
+  return h
+end
+
 function M.preview(c)
   local p = c.preview
   local r = recipe.new {
@@ -220,11 +234,11 @@ function M.preview(c)
     params = pull_request.PARAM, validate = validate(c),
     -- what runs is the PR's head on GitHub, not this checkout (on a pull_request
     -- event that is a merge commit the server never sees)
-    version = function(ctx) return pull_request.get(ctx, c.github_repo).head.sha:sub(1, 12) end,
+    version = function(ctx) return head(c, ctx).sha:sub(1, 12) end,
     commit = function(ctx)
-      local head = pull_request.get(ctx, c.github_repo).head
-      ctx.branch = head.ref or ctx.branch -- the ledger's branch: the PR's, not this checkout's
-      return head.sha
+      local h = head(c, ctx)
+      ctx.branch = h.ref or ctx.branch -- the ledger's branch: the PR's, not this checkout's
+      return h.sha
     end,
     secrets = { "GITHUB_TOKEN" },
     rollback_hint = "fix the branch and push again (each push redeploys the preview), or drun recipes/compose-preview-cleanup.lua pr=${pr}",
@@ -234,9 +248,6 @@ function M.preview(c)
                       on_failure = "nothing changed" }, function(ctx)
     local n = n_of(ctx)
     local pr = pull_request.open(ctx, c.github_repo, "recipes/compose-preview-cleanup.lua")
-    if type(pr.head) ~= "table" or not tostring(pr.head.sha):match("^%x+$") or #pr.head.sha ~= 40 then
-      error(string.format("GitHub's PR #%d has no head commit: %s", n, json.encode(pr.head or json.null)), 0)
-    end
     ctx.set("branch", pr.head.ref or json.null)
     ctx.set("project", project(p, n))
     ctx.set("folder", folder(p, n))
@@ -244,6 +255,10 @@ function M.preview(c)
     if not st.sites and not ctx.dry_run then
       error(string.format("%s has no Caddy sites folder %s: create it and import it from %s (import %s/*.caddy)",
                           server(c).host or "the server", p.caddy.sites, p.caddy.caddyfile, p.caddy.sites), 0)
+    end
+    if not st.caddy and not p.caddy.reload and not ctx.dry_run then
+      error(string.format("%s has no caddy on its PATH to reload the sites with (or set preview.caddy.reload)",
+                          server(c).host or "the server"), 0)
     end
     ctx.preview_state = st
     local origin = p.repo or compose.sh(on_server(c, server(c).dir), { "git", "remote", "get-url", "origin" },

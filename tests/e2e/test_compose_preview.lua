@@ -205,6 +205,16 @@ t.test("bad input: pr=0, abc, 1.5, an unknown PR, a closed PR (its clean-up allo
   r = cleanup(f, n)
   t.eq(r.code, 0, r.stdout .. r.stderr)
   t.match(r.stdout, "no preview comment on PR #" .. n)
+  -- a server whose Caddy has no sites folder: said before anything changes
+  local m = f:open_pr("main")
+  local sites = f.env.PREVIEW_CADDY_SITES
+  f.env.PREVIEW_CADDY_SITES = sites .. "-missing"
+  r = preview(f, m)
+  t.eq(r.code, 1, r.stdout)
+  t.match(r.stdout, "web1 has no Caddy sites folder " .. (sites .. "-missing"):gsub("%p", "%%%0") .. ": create it and import it from")
+  t.ok(not fs.exists(folder(f, m)), "nothing made")
+  t.eq(next(claims(f)), nil)
+  f.env.PREVIEW_CADDY_SITES = sites
   f.env.PREVIEW_PORTS = "8100"
   r = preview(f, 1)
   t.eq(r.code, 2)
@@ -213,4 +223,27 @@ t.test("bad input: pr=0, abc, 1.5, an unknown PR, a closed PR (its clean-up allo
   r = preview(f, 1)
   t.eq(r.code, 2)
   t.match(r.stdout .. r.stderr, "is not a host name")
+end)
+
+t.test("a config whose preview project compose would refuse, or that is production's, is refused before anything runs", function()
+  local f = composefix.setup()
+  local function with_project(name)
+    local path = t.write(f.dir .. "/custom/compose-preview.lua", table.concat({
+      "package.path = " .. string.format("%q", composefix.ROOT .. "/recipes/?.lua;" .. composefix.ROOT .. "/recipes/lib/?.lua;")
+        .. " .. package.path",
+      'local c = require "compose-config"',
+      "c.preview.project = " .. string.format("%q", name),
+      'return require("compose_preview").preview(c)',
+    }, "\n") .. "\n")
+    local argv = { t.DRUN, path, "--ledger", f.ledger, "pr=1" }
+    argv.cwd, argv.env, argv.check = f.repo, f.env, false
+    return proc.run(argv)
+  end
+  local r = with_project("App_PR_%d")
+  t.eq(r.code, 2, r.stdout .. r.stderr)
+  t.match(r.stdout .. r.stderr, '"App_PR_1" is not a compose project name: lowercase letters, digits, %- and _')
+  r = with_project("app")
+  t.eq(r.code, 2, r.stdout .. r.stderr)
+  t.match(r.stdout .. r.stderr, "preview.project makes app, the production project's name")
+  t.ok(not fs.exists(f.env.PREVIEW_ROOT), "nothing made on the server")
 end)

@@ -1,2 +1,2 @@
 -- Production: manual, approved. drun recipes/cms-prod.lua version_bump=minor --yes
-return require("cms").production(require "cms-config")
+return require("drun.flows.cms").production(require "cms-config")

@@ -1,2 +1,2 @@
 -- Rollback: the last good CMS (and MCP) back. drun recipes/cms-rollback.lua environment=production --yes
-return require("cms").rollback(require "cms-config")
+return require("drun.flows.cms").rollback(require "cms-config")

@@ -1,2 +1,2 @@
 -- Staging: every push to main once tests pass. drun recipes/cms-staging.lua
-return require("cms").staging(require "cms-config")
+return require("drun.flows.cms").staging(require "cms-config")

@@ -1,2 +1,2 @@
 -- Restart the app on its server: drun recipes/compose-restart.lua
-return require("compose_restart").restart(require "compose-config")
+return require("drun.flows.compose").restart(require "compose-config")

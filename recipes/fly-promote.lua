@@ -1,2 +1,2 @@
 -- Promote the digest: drun recipes/fly-promote.lua promotion_path="staging → production" --yes
-return require("fly_promote").promote(require "fly-config")
+return require("drun.flows.fly").promote(require "fly-config")

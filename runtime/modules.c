@@ -22,6 +22,8 @@ int luaopen_drun_core_http(lua_State *L);
 int luaopen_drun_core_guard(lua_State *L);
 int luaopen_drun_core_pq(lua_State *L);
 
+static int luaopen_drun_core_modules(lua_State *L);
+
 /* drun.core.build: facts fixed at build time. */
 static int luaopen_drun_core_build(lua_State *L) {
   lua_newtable(L);
@@ -43,6 +45,7 @@ static const luaL_Reg public_modules[] = {
  * the stdlib's wrappers put in front of it. */
 static const luaL_Reg core_modules[] = {
     {"drun.core.build", luaopen_drun_core_build},
+    {"drun.core.modules", luaopen_drun_core_modules},
     {"drun.core.proc", luaopen_drun_core_proc},
     {"drun.core.fs", luaopen_drun_core_fs},
     {"drun.core.out", luaopen_drun_core_out},
@@ -57,6 +60,7 @@ static const luaL_Reg core_modules[] = {
 
 #define CORE_LOADED "drun.core.loaded"
 #define STDLIB_ENV "drun.stdlib.env"
+#define OVERRIDES "drun.modules.overrides"
 
 static int is_core(const char *name) { return strncmp(name, "drun.core.", 10) == 0; }
 
@@ -122,7 +126,14 @@ static int search_stdlib_dir(lua_State *L) {
   return 1;
 }
 
-/* preload loader for an embedded module: bytecode, loaded when first required. */
+/* The embedded stdlib module of that name, or NULL. */
+static const struct drun_embedded *embedded(const char *name) {
+  for (const struct drun_embedded *m = drun_stdlib; m->module; m++)
+    if (strcmp(m->module, name) == 0) return m;
+  return NULL;
+}
+
+/* Loader of an embedded module: bytecode, loaded when first required. */
 static int load_embedded(lua_State *L) {
   const struct drun_embedded *m = lua_touserdata(L, lua_upvalueindex(1));
   if (luaL_loadbufferx(L, m->data, m->size, m->chunkname, "b") != LUA_OK) return lua_error(L);
@@ -133,13 +144,83 @@ static int load_embedded(lua_State *L) {
   return 1;
 }
 
-/* package.path = DIR/?.lua;DIR/?/init.lua;<old> */
-static void prepend_path(lua_State *L, const char *dir) {
+/* The stdlib compiled into the binary, searched after the recipe's own
+ * modules (so a repository can override any of them). */
+static int search_embedded(lua_State *L) {
+  const struct drun_embedded *m = embedded(luaL_checkstring(L, 1));
+  if (!m) return 0;
+  lua_pushlightuserdata(L, (void *)m);
+  lua_pushcclosure(L, load_embedded, 1);
+  lua_pushstring(L, m->chunkname + 1);
+  return 2;
+}
+
+/* Whether drun has a module of that name of its own: embedded, or a file
+ * in DRUN_STDLIB_DIR. */
+static int has_stdlib_module(const char *name) {
+  const char *dir = getenv("DRUN_STDLIB_DIR");
+  if (!dir || !*dir) return embedded(name) != NULL;
+  if (strcmp(name, "drun") != 0 && strncmp(name, "drun.", 5) != 0) return 0;
+  char rel[512], path[1024];
+  size_t i = 0;
+  for (; name[i] && i < sizeof rel - 1; i++) rel[i] = name[i] == '.' ? '/' : name[i];
+  rel[i] = '\0';
+  const char *forms[2] = {"%s/%s.lua", "%s/%s/init.lua"};
+  for (int k = 0; k < 2; k++) {
+    snprintf(path, sizeof path, forms[k], dir, rel);
+    FILE *f = fopen(path, "r");
+    if (f) {
+      fclose(f);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The recipe's own modules: its folder, then its lib/ (upvalue 1: that
+ * package.path template). One that shadows a module of drun's own is noted
+ * in the registry's OVERRIDES table ({name = file}), for `drun plan`. */
+static int search_script(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
   lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");
-  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
-  lua_setfield(L, -3, "path");
-  lua_pop(L, 2);
+  lua_getfield(L, -1, "searchpath");
+  lua_pushstring(L, name);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_call(L, 2, 2);
+  if (lua_isnil(L, -2)) return 1; /* the files it tried */
+  const char *file = lua_tostring(L, -2);
+  if (luaL_loadfilex(L, file, "t") != LUA_OK)
+    return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file, lua_tostring(L, -1));
+  if (has_stdlib_module(name)) {
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, OVERRIDES);
+    lua_pushstring(L, file);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+  }
+  lua_pushstring(L, file);
+  return 2;
+}
+
+/* drun.core.modules.overrides() -> {name = file}: the recipe's modules that
+ * shadow drun's own */
+static int modules_overrides(lua_State *L) {
+  lua_newtable(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, OVERRIDES);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_settable(L, -5);
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
+static int luaopen_drun_core_modules(lua_State *L) {
+  lua_newtable(L);
+  lua_pushcfunction(L, modules_overrides);
+  lua_setfield(L, -2, "overrides");
+  return 1;
 }
 
 /* table.insert(package.searchers, pos, fn) with fn's upvalue on the stack top (or none) */
@@ -178,29 +259,27 @@ void modules_register(lua_State *L, const char *script) {
     lua_pushcfunction(L, m->func);
     lua_setfield(L, -2, m->name);
   }
-  const char *dir = getenv("DRUN_STDLIB_DIR");
-  if (!dir || !*dir)
-    for (const struct drun_embedded *m = drun_stdlib; m->module; m++) {
-      lua_pushlightuserdata(L, (void *)m);
-      lua_pushcclosure(L, load_embedded, 1);
-      lua_setfield(L, -2, m->module);
-    }
   lua_pop(L, 1);
 
-  add_searcher(L, 2, search_core, 0); /* after preload */
-  if (dir && *dir) {
-    lua_pushstring(L, dir);
-    add_searcher(L, 3, search_stdlib_dir, 1);
-  }
-  /* Searched first to last: script dir, its lib/, then Lua's own path. */
+  /* Searched first to last: preload (the C modules above), the recipe's
+   * folder and its lib/, drun's stdlib (embedded, or DRUN_STDLIB_DIR),
+   * drun.core's refusal, then Lua's own path. */
+  int pos = 2;
   if (script) {
     const char *slash = strrchr(script, '/');
     if (slash) lua_pushlstring(L, script, (size_t)(slash - script));
     else lua_pushliteral(L, ".");
     const char *sd = lua_tostring(L, -1);
-    lua_pushfstring(L, "%s/lib", sd);
-    prepend_path(L, lua_tostring(L, -1));
-    prepend_path(L, sd);
-    lua_pop(L, 2);
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/lib/?.lua;%s/lib/?/init.lua", sd, sd, sd, sd);
+    lua_remove(L, -2);
+    add_searcher(L, pos++, search_script, 1);
   }
+  const char *dir = getenv("DRUN_STDLIB_DIR");
+  if (dir && *dir) {
+    lua_pushstring(L, dir);
+    add_searcher(L, pos++, search_stdlib_dir, 1);
+  } else {
+    add_searcher(L, pos++, search_embedded, 0);
+  }
+  add_searcher(L, pos, search_core, 0);
 }

@@ -31,12 +31,12 @@ local function adapted(flow, fn, config, changes)
   local keys = {}
   for k, v in pairs(changes) do keys[#keys + 1] = string.format("c[%q] = %s", k, v) end
   fs.write(file, string.format([[
-package.path = %q .. "/recipes/?.lua;" .. %q .. "/recipes/lib/?.lua;" .. package.path
+package.path = %q .. "/recipes/?.lua;" .. package.path
 local c = {}
 for k, v in pairs(require %q) do c[k] = v end
 %s
 return require(%q).%s(c)
-]], ROOT, ROOT, config, table.concat(keys, "\n"), flow:match("^[^.]+"), flow:match("%.(.+)$")))
+]], ROOT, config, table.concat(keys, "\n"), flow:match("^(.+)%.[^.]+$"), flow:match("%.([^.]+)$")))
   return file
 end
 
@@ -70,7 +70,7 @@ t.test("fetch = true: the same checkout is deepened and the release goes all the
   local f = cmsfix.setup()
   local dir, env, sha = job(f)
   local ledger = t.tmpdir() .. "/shared.db"
-  local recipe = adapted("cms.production", nil, "cms-config", { fetch = "true" })
+  local recipe = adapted("drun.flows.cms.production", nil, "cms-config", { fetch = "true" })
   local r = run(dir, env, ledger, recipe, "--yes", "skip_checks=" .. cmsfix.CHECKLIST)
   t.eq(r.code, 0, r.stdout .. r.stderr)
   t.match(r.stdout, "ok   history%s+shallow clone deepened %(git fetch %-%-unshallow %-%-tags%)")
@@ -114,7 +114,7 @@ end)
 t.test("preflight refusals on a runner: each names the fix, and nothing runs", function()
   local f = cmsfix.setup()
   local ledger = t.tmpdir() .. "/shared.db"
-  local recipe = adapted("cms.production", nil, "cms-config", { fetch = "true" })
+  local recipe = adapted("drun.flows.cms.production", nil, "cms-config", { fetch = "true" })
   local function refused(dir, env, pattern, why)
     local r = run(dir, env, ledger, recipe, "--yes")
     t.eq(r.code, 1, why .. ": " .. r.stdout .. r.stderr)
@@ -155,7 +155,7 @@ t.test("preflight refusals on a runner: each names the fix, and nothing runs", f
   refused(dir, env, "main moved on since this checkout: origin's main is at %x+, HEAD %(%x+%) is an older commit of it",
           "main moved on (fetched with the history)")
   f:fault("clear")
-  local plain = adapted("cms.production", nil, "cms-config", { fetch = "false" })
+  local plain = adapted("drun.flows.cms.production", nil, "cms-config", { fetch = "false" })
   dir, env = job(f, { depth = 0 })
   f:fault("push-reject=" .. f.origin)
   local r2 = run(dir, env, ledger, plain, "--yes")
@@ -207,7 +207,7 @@ t.test("docs on a depth-1 checkout: refused (the baseline is in the history); wi
   t.eq(r.code, 1, r.stdout .. r.stderr)
   t.match(r.stdout, "FAIL%s+history%s+this is a shallow clone")
   t.no_match(r.stdout, "HEAD is the first commit")
-  local recipe = adapted("docs_pages.recipe", nil, "docs-config", { fetch = "true" })
+  local recipe = adapted("drun.flows.pages.recipe", nil, "docs-config", { fetch = "true" })
   r = run(dir, env, ledger, recipe, "mode=staging")
   t.eq(r.code, 0, r.stdout .. r.stderr)
   t.match(r.stdout, "baseline: the previous main commit")

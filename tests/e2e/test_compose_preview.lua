@@ -229,11 +229,10 @@ t.test("a config whose preview project compose would refuse, or that is producti
   local f = composefix.setup()
   local function with_project(name)
     local path = t.write(f.dir .. "/custom/compose-preview.lua", table.concat({
-      "package.path = " .. string.format("%q", composefix.ROOT .. "/recipes/?.lua;" .. composefix.ROOT .. "/recipes/lib/?.lua;")
-        .. " .. package.path",
+      "package.path = " .. string.format("%q", composefix.ROOT .. "/recipes/?.lua;") .. " .. package.path",
       'local c = require "compose-config"',
       "c.preview.project = " .. string.format("%q", name),
-      'return require("compose_preview").preview(c)',
+      'return require("drun.flows.compose").preview(c)',
     }, "\n") .. "\n")
     local argv = { t.DRUN, path, "--ledger", f.ledger, "pr=1" }
     argv.cwd, argv.env, argv.check = f.repo, f.env, false

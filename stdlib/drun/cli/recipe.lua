@@ -25,6 +25,13 @@ local function plan(r, script, params, ledger_flag)
     string.format("version     %s", type(r.version) == "string" and r.version or "worked out when it runs"),
   }
   if r.description then lines[#lines + 1] = "about       " .. r.description end
+  -- the repository's own modules that stand in for drun's (a flow adapted in place)
+  local overrides, mods = require("drun.core.modules").overrides(), {}
+  for name in pairs(overrides) do mods[#mods + 1] = name end
+  table.sort(mods)
+  for i, name in ipairs(mods) do
+    lines[#lines + 1] = string.format("%s %s from %s (not drun's own)", i == 1 and "modules    " or "           ", name, overrides[name])
+  end
   local names = {}
   for name in pairs(r.params) do names[#names + 1] = name end
   table.sort(names)

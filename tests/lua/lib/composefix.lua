@@ -99,12 +99,11 @@ function M.fleet(n)
   end
   f.env.APP_HEALTH_INTERVAL = "0.1"
   f.fleet_recipe = t.write(f.dir .. "/fleet/compose-fleet.lua", table.concat({
-    "package.path = " .. string.format("%q", flowfix.ROOT .. "/recipes/?.lua;" .. flowfix.ROOT .. "/recipes/lib/?.lua;")
-      .. " .. package.path",
+    "package.path = " .. string.format("%q", flowfix.ROOT .. "/recipes/?.lua;") .. " .. package.path",
     'local c = require "compose-config"',
     "c.servers = require('drun.json').decode(" .. string.format("%q", require("drun.json").encode(f.servers)) .. ")",
     'c.batch = tonumber(os.getenv("APP_BATCH") or "") or 1',
-    'return require("compose_restart").restart(c)',
+    'return require("drun.flows.compose").restart(c)',
   }, "\n") .. "\n")
   return f
 end

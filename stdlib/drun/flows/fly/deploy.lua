@@ -7,7 +7,7 @@ local recipe = require "drun.recipe"
 local fly = require "drun.fly"
 local image = require "drun.image"
 local json = require "drun.json"
-local steps = require "fly_steps"
+local steps = require "drun.flows.fly.steps"
 
 local M = {}
 

@@ -5,7 +5,7 @@
 -- data rollbacks use.
 local recipe = require "drun.recipe"
 local json = require "drun.json"
-local steps = require "fly_steps"
+local steps = require "drun.flows.fly.steps"
 
 local M = {}
 local running, commit_of = steps.running, steps.commit_of

@@ -16,7 +16,7 @@ local recipe = require "drun.recipe"
 local compose = require "drun.compose"
 local health = require "drun.health"
 local json = require "drun.json"
-local pull_request = require "pull_request"
+local pull_request = require "drun.flows.pull_request"
 
 local M = {}
 

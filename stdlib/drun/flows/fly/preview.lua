@@ -9,9 +9,9 @@ local recipe = require "drun.recipe"
 local fly = require "drun.fly"
 local env = require "drun.env"
 local json = require "drun.json"
-local steps = require "fly_steps"
-local fly_deploy = require "fly_deploy"
-local pull_request = require "pull_request"
+local steps = require "drun.flows.fly.steps"
+local fly_deploy = require "drun.flows.fly.deploy"
+local pull_request = require "drun.flows.pull_request"
 
 local M = {}
 

@@ -878,3 +878,17 @@ r:step("smoke", {}, function(ctx) if ctx.params.count == 5 then error("503") end
   t.ok(r.code ~= 0)
   t.match(r.stdout .. r.stderr, "step 'x': next must be text or a function of ctx")
 end)
+
+t.test("${name} in on_failure, next and rollback_hint: a value a step set, a param, a ctx field; an unknown name stays visible", function()
+  local path, lp = recipe_file([[{ name = "web-deploy", service = "web", environment = "staging", version = "1.2.0",
+    params = { target = { default = "blue" } },
+    rollback_hint = "drun recipes/rollback.lua to=${previous} (was ${version})" }]], [[
+r:step("deploy", { undo = function() end }, function(ctx) ctx.set("previous", "v-41"); ctx.set("release", "r-7") end)
+r:step("smoke", { on_failure = "release ${release} is live on ${target} (${full_version}) and bad; ${relase}" },
+  function(ctx) error("smoke check failed") end)
+]])
+  local r = run(path, lp)
+  t.eq(r.code, 1, r.stdout)
+  t.match(r.stdout, "state:  release r%-7 is live on blue %(1%.2%.0%+build%.1%) and bad; %${relase%?}")
+  t.match(r.stdout, "next:   drun recipes/rollback%.lua to=v%-41 %(was 1%.2%.0%)")
+end)

@@ -2,6 +2,7 @@
 -- undo and auto-rollback, output. execute() returns the exit code:
 -- 0 ok, 1 a step failed (or the ledger refused), 3 recipe error,
 -- 4 lock held, 5 approval refused, 130 interrupted.
+local json = require "drun.json"
 local ledger_mod = require "drun.ledger"
 local report_mod = require "drun.recipe.report"
 local context = require "drun.recipe.context"
@@ -42,10 +43,15 @@ local function interpolate(s, ctx)
     return ok and tostring(v) or ("(could not describe: " .. text(v) .. ")")
   end
   if type(s) ~= "string" then return nil end
-  return (s:gsub("%${?([%w_]+)}", function(k)
-    local v = ctx[k]
-    if v == nil then v = ctx.params[k] end
-    if v == nil then return nil end
+  -- ${name}: what a step set (ctx.set), then a param, then a ctx field
+  -- (version, sha, actor, ...); a name none of them has stays visible as
+  -- ${name?}, so a typo or a value never set shows instead of vanishing
+  return (s:gsub("%${([%w_]+)}", function(k)
+    local v = ctx.get(k)
+    if v == nil or v == json.null then v = ctx.params[k] end
+    if v == nil then v = ctx[k] end
+    local kind = type(v)
+    if kind ~= "string" and kind ~= "number" and kind ~= "boolean" then return "${" .. k .. "?}" end
     return tostring(v)
   end))
 end

@@ -26,7 +26,17 @@ static const char *error_text(lua_State *L, int idx) {
   return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
 }
 
+/* An error object that carries its own exit code (a config error: exit 2)
+ * is the user's mistake, not a bug: no traceback. */
+static int own_exit_code(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  int code = lua_getfield(L, idx, "exit_code") == LUA_TNUMBER && lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+  lua_pop(L, 1);
+  return code > 0 && code < 126 ? code : 0;
+}
+
 static int msghandler(lua_State *L) {
+  if (own_exit_code(L, 1)) return 1;
   const char *msg = error_text(L, 1);
   if (signals_caught()) { /* an interruption is not a bug: no traceback */
     lua_pushstring(L, "interrupted");
@@ -147,7 +157,10 @@ int host_run(const host_job *job) {
     guard_attach(L, 1); /* a script is user code throughout */
     status = lua_pcall(L, nargs, 1, 1);
     guard_detach();
-    if (status != LUA_OK) {
+    if (status != LUA_OK && own_exit_code(L, -1)) {
+      rc = own_exit_code(L, -1);
+      report(error_text(L, -1));
+    } else if (status != LUA_OK) {
       report(lua_tostring(L, -1));
       rc = EXIT_SCRIPT;
     } else if (job->module && lua_isinteger(L, -1)) {

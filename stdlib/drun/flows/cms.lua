@@ -523,4 +523,5 @@ function M.rollback(c)
   return r
 end
 
-return M
+-- the config is checked first (drun.flows.schema.cms): a misspelt key is exit 2, not a traceback
+return require("drun.schema").checked(require "drun.flows.schema.cms", "cms", { staging = M.staging, production = M.production, hotfix = M.hotfix, rollback = M.rollback })

@@ -374,4 +374,5 @@ function M.recipe(c)
   return r
 end
 
-return M
+-- the config is checked first (drun.flows.schema.pages): a misspelt key is exit 2, not a traceback
+return require("drun.schema").checked(require "drun.flows.schema.pages", "pages", { recipe = M.recipe })

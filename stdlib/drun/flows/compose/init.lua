@@ -8,4 +8,6 @@
 local restart = require "drun.flows.compose.restart"
 local preview = require "drun.flows.compose.preview"
 
-return { restart = restart.restart, rollback = restart.rollback, preview = preview.preview, cleanup = preview.cleanup }
+-- the config is checked first (drun.flows.schema.compose): a misspelt key is exit 2, not a traceback
+return require("drun.schema").checked(require "drun.flows.schema.compose", "compose",
+  { restart = restart.restart, rollback = restart.rollback, preview = preview.preview, cleanup = preview.cleanup })

@@ -12,5 +12,6 @@ local deploy = require "drun.flows.fly.deploy"
 local promote = require "drun.flows.fly.promote"
 local preview = require "drun.flows.fly.preview"
 
-return { deploy = deploy.deploy, promote = promote.promote, rollback = promote.rollback,
-         preview = preview.preview, cleanup = preview.cleanup }
+-- the config is checked first (drun.flows.schema.fly): a misspelt key is exit 2, not a traceback
+return require("drun.schema").checked(require "drun.flows.schema.fly", "fly",
+  { deploy = deploy.deploy, promote = promote.promote, rollback = promote.rollback, preview = preview.preview, cleanup = preview.cleanup })

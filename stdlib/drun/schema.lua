@@ -1,0 +1,170 @@
+-- drun.schema: a flow's config checked before anything runs (anchor: Kong's
+-- config schemas). A schema is a plain table:
+--
+--   local S = { type = "record", fields = {
+--     service = { type = "string", required = true, description = "the ledger's name for it" },
+--     batch = { type = "integer", min = 1 },
+--     test = { type = "array", elements = { type = "string" } },          -- an argv
+--     health_url = { type = { "string", "map" }, values = { type = "string" } }, -- one URL, or one per environment
+--     scheme = { type = "string", one_of = { "https", "http" } },
+--     server = { type = "record", fields = { host = { type = "string" }, port = { type = "integer" } } },
+--   } }
+--   schema.check(config, S, "compose")   -- the config, or raises a config error (exit 2)
+--   schema.problems(config, S) -> { "server.port must be a whole number, got \"22x\"", ... }
+--   schema.checked(S, "compose", { restart = fn, ... }) -> the same functions, the config checked first
+--
+-- Types: string, number, integer, boolean, function, table (any table),
+-- array (1..n, each of `elements`), map (string keys, each value of
+-- `values`), record (only the `fields` named: an unknown key is an error
+-- naming the nearest known one), any. A list of types accepts any of them.
+local M = {}
+
+-- Levenshtein distance, for "did you mean"
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- the known name nearest to `name`, when it is near enough to be a typo
+function M.nearest(name, names)
+  local best, best_d
+  for _, n in ipairs(names) do
+    local d = distance(name:lower(), n:lower())
+    if not best_d or d < best_d or (d == best_d and n < best) then best, best_d = n, d end
+  end
+  if best and best_d <= math.max(2, #name // 3) then return best end
+end
+
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) == "table" then return "a table" end
+  return tostring(v)
+end
+
+local function is_array(v)
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  for i = 1, n do if v[i] == nil then return false end end
+  return true
+end
+
+local TYPES = {
+  string = function(v) return type(v) == "string" end,
+  number = function(v) return type(v) == "number" end,
+  integer = function(v) return math.type(v) == "integer" end,
+  boolean = function(v) return type(v) == "boolean" end,
+  ["function"] = function(v) return type(v) == "function" end,
+  table = function(v) return type(v) == "table" end,
+  array = function(v) return type(v) == "table" and is_array(v) end,
+  map = function(v) return type(v) == "table" end,
+  record = function(v) return type(v) == "table" end,
+  any = function() return true end,
+}
+local NAMES = { string = "a string", number = "a number", integer = "a whole number", boolean = "true or false",
+                ["function"] = "a function", table = "a table", array = "a list { ... }", map = "a table { name = ... }",
+                record = "a table { ... }", any = "anything" }
+
+local function types_of(s)
+  local t = s.type or "any"
+  return type(t) == "table" and t or { t }
+end
+
+local check
+
+-- the problems of value v at path under schema s, appended to out
+function check(v, s, path, out)
+  if v == nil then
+    if s.required then out[#out + 1] = path .. " is required" .. (s.description and (" (" .. s.description .. ")") or "") end
+    return
+  end
+  local kind
+  for _, t in ipairs(types_of(s)) do
+    if not TYPES[t] then error("schema: unknown type " .. tostring(t) .. " at " .. path, 0) end
+    if TYPES[t](v) then kind = t break end
+  end
+  if not kind then
+    local want = {}
+    for i, t in ipairs(types_of(s)) do want[i] = NAMES[t] end
+    out[#out + 1] = string.format("%s must be %s, got %s", path, table.concat(want, " or "), show(v))
+    return
+  end
+  if s.one_of then
+    local ok = false
+    for _, c in ipairs(s.one_of) do if v == c then ok = true end end
+    if not ok then
+      local cs = {}
+      for i, c in ipairs(s.one_of) do cs[i] = show(c) end
+      out[#out + 1] = string.format("%s must be one of %s, got %s", path, table.concat(cs, ", "), show(v))
+    end
+  end
+  if s.min and type(v) == "number" and v < s.min then out[#out + 1] = string.format("%s must be at least %s, got %s", path, s.min, v) end
+  if kind == "array" and s.elements then
+    for i, e in ipairs(v) do check(e, s.elements, string.format("%s[%d]", path, i), out) end
+  elseif kind == "map" and s.values then
+    for k, e in pairs(v) do
+      if type(k) ~= "string" then out[#out + 1] = string.format("%s has a key that is not a name: %s", path, show(k))
+      else check(e, s.values, path .. "." .. k, out) end
+    end
+  elseif kind == "record" and s.fields then
+    local names = {}
+    for name in pairs(s.fields) do names[#names + 1] = name end
+    table.sort(names)
+    local unknown = {}
+    for k in pairs(v) do
+      if s.fields[k] == nil then unknown[#unknown + 1] = k end
+    end
+    table.sort(unknown, function(a, b) return tostring(a) < tostring(b) end)
+    for _, k in ipairs(unknown) do
+      local near = type(k) == "string" and M.nearest(k, names)
+      out[#out + 1] = string.format("%s%s is not a key drun knows%s", path ~= "" and (path .. ".") or "", tostring(k),
+                                    near and (" (did you mean " .. near .. "?)") or "")
+    end
+    for _, name in ipairs(names) do check(v[name], s.fields[name], (path ~= "" and (path .. ".") or "") .. name, out) end
+  end
+end
+
+function M.problems(config, s)
+  local out = {}
+  if type(config) ~= "table" then
+    return { "the config must be a table (the config file must end with `return { ... }`), got " .. show(config) }
+  end
+  check(config, s, "", out)
+  return out
+end
+
+-- A config error: its message, and the exit code the CLI gives it (2, as
+-- for a bad parameter); no traceback, it is not drun's bug.
+local ConfigError = { __tostring = function(e) return e.message end }
+
+function M.is_config_error(e) return getmetatable(e) == ConfigError end
+
+-- check(config, schema, flow) -> config, or raises a config error listing every problem
+function M.check(config, s, flow)
+  local problems = M.problems(config, s)
+  if #problems == 0 then return config end
+  local msg = string.format("the %s flow's config: %s", flow, problems[1])
+  if #problems > 1 then msg = string.format("the %s flow's config has %d problems:\n  %s", flow, #problems, table.concat(problems, "\n  ")) end
+  error(setmetatable({ message = msg, exit_code = 2 }, ConfigError), 2)
+end
+
+-- checked(schema, flow, fns) -> fns whose first argument (the config) is
+-- checked first: a flow module's entry points
+--   return schema.checked(require "drun.flows.schema.compose", "compose", { restart = M.restart, ... })
+function M.checked(s, flow, fns)
+  local out = {}
+  for name, fn in pairs(fns) do
+    out[name] = function(config, ...) return fn(M.check(config, s, flow), ...) end
+  end
+  return out
+end
+
+return M

@@ -47,6 +47,8 @@ RT_ALL   := $(wildcard runtime/*.c)
 RT_LUA   := $(filter runtime/l_%.c,$(RT_ALL)) runtime/host.c runtime/main.c runtime/modules.c
 RT_PLAIN := $(filter-out $(RT_LUA),$(RT_ALL))
 STDLIB   := $(sort $(shell find stdlib -name '*.lua'))
+# what `drun init` writes: the shipped configs and one-line recipes, as text
+TEMPLATES := $(sort $(wildcard recipes/cms-*.lua recipes/compose-*.lua recipes/fly-*.lua recipes/docs-*.lua))
 
 OBJ_PLAIN := $(RT_PLAIN:%.c=$(B)/obj/%.o)
 OBJ_LUA   := $(RT_LUA:%.c=$(B)/obj/%.o)
@@ -89,9 +91,9 @@ $(B)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra $(shell $(PKG) --cflags lua5.4) -o $@ $< $(shell $(PKG) --libs lua5.4)
 
-$(B)/gen/stdlib_embed.c: $(B)/tools/embed $(STDLIB)
+$(B)/gen/stdlib_embed.c: $(B)/tools/embed $(STDLIB) $(TEMPLATES)
 	@mkdir -p $(dir $@)
-	$(B)/tools/embed stdlib $(STDLIB) > $@.tmp && mv $@.tmp $@
+	$(B)/tools/embed stdlib $(STDLIB) --text drun.recipes $(TEMPLATES) > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/stdlib_embed.o: $(B)/gen/stdlib_embed.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<

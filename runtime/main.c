@@ -11,6 +11,7 @@ static const char usage[] =
     "                   [--json] [--ledger ADDRESS] [--from STEP] [--wait-lock SECONDS]\n"
     "       drun plan RECIPE [key=value ...]  what a recipe would do\n"
     "       drun ledger COMMAND ...      the deployment ledger (drun ledger --help)\n"
+    "       drun init cms|fly|compose|pages [DIR] [--force]   a flow's config and recipes into DIR\n"
     "       drun -e CODE [args...]      run a Lua chunk\n"
     "       drun --version              drun and library versions\n"
     "       drun --help\n"
@@ -46,8 +47,8 @@ int main(int argc, char **argv) {
     job.script = argv[2];
     job.argc = argc - 3;
     job.argv = argv + 3;
-  } else if (!strcmp(a, "ledger")) {
-    job.module = "drun.cli.ledger";
+  } else if (!strcmp(a, "ledger") || !strcmp(a, "init")) {
+    job.module = !strcmp(a, "ledger") ? "drun.cli.ledger" : "drun.cli.scaffold";
     job.argc = argc - 2;
     job.argv = argv + 2;
   } else if (!strcmp(a, "-e")) {

@@ -1,0 +1,81 @@
+-- drun init KIND [DIR] [--force]: a shipped flow's config and its one-line
+-- recipes written into a repository (DIR, default recipes/), from the copies
+-- built into drun (recipes/ of drun's own tree, embedded as text). The
+-- config is commented as shipped; the flow itself stays in drun
+-- (drun.flows.KIND) unless the repository overrides it. A file that exists
+-- is never overwritten silently: init refuses unless --force, and then says
+-- which files it replaced. (Not cli/init.lua: that file would be the module drun.cli.)
+local args = require "drun.cli.args"
+local fs = require "drun.fs"
+local out = require "drun.core.out"
+
+local USAGE = [[
+usage: drun init cms|fly|compose|pages [DIR] [--force]
+
+Writes the flow's config and recipes into DIR (default: recipes):
+  cms      cms-config.lua, cms-staging.lua, cms-prod.lua, cms-rollback.lua, cms-hotfix.lua
+  fly      fly-config.lua, fly-deploy.lua, fly-promote.lua, fly-rollback.lua, fly-preview.lua,
+           fly-preview-cleanup.lua
+  compose  compose-config.lua, compose-restart.lua, compose-rollback.lua, compose-preview.lua,
+           compose-preview-cleanup.lua
+  pages    docs-config.lua, docs-pages.lua
+Then edit the config and run: drun plan DIR/<recipe>.lua
+--force replaces files that exist (each one is named).
+]]
+
+local FILES = {
+  cms = { "cms-config", "cms-staging", "cms-prod", "cms-rollback", "cms-hotfix" },
+  fly = { "fly-config", "fly-deploy", "fly-promote", "fly-rollback", "fly-preview", "fly-preview-cleanup" },
+  compose = { "compose-config", "compose-restart", "compose-rollback", "compose-preview", "compose-preview-cleanup" },
+  pages = { "docs-config", "docs-pages" },
+}
+
+local function say(s) out.write("stdout", s) end
+
+return function(argv)
+  local ok, res = pcall(function()
+    local opts, rest = args.parse(argv, { flags = { force = true, help = true } })
+    if opts.help then
+      say(USAGE)
+      return 0
+    end
+    local kind, dir = rest[1], rest[2] or "recipes"
+    if not kind then args.usage_error("which flow? cms, fly, compose or pages") end
+    if not FILES[kind] then args.usage_error("unknown flow '%s': cms, fly, compose or pages", kind) end
+    if rest[3] then args.usage_error("unexpected '%s' (one DIR at most)", rest[3]) end
+    local texts = {}
+    for i, name in ipairs(FILES[kind]) do
+      local found, text = pcall(require, "drun.recipes." .. name)
+      if not found or type(text) ~= "string" then
+        error("the recipes drun init writes are not in this drun (built without them, or DRUN_STDLIB_DIR is set)", 0)
+      end
+      texts[i] = text
+    end
+    local there = {}
+    for _, name in ipairs(FILES[kind]) do
+      local path = fs.join(dir, name .. ".lua")
+      if fs.exists(path) then there[#there + 1] = path end
+    end
+    if #there > 0 and not opts.force then
+      args.usage_error("%s exists already: nothing written (--force replaces %s)", table.concat(there, ", "),
+                       #there == 1 and "it" or "them")
+    end
+    fs.mkdir(dir)
+    for i, name in ipairs(FILES[kind]) do
+      local path = fs.join(dir, name .. ".lua")
+      local replaced = fs.exists(path)
+      fs.write(path, texts[i])
+      say(string.format("%s %s\n", replaced and "replaced" or "wrote   ", path))
+    end
+    say(string.format("next: edit %s, then drun plan %s\n", fs.join(dir, FILES[kind][1] .. ".lua"),
+                      fs.join(dir, FILES[kind][2] .. ".lua")))
+    return 0
+  end)
+  if ok then return res end
+  if args.is_usage_error(res) then
+    out.write("stderr", "drun init: " .. res.message .. "\n(see drun init --help)\n")
+    return 2
+  end
+  out.write("stderr", "drun init: " .. tostring(res):gsub("^[^:]+%.lua:%d+: ", "") .. "\n")
+  return 1
+end

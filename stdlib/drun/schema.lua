@@ -156,6 +156,12 @@ function M.check(config, s, flow)
   error(setmetatable({ message = msg, exit_code = 2 }, ConfigError), 2)
 end
 
+-- lazy(module, name) -> a function that requires the module when first
+-- called and calls its function name (an index module loads nothing it does not use)
+function M.lazy(module, name)
+  return function(...) return require(module)[name](...) end
+end
+
 -- checked(schema, flow, fns) -> fns whose first argument (the config) is
 -- checked first: a flow module's entry points
 --   return schema.checked(require "drun.flows.schema.compose", "compose", { restart = M.restart, ... })

@@ -5,9 +5,11 @@
 --   require("drun.flows.compose").rollback(config)  -- the last good commit back
 --   require("drun.flows.compose").preview(config)   -- pr=N: the PR's head beside production, behind Caddy
 --   require("drun.flows.compose").cleanup(config)   -- pr=N: that preview removed
-local restart = require "drun.flows.compose.restart"
-local preview = require "drun.flows.compose.preview"
+local schema = require "drun.schema"
 
--- the config is checked first (drun.flows.schema.compose): a misspelt key is exit 2, not a traceback
-return require("drun.schema").checked(require "drun.flows.schema.compose", "compose",
-  { restart = restart.restart, rollback = restart.rollback, preview = preview.preview, cleanup = preview.cleanup })
+-- the config is checked first (drun.flows.schema.compose): a misspelt key is
+-- exit 2, not a traceback; each flow's module is loaded when it is used
+return schema.checked(require "drun.flows.schema.compose", "compose", {
+  restart = schema.lazy("drun.flows.compose.restart", "restart"), rollback = schema.lazy("drun.flows.compose.restart", "rollback"),
+  preview = schema.lazy("drun.flows.compose.preview", "preview"), cleanup = schema.lazy("drun.flows.compose.preview", "cleanup"),
+})

@@ -8,10 +8,12 @@
 --   require("drun.flows.fly").cleanup(config)   -- pr=N: that preview destroyed
 --
 -- The steps they share are drun.flows.fly.steps.
-local deploy = require "drun.flows.fly.deploy"
-local promote = require "drun.flows.fly.promote"
-local preview = require "drun.flows.fly.preview"
+local schema = require "drun.schema"
 
--- the config is checked first (drun.flows.schema.fly): a misspelt key is exit 2, not a traceback
-return require("drun.schema").checked(require "drun.flows.schema.fly", "fly",
-  { deploy = deploy.deploy, promote = promote.promote, rollback = promote.rollback, preview = preview.preview, cleanup = preview.cleanup })
+-- the config is checked first (drun.flows.schema.fly): a misspelt key is
+-- exit 2, not a traceback; each flow's module is loaded when it is used
+return schema.checked(require "drun.flows.schema.fly", "fly", {
+  deploy = schema.lazy("drun.flows.fly.deploy", "deploy"),
+  promote = schema.lazy("drun.flows.fly.promote", "promote"), rollback = schema.lazy("drun.flows.fly.promote", "rollback"),
+  preview = schema.lazy("drun.flows.fly.preview", "preview"), cleanup = schema.lazy("drun.flows.fly.preview", "cleanup"),
+})

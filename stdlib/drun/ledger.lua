@@ -171,6 +171,7 @@ Empty.__index = Empty
 function Empty.history() return {} end
 function Empty.latest() return nil end
 function Empty.previous_success() return nil end
+function Empty.rollback_target() return nil end
 function Empty.record() return nil end
 function Empty.close() end
 Empty.__close = Empty.close
@@ -244,6 +245,15 @@ end
 function Ledger:previous_success(service, environment, before_id)
   return self:history({ service = service, environment = environment, status = "success",
                         before_id = before_id, limit = 1 })[1]
+end
+
+-- rollback_target(service, env, latest) -> what a rollback returns to: when
+-- the latest deployment succeeded it is what runs now, so the success before
+-- it (nil when there is none: never the latest itself); after a failed or
+-- rolled-back one, the newest success
+function Ledger:rollback_target(service, environment, latest)
+  if latest and latest.status == "success" then return self:previous_success(service, environment, latest.id) end
+  return self:previous_success(service, environment)
 end
 
 -- record(id or full version or unique id prefix) -> record with steps, or nil

@@ -99,6 +99,11 @@ for _, backend in ipairs(t.BACKENDS) do
     t.eq(db:latest({ service = "cms", environment = "production", status = "success" }).id, s2.id)
     t.eq(db:previous_success("cms", "production", s2.id).id, s1.id)
     t.eq(db:previous_success("cms", "production", s1.id), nil)
+    -- a rollback's target: never what runs now
+    t.eq(db:rollback_target("cms", "production", db:record(s2.id)).id, s1.id, "the latest succeeded: the success before it")
+    t.eq(db:rollback_target("cms", "production", db:record(s1.id)), nil, "the only success: nothing to go back to")
+    local f = deploy(db, {}, "failed")
+    t.eq(db:rollback_target("cms", "production", db:record(f.id)).id, s2.id, "after a failure: the newest success")
     t.raises(function() db:history { limit = -1 } end, "limit must be a whole number of at least 1")
     t.raises(function() db:history { limit = "abc" } end, "limit must be")
   end)

@@ -381,8 +381,7 @@ function M.rollback(c)
     for _, rec in ipairs(db:history { service = c.service, environment = c.environment, limit = 2 }) do
       if rec.id ~= ctx.record_id then latest = latest or rec end
     end
-    local good = latest and latest.status == "success" and db:previous_success(c.service, c.environment, latest.id)
-                 or db:latest { service = c.service, environment = c.environment, status = "success" }
+    local good = db:rollback_target(c.service, c.environment, latest)
     if not good or not good.metadata.server_commit then
       error(string.format("no earlier successful deployment of %s to %s in the ledger: nothing to roll back to "
                           .. "(give commit=SHA)", c.service, c.environment), 0)

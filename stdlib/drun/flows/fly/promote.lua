@@ -106,8 +106,7 @@ function M.rollback(c)
       if rec.id ~= ctx.record_id then latest = latest or rec end
     end
     if ctx.params.to ~= "" then return { digest = ctx.params.to }, latest end
-    local good = latest and latest.status == "success" and db:previous_success(c.service, env, latest.id)
-                 or db:latest { service = c.service, environment = env, status = "success" }
+    local good = db:rollback_target(c.service, env, latest)
     while good and (not good.metadata.digest or good.metadata.digest == (latest and latest.metadata.digest)) do
       good = db:previous_success(c.service, env, good.id)
     end

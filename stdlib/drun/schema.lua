@@ -8,6 +8,7 @@
 --     health_url = { type = { "string", "map" }, values = { type = "string" } }, -- one URL, or one per environment
 --     scheme = { type = "string", one_of = { "https", "http" } },
 --     server = { type = "record", fields = { host = { type = "string" }, port = { type = "integer" } } },
+--     backfill = { type = "string", needs = { "database" } },           -- set only together with database
 --   } }
 --   schema.check(config, S, "compose")   -- the config, or raises a config error (exit 2)
 --   schema.problems(config, S) -> { "server.port must be a whole number, got \"22x\"", ... }
@@ -128,7 +129,13 @@ function check(v, s, path, out)
       out[#out + 1] = string.format("%s%s is not a key drun knows%s", path ~= "" and (path .. ".") or "", tostring(k),
                                     near and (" (did you mean " .. near .. "?)") or "")
     end
-    for _, name in ipairs(names) do check(v[name], s.fields[name], (path ~= "" and (path .. ".") or "") .. name, out) end
+    local prefix = path ~= "" and (path .. ".") or ""
+    for _, name in ipairs(names) do
+      check(v[name], s.fields[name], prefix .. name, out)
+      for _, other in ipairs(v[name] ~= nil and s.fields[name].needs or {}) do -- keys that only work together
+        if v[other] == nil then out[#out + 1] = string.format("%s%s needs %s%s too", prefix, name, prefix, other) end
+      end
+    end
   end
 end
 

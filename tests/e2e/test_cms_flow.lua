@@ -125,3 +125,65 @@ t.test("the MCP deploy fails: CMS untouched, the report says prod is still on th
   t.eq(#f:deployments("apps/cms", "production"), #cms_before, "CMS untouched")
   t.eq(fs.read(f.repo .. "/apps/cms/package.json"):match('"version": "([^"]+)"'), "1.4.1", "the bump was put back")
 end)
+
+t.test("a CMS without MCP or D1 (a single worker): no MCP deploy, no migrations; release and rollback cover the CMS only", function()
+  local f = cmsfix.setup()
+  f.env.CMS_WATCH_SECONDS = "1"
+  -- a single worker: no D1 database, no service binding
+  t.write(f.repo .. "/apps/cms/wrangler.jsonc",
+          '{ "name": "cms", "main": "src/index.js", "compatibility_date": "2025-01-01", "env": { "staging": {} } }\n')
+  proc.run { "git", "-C", f.repo, "commit", "-q", "-am", "cms: a single worker" }
+  -- the repository's own config: the shipped one without mcp_dir, database, backfill and schema_table
+  local recipe = function(flow)
+    return t.write(f.dir .. "/single/" .. flow .. ".lua", table.concat({
+      "package.path = " .. string.format("%q", cmsfix.ROOT .. "/recipes/?.lua;") .. " .. package.path",
+      'local c = {}',
+      'for k, v in pairs(require "cms-config") do c[k] = v end',
+      "c.mcp_dir, c.database, c.backfill, c.schema_table = nil, nil, nil, nil",
+      'return require("drun.flows.cms").' .. flow .. "(c)",
+    }, "\n") .. "\n")
+  end
+  local function run(flow, ...)
+    local argv = { t.DRUN, recipe(flow), "--ledger", f.ledger, ... }
+    argv.cwd, argv.env, argv.check, argv.timeout = f.repo, f.env, false, 120
+    return proc.run(argv)
+  end
+  local r = run("staging")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.no_match(r.stdout, "%] deploy%-mcp ")
+  t.no_match(r.stdout, "%] migrate ")
+  t.no_match(r.stdout, "%] backfill ")
+  local deploys = f:calls("deploy")
+  t.eq(#deploys, 1)
+  t.match(deploys[1].cwd, "apps/cms$")
+  t.eq(#f:calls("d1"), 0, "no D1 command at all")
+  t.eq(f:latest().metadata.mcp_version_id, nil)
+  r = run("production", "--yes")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.no_match(r.stdout, "staging%-migrations")
+  local rec = f:latest()
+  t.eq(rec.metadata.mcp_version_id, nil)
+  t.ok(rec.metadata.watch.cms, "the CMS watched")
+  t.eq(rec.metadata.watch.mcp, nil)
+  t.eq(f:health("production"):json().version, "1.4.1")
+  -- one release only: nothing earlier to go back to (it used to "roll back" to the release itself)
+  r = run("rollback", "--yes")
+  t.eq(r.code, 3, r.stdout .. r.stderr)
+  t.match(r.stdout .. r.stderr, "no earlier successful deployment of cms to production in the ledger")
+  r = run("production", "--yes", "skip_checks=staging-commit")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.eq(f:health("production"):json().version, "1.4.2")
+  r = run("rollback", "--yes")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.no_match(r.stdout, "rollback%-mcp")
+  t.eq(f:health("production"):json().version, "1.4.1")
+  -- a backfill without the database it fills: the config says so, before anything runs
+  r = proc.run { t.DRUN, "-e", [[
+    package.path = ]] .. string.format("%q", cmsfix.ROOT .. "/recipes/?.lua;") .. [[ .. package.path
+    local c = {}
+    for k, v in pairs(require "cms-config") do c[k] = v end
+    c.database = nil
+    require("drun.flows.cms").staging(c)]], check = false }
+  t.eq(r.code, 2, r.stderr)
+  t.match(r.stderr, "the cms flow's config: backfill needs database too")
+end)

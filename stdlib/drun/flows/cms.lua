@@ -35,10 +35,30 @@ local function rollback_message(key, reason)
   return (key == "mcp" and "rolling back MCP: " or "rolling back: ") .. reason
 end
 
+-- the workers deployed, in order: MCP first (the CMS's service binding
+-- resolves to it), when the config has one
+local function workers(c)
+  local list = {}
+  if c.mcp_dir then list[#list + 1] = { "mcp", c.mcp_dir } end
+  list[#list + 1] = { "cms", c.cms_dir }
+  return list
+end
+
+-- "migrations, MCP, CMS": what a deploy does, for descriptions
+local function shape(c)
+  local parts = {}
+  if c.database then parts[#parts + 1] = "migrations" end
+  if c.mcp_dir then parts[#parts + 1] = "MCP" end
+  parts[#parts + 1] = "CMS"
+  return table.concat(parts, ", ")
+end
+
 local function worker_steps(r, c, env, opts)
   local wenv = wrangler_env(c, env)
   local flag = wenv and ("--env " .. wenv) or "(top-level environment)"
-  r:step("backfill", {
+  -- a worker without D1 (no database in the config) has no migrations; one
+  -- whose database never predates the tracker needs no backfill
+  if c.database and c.backfill then r:step("backfill", {
     description = "record historical migrations in d1_migrations if the database predates the tracker",
     on_failure = "nothing deployed: run the backfill by hand (" .. c.backfill .. "), then retry",
   }, function(ctx)
@@ -46,9 +66,9 @@ local function worker_steps(r, c, env, opts)
                                            file = fs.realpath(c.backfill), table = c.schema_table }
     ctx.log.info("%s", res.reason)
     ctx.set("backfill", res.reason)
-  end)
+  end) end
 
-  r:step("migrate", {
+  if c.database then r:step("migrate", {
     description = "wrangler d1 migrations apply " .. c.database[env],
     on_failure = "nothing deployed (a failing migration is rolled back; earlier ones stay): "
                  .. "fix the migration on main, verify on staging, retry",
@@ -56,7 +76,7 @@ local function worker_steps(r, c, env, opts)
     local applied = cf.d1.migrate { db = c.database[env], env = wenv, dir = c.cms_dir, run = ctx.run }
     ctx.log.info(#applied > 0 and ("applied " .. table.concat(applied, ", ")) or "no migrations to apply")
     ctx.set("migrations_applied", applied)
-  end)
+  end) end
 
   local function deploy_step(name, dir, key, on_failure)
     r:step(name, {
@@ -79,10 +99,14 @@ local function worker_steps(r, c, env, opts)
       ctx.log.info("%s is version %s", (name:gsub("^deploy%-", "")), id or "(dry-run)")
     end)
   end
-  deploy_step("deploy-mcp", c.mcp_dir, "mcp", env .. " still on the previous CMS+MCP: fix and retry")
-  deploy_step("deploy-cms", c.cms_dir, "cms",
-              "MCP is new, CMS is old and still serving: investigate; if the new MCP is incompatible with the old "
-              .. "CMS, roll MCP back (drun recipes/cms-rollback.lua environment=" .. env .. ")")
+  if c.mcp_dir then
+    deploy_step("deploy-mcp", c.mcp_dir, "mcp", env .. " still on the previous CMS+MCP: fix and retry")
+    deploy_step("deploy-cms", c.cms_dir, "cms",
+                "MCP is new, CMS is old and still serving: investigate; if the new MCP is incompatible with the old "
+                .. "CMS, roll MCP back (drun recipes/cms-rollback.lua environment=" .. env .. ")")
+  else
+    deploy_step("deploy-cms", c.cms_dir, "cms", env .. " still on the previous CMS: fix and retry")
+  end
 
   r:step("smoke-check", {
     description = string.format("GET %s (%d attempts, %gs apart)", c.health_url[env], c.smoke.attempts, c.smoke.interval),
@@ -95,8 +119,8 @@ local function worker_steps(r, c, env, opts)
     local w = c.watch or {}
     local seconds = w.seconds or 60
     r:step("watch", {
-      description = string.format("wrangler tail on CMS and MCP for %gs: more than %d exception(s) or 5xx fail the release",
-                                  seconds, w.max_errors or 0),
+      description = string.format("wrangler tail on %s for %gs: more than %d exception(s) or 5xx fail the release",
+                                  c.mcp_dir and "CMS and MCP" or "the CMS", seconds, w.max_errors or 0),
       verifies = true, -- under --dry-run nothing was deployed to watch
       on_failure = opts.watch_failure,
     }, function(ctx)
@@ -104,15 +128,17 @@ local function worker_steps(r, c, env, opts)
         ctx.set("watch", "off")
         return ctx.log.info("the watch is off (watch.seconds = 0)")
       end
-      local seen = ctx.parallel({ { "cms", c.cms_dir }, { "mcp", c.mcp_dir } }, function(ctx, worker)
+      local list = workers(c)
+      local seen = ctx.parallel(list, function(ctx, worker)
         local ok, res = pcall(cf.watch, { dir = worker[2], env = wenv, seconds = seconds, max_errors = w.max_errors,
                                           on_error = function(e) ctx.log.warn("%s", e) end })
         if not ok then error((tostring(res):gsub("^cloudflare: ", "")), 0) end
         ctx.log.info("%d request(s), %d error(s) in %gs", res.requests, res.errors, seconds)
         return res
-      end, { limit = 2, label = function(worker) return worker[1] end })
-      ctx.set("watch", { seconds = seconds, cms = { requests = seen[1].requests, errors = seen[1].errors },
-                         mcp = { requests = seen[2].requests, errors = seen[2].errors } })
+      end, { limit = #list, label = function(worker) return worker[1] end })
+      local watched = { seconds = seconds }
+      for i, worker in ipairs(list) do watched[worker[1]] = { requests = seen[i].requests, errors = seen[i].errors } end
+      ctx.set("watch", watched)
     end)
   end
 end
@@ -120,7 +146,7 @@ end
 function M.staging(c)
   local r = recipe.new {
     name = "cms-staging", service = c.service, environment = "staging",
-    description = "deploy main to staging: migrations, MCP, CMS, smoke check",
+    description = "deploy main to staging: " .. shape(c) .. ", smoke check",
     version = function() return pkgjson.version(c.package_json) end,
     rollback_hint = "drun recipes/cms-rollback.lua environment=staging",
     secrets = { "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID" },
@@ -203,7 +229,7 @@ local function release_checks(c)
         end
         return string.format("staging runs %s since %s (%s)", short(ctx.sha), last.deployed_at, last.full_version)
       end },
-    { "check", id = "staging-migrations", describe = "staging's D1 (" .. c.database.staging .. ") has no pending migration",
+    c.database and { "check", id = "staging-migrations", describe = "staging's D1 (" .. c.database.staging .. ") has no pending migration",
       run = function(ctx)
         local ok, pending = pcall(cf.d1.pending, { db = c.database.staging, env = staging_env, dir = c.cms_dir })
         if not ok then error(tostring(pending):gsub("^cloudflare: ", "") .. ": deploy staging first", 0) end
@@ -212,7 +238,7 @@ local function release_checks(c)
                               .. "ran; deploy staging first", c.database.staging, #pending, table.concat(pending, ", ")), 0)
         end
         return c.database.staging .. ": no migrations to apply"
-      end },
+      end } or nil,
   }
 end
 
@@ -253,7 +279,7 @@ function M.production(c)
   end
   local r = recipe.new {
     name = "cms-prod", service = c.service, environment = "production",
-    description = "release to production: test, bump, migrate, MCP, CMS, smoke, then tag and release",
+    description = "release to production: test, bump, " .. shape(c) .. ", smoke, then tag and release",
     version = function(ctx) return semver.bump(pkgjson.version(c.package_json), ctx.params.version_bump) end,
     params = { version_bump = { default = "patch", choices = { "patch", "minor", "major" },
                                 description = "patch: fixes; minor: features, schema, API; major: breaking" },
@@ -450,8 +476,7 @@ function M.rollback(c)
       if not rec then error("no deployment '" .. ctx.params.to .. "' in the ledger", 0) end
       return rec, latest
     end
-    local good = latest and latest.status == "success" and db:previous_success(c.service, env, latest.id)
-                 or db:latest { service = c.service, environment = env, status = "success" }
+    local good = db:rollback_target(c.service, env, latest)
     return good, latest
   end
   local function from_workers(ctx)
@@ -462,7 +487,7 @@ function M.rollback(c)
                           .. "Workers' history (wrangler deployments list): nothing to roll back to",
                           c.service, ctx.params.environment), 0)
     end
-    local mcp = ctx.params.mcp and previous_from_workers(c.mcp_dir, wenv) or nil
+    local mcp = ctx.params.mcp and c.mcp_dir and previous_from_workers(c.mcp_dir, wenv) or nil
     local msg = cms.message or ""
     return { version = msg:match("@(%d+%.%d+%.%d+[%w%.%-+]*) ") or "unknown", git_commit = msg:match(" @ (%x+)"),
              full_version = "Workers' previous deployment " .. cms.version_id,
@@ -506,7 +531,7 @@ function M.rollback(c)
     end)
   end
   rollback_step("rollback-cms", c.cms_dir, "cms")
-  rollback_step("rollback-mcp", c.mcp_dir, "mcp")
+  if c.mcp_dir then rollback_step("rollback-mcp", c.mcp_dir, "mcp") end
   r:step("smoke-check", { description = "the rolled-back version answers",
                           on_failure = "the rollback is done but the health check disagrees: investigate" }, function(ctx)
     local known = ctx.version ~= "unknown"

@@ -14,6 +14,7 @@
  * what `drun init` writes into a repository, from the one copy in recipes/. */
 #include <lauxlib.h>
 #include <lua.h>
+#include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -14,6 +14,21 @@ end
 
 function M.is_usage_error(e) return getmetatable(e) == UsageError end
 
+-- main(command, fn, prefix) -> exit code: fn() run; a usage error is exit 2
+-- with "drun COMMAND: <why>" and where to read more, any other error exit 1
+-- with `prefix` (default "drun COMMAND: ") and no Lua file:line
+function M.main(command, fn, prefix)
+  local out = require "drun.core.out"
+  local ok, res = pcall(fn)
+  if ok then return res end
+  if M.is_usage_error(res) then
+    out.write("stderr", string.format("drun %s: %s\n(see drun %s --help)\n", command, res.message, command))
+    return 2
+  end
+  out.write("stderr", (prefix or ("drun " .. command .. ": ")) .. tostring(res):gsub("^[^:]+%.lua:%d+: ", "") .. "\n")
+  return 1
+end
+
 function M.parse(argv, spec)
   local opts, rest = {}, {}
   local i = 1

@@ -294,7 +294,7 @@ local READ_ONLY = { list = true, show = true, version = true, stats = true, expo
                     migrate = true }
 
 return function(argv)
-  local ok, res = pcall(function()
+  return args.main("ledger", function()
     local opts, rest = args.parse(argv, SPEC)
     if opts.help or #rest == 0 then
       out.write(opts.help and "stdout" or "stderr", USAGE)
@@ -311,12 +311,5 @@ return function(argv)
                waiting, db.path)
     end
     return cmd(db, opts, rest) or 0
-  end)
-  if ok then return res end
-  if args.is_usage_error(res) then
-    out.write("stderr", "drun ledger: " .. res.message .. "\n(see drun ledger --help)\n")
-    return 2
-  end
-  out.write("stderr", "drun: " .. tostring(res):gsub("^[^:]+%.lua:%d+: ", "") .. "\n")
-  return 1
+  end, "drun: ")
 end

@@ -33,7 +33,7 @@ local FILES = {
 local function say(s) out.write("stdout", s) end
 
 return function(argv)
-  local ok, res = pcall(function()
+  return args.main("init", function()
     local opts, rest = args.parse(argv, { flags = { force = true, help = true } })
     if opts.help then
       say(USAGE)
@@ -71,11 +71,4 @@ return function(argv)
                       fs.join(dir, FILES[kind][2] .. ".lua")))
     return 0
   end)
-  if ok then return res end
-  if args.is_usage_error(res) then
-    out.write("stderr", "drun init: " .. res.message .. "\n(see drun init --help)\n")
-    return 2
-  end
-  out.write("stderr", "drun init: " .. tostring(res):gsub("^[^:]+%.lua:%d+: ", "") .. "\n")
-  return 1
 end

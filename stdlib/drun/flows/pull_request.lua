@@ -46,6 +46,16 @@ function M.open(ctx, repo, cleanup)
   return pr
 end
 
+-- preview_body(ctx, url, rows) -> the Markdown of a preview comment: its
+-- heading and a table of { name, value } rows, the ledger's version last
+function M.preview_body(ctx, url, rows)
+  local lines = { string.format("### Preview of #%d: %s", M.number(ctx.params), url), "", "| | |", "|---|---|",
+                  string.format("| commit | `%s` |", ctx.sha:sub(1, 12)) }
+  for _, row in ipairs(rows) do lines[#lines + 1] = string.format("| %s | %s |", row[1], row[2]) end
+  lines[#lines + 1] = string.format("| ledger | %s |", ctx.full_version)
+  return table.concat(lines, "\n")
+end
+
 -- comment(ctx, repo, marker, body, create) -> the one comment the marker
 -- finds, updated (or made when create); its address in the ledger
 function M.comment(ctx, repo, marker, body, create)

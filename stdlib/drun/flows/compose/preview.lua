@@ -407,13 +407,9 @@ function M.preview(c)
   r:step("comment", { description = "one PR comment with the preview's URL, updated on later pushes",
                       on_failure = "the preview is live; only the PR comment is out of date: re-run to update it" }, function(ctx)
     local n = n_of(ctx)
-    pull_request.comment(ctx, c.github_repo, p.comment_marker, table.concat({
-      string.format("### Preview of #%d: %s", n, url(p, n)), "",
-      "| | |", "|---|---|",
-      string.format("| commit | `%s` |", ctx.sha:sub(1, 12)),
-      string.format("| server | %s, compose project `%s`, port %s |", server(c).host or "local", project(p, n), tostring(ctx.get("port"))),
-      string.format("| ledger | %s |", ctx.full_version),
-    }, "\n"), true)
+    pull_request.comment(ctx, c.github_repo, p.comment_marker, pull_request.preview_body(ctx, url(p, n), {
+      { "server", string.format("%s, compose project `%s`, port %s", server(c).host or "local", project(p, n), tostring(ctx.get("port"))) },
+    }), true)
   end)
   return r
 end

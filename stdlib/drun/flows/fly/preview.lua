@@ -170,14 +170,10 @@ function M.preview(c)
                       on_failure = "the preview is live; only the PR comment is out of date: re-run to update it" }, function(ctx)
     local url = (c.preview.url or "https://%s.fly.dev"):gsub("%%s", ctx.get("target_app"))
     ctx.set("url", url)
-    comment(c, ctx, table.concat({
-      string.format("### Preview of #%d: %s", pr_number(ctx), url), "",
-      "| | |", "|---|---|",
-      string.format("| commit | `%s` |", ctx.sha:sub(1, 12)),
-      string.format("| image | `%s` |", tostring(ctx.get("digest")):sub(1, 19)),
-      string.format("| database | %s (%s) |", tostring(ctx.get("cluster")), tostring(ctx.get("database"))),
-      string.format("| ledger | %s |", ctx.full_version),
-    }, "\n"), true)
+    comment(c, ctx, pull_request.preview_body(ctx, url, {
+      { "image", string.format("`%s`", tostring(ctx.get("digest")):sub(1, 19)) },
+      { "database", string.format("%s (%s)", tostring(ctx.get("cluster")), tostring(ctx.get("database"))) },
+    }), true)
   end)
   return r
 end

@@ -21,7 +21,10 @@ return {
   batch = 1,                                 -- a fleet's servers restarted side by side; the first batch is the canary
   branch = "main",
   test = { "python3", "-m", "py_compile", "app/server.py" }, -- the test gate, run here
-  migrate = { "python3", "scripts/migrate.py" },     -- inside the container (e.g. alembic -c app/alembic.ini upgrade head)
+  migrate = { "python3", "scripts/migrate.py" },     -- inside the container (e.g. alembic -c app/alembic.ini upgrade head);
+                                                     -- or a list of commands: { { "alembic", ... }, { "python3", "seed.py" } }
+  -- migrate_service = "app",                        -- the service migrations run in (default: service)
+  remove_orphans = false,                            -- true: up --remove-orphans (a service removed from the file goes)
   -- every URL must answer; the first is where the restart gap is measured
   health_urls = words(env("APP_HEALTH_URLS")) or { env("APP_HEALTH_URL") or "https://app.example.com/health" },
   expect_json = { status = "ok" },

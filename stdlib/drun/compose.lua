@@ -150,11 +150,12 @@ local function compose(target, args, opts)
   return M.sh(target, argv, opts)
 end
 
--- up(target, {build, wait, wait_timeout, services, run})
+-- up(target, {build, wait, wait_timeout, remove_orphans, services, run})
 function M.up(target, o)
   o = o or {}
   local args = { "up", "-d" }
   if o.build then args[#args + 1] = "--build" end
+  if o.remove_orphans then args[#args + 1] = "--remove-orphans" end -- containers of services the file no longer has
   if o.wait then
     args[#args + 1] = "--wait"
     if o.wait_timeout then args[#args + 1] = "--wait-timeout"; args[#args + 1] = tostring(o.wait_timeout) end

@@ -212,3 +212,40 @@ t.test("a list of health URLs: every one must answer; the one that does not is n
   t.eq(r.code, 0, r.stdout .. r.stderr)
   t.match(r.stdout, "health: attempt 1/5: ok %(200%)\n.-health: attempt 1/5: ok %(200%)")
 end)
+
+-- compose-restart with config keys changed, as a repository's own config would
+local function run_with(f, changes)
+  local lines = { "package.path = " .. string.format("%q", composefix.ROOT .. "/recipes/?.lua;") .. " .. package.path",
+                  'local c = {}', 'for k, v in pairs(require "compose-config") do c[k] = v end' }
+  for k, v in pairs(changes) do lines[#lines + 1] = string.format("c[%q] = %s", k, v) end
+  lines[#lines + 1] = 'return require("drun.flows.compose").restart(c)'
+  local path = t.write(f.dir .. "/custom/compose-restart.lua", table.concat(lines, "\n") .. "\n")
+  local argv = { t.DRUN, path, "--ledger", f.ledger }
+  argv.cwd, argv.env, argv.check, argv.timeout = f.repo, f.env, false, 120
+  return proc.run(argv)
+end
+
+t.test("several migration commands run in order in migrate_service; remove_orphans takes a removed service's container away", function()
+  local f = composefix.setup()
+  local file = fs.read(f.repo .. "/docker-compose.yml")
+  f:push_commit("docker-compose.yml", file .. SIDECAR, "add a sidecar")
+  local r = run_with(f, { migrate = '{ { "python3", "scripts/migrate.py" }, { "sh", "-c", "echo second migration ran" } }',
+                          migrate_service = '"app"' })
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "applied 0002_pinned%.sql.-second migration ran")
+  t.eq(f:health():json().migrations, 2)
+  -- the sidecar leaves the file: without remove_orphans compose warns and it keeps running
+  f:push_commit("docker-compose.yml", file, "drop the sidecar")
+  r = run_with(f, {})
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout .. r.stderr, "Found orphan containers %(%[app%-sidecar%-1%]%) for this project")
+  t.match(f:on_server("docker compose ps --format json").stdout, '"Service": "sidecar"')
+  r = run_with(f, { remove_orphans = "true" })
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "Container app%-sidecar%-1  Removed")
+  t.no_match(f:on_server("docker compose ps --all --format json").stdout, '"sidecar"')
+  -- a migration list of the wrong shape is the config's error, before anything runs
+  r = run_with(f, { migrate = '{ { "python3", 3 } }' })
+  t.eq(r.code, 2, r.stdout .. r.stderr)
+  t.match(r.stderr, "the compose flow's config: migrate%[1%]%[2%] must be a string, got 3")
+end)

@@ -338,7 +338,8 @@ function M.preview(c)
     end,
   }, function(ctx)
     local t = target(c, n_of(ctx), port_of(ctx))
-    local ok, err = pcall(compose.up, t, { build = true, wait = true, wait_timeout = p.wait_timeout or 120, run = ctx.run })
+    local ok, err = pcall(compose.up, t, { build = true, wait = true, wait_timeout = p.wait_timeout or 120,
+                                          remove_orphans = c.remove_orphans, run = ctx.run })
     if not ok then
       ctx.log.warn("the last %d log lines of %s:\n%s", c.logs_tail, c.service, compose.logs(t, { service = c.service, tail = c.logs_tail }))
       -- a new preview's half-started containers go with it (this step's own undo does not run: it did not complete)
@@ -352,7 +353,7 @@ function M.preview(c)
     r:step("migrate", { description = "migrations inside the preview's container (its own database volume)",
                         on_failure = "the preview runs the new code against the old schema: fix the migration and push again" },
            function(ctx)
-      compose.exec(target(c, n_of(ctx), port_of(ctx)), { service = c.service, argv = c.migrate, run = ctx.run })
+      require("drun.flows.compose.restart").migrate(c, target(c, n_of(ctx), port_of(ctx)), ctx)
     end)
   end
 

@@ -17,6 +17,16 @@ local time = require "drun.time"
 local M = {}
 local DRUN = proc.which(arg[-1])
 
+-- The config's migrations: `migrate` is one command { "alembic", ... } or a
+-- list of commands run in order, inside `migrate_service` (default: the service).
+function M.migrate(c, target, ctx)
+  local list = c.migrate or {}
+  if type(list[1]) ~= "table" then list = { list } end
+  for _, argv in ipairs(list) do
+    if #argv > 0 then compose.exec(target, { service = c.migrate_service or c.service, argv = argv, run = ctx.run }) end
+  end
+end
+
 local function git(srv, ctx, ...) return compose.sh(srv, { "git", ... }, { run = ctx.run }) end
 -- what only reads (status, rev-parse) runs under --dry-run too
 local function read_git(srv, ctx, ...) return compose.sh(srv, { "git", ... }, { run = ctx.run, read_only = true }) end
@@ -202,7 +212,7 @@ end
 local function restart(c, ctx, srv)
   local stop = start_gap_poller(urls(c, srv)[1])
   live(ctx, srv).stop_poller = stop
-  local ok, err = pcall(compose.up, srv, { build = true, run = ctx.run })
+  local ok, err = pcall(compose.up, srv, { build = true, remove_orphans = c.remove_orphans, run = ctx.run })
   if ok then -- up, and the app answering at all (health is the next step's business); 502-504
     local any = {}  -- are the reverse proxy's own answers while the app is down, not the app's
     for s = 100, 599 do if s < 502 or s > 504 then any[#any + 1] = s end end
@@ -308,7 +318,7 @@ local function add_steps(r, c, opts)
     r:step("migrate", {
       description = "migrations inside the running container" .. (many and (" (on " .. name(canary[1]) .. ")") or ""),
       on_failure = "the new code is running against the old schema: roll back now (drun recipes/compose-rollback.lua --yes)",
-    }, function(ctx) compose.exec(canary[1], { service = c.service, argv = c.migrate, run = ctx.run }) end)
+    }, function(ctx) M.migrate(c, canary[1], ctx) end)
   end
 
   local function health_text(list)

@@ -238,7 +238,7 @@ t.test("several migration commands run in order in migrate_service; remove_orpha
   f:push_commit("docker-compose.yml", file, "drop the sidecar")
   r = run_with(f, {})
   t.eq(r.code, 0, r.stdout .. r.stderr)
-  t.match(r.stdout .. r.stderr, "Found orphan containers %(%[app%-sidecar%-1%]%) for this project")
+  t.match(r.stdout .. r.stderr, 'level=warning msg="Found orphan containers %(%[app%-sidecar%-1%]%) for this project')
   t.match(f:on_server("docker compose ps --format json").stdout, '"Service": "sidecar"')
   r = run_with(f, { remove_orphans = "true" })
   t.eq(r.code, 0, r.stdout .. r.stderr)

@@ -148,11 +148,10 @@ function M.problems(config, s)
   return out
 end
 
--- A config error: its message, and the exit code the CLI gives it (2, as
--- for a bad parameter); no traceback, it is not drun's bug.
+-- A config error: its message, and the exit code the host gives it (2, as
+-- for a bad parameter; runtime/host.c reads exit_code); no traceback, it is
+-- not drun's bug.
 local ConfigError = { __tostring = function(e) return e.message end }
-
-function M.is_config_error(e) return getmetatable(e) == ConfigError end
 
 -- check(config, schema, flow) -> config, or raises a config error listing every problem
 function M.check(config, s, flow)

@@ -85,7 +85,7 @@ local function validate(c)
 end
 
 -- a remote sh script with its arguments (each quoted by drun.compose)
-local function script(c, ctx, text, args, opts)
+local function script(c, text, args, opts)
   local argv = { "sh", "-c", text, "sh" }
   for _, a in ipairs(args) do argv[#argv + 1] = tostring(a) end
   -- not streamed: the step logs what it found (--dry-run still only describes what changes)
@@ -108,9 +108,9 @@ if [ -d "$sites" ]; then echo "sites yes"; fi
 if command -v caddy >/dev/null 2>&1; then echo "caddy yes"; fi
 ]]
 
-local function server_state(c, ctx, n)
+local function server_state(c, n)
   local p = c.preview
-  local res = script(c, ctx, STATE, { p.root, project(p, n), site_file(p, n), p.caddy.sites }, { read_only = true })
+  local res = script(c, STATE, { p.root, project(p, n), site_file(p, n), p.caddy.sites }, { read_only = true })
   local st = {}
   for line in (res.stdout or ""):gmatch("[^\n]+") do
     local k, v = line:match("^(%a+) (.+)$")
@@ -161,7 +161,7 @@ end
 
 local function release_port(c, ctx, n)
   if ctx.dry_run then return ctx.log.info("dry-run: would give up %s's port claims in %s/.ports", project(c.preview, n), c.preview.root) end
-  script(c, ctx, RELEASE, { c.preview.root, project(c.preview, n) })
+  script(c, RELEASE, { c.preview.root, project(c.preview, n) })
 end
 
 local function reload_argv(p)
@@ -193,7 +193,7 @@ local function remove_site(c, ctx, n) compose.sh(on_server(c), { "rm", "-f", sit
 -- says what Caddy serves and a re-run tries again.
 local function take_out_site(c, ctx, n)
   local file = site_file(c.preview, n)
-  script(c, ctx, [[[ ! -f "$1" ] || mv -f "$1" "$1.drun-removing"]], { file })
+  script(c, [[[ ! -f "$1" ] || mv -f "$1" "$1.drun-removing"]], { file })
   local refused = reload(c, ctx)
   if refused then
     compose.sh(on_server(c), { "mv", "-f", file .. ".drun-removing", file }, { run = ctx.run })
@@ -251,7 +251,7 @@ function M.preview(c)
     ctx.set("branch", pr.head.ref or json.null)
     ctx.set("project", project(p, n))
     ctx.set("folder", folder(p, n))
-    local st = server_state(c, ctx, n)
+    local st = server_state(c, n)
     if not st.sites and not ctx.dry_run then
       error(string.format("%s has no Caddy sites folder %s: create it and import it from %s (import %s/*.caddy)",
                           server(c).host or "the server", p.caddy.sites, p.caddy.caddyfile, p.caddy.sites), 0)
@@ -283,7 +283,7 @@ function M.preview(c)
       return ctx.log.info("dry-run: would %s", ctx.preview_state.port and ("keep port " .. ctx.preview_state.port)
                                                or ("claim the lowest free port of " .. p.ports .. " in " .. p.root .. "/.ports"))
     end
-    local res = script(c, ctx, ALLOCATE, { p.root, project(p, n), first, last }, { check = false })
+    local res = script(c, ALLOCATE, { p.root, project(p, n), first, last }, { check = false })
     if res.code == 3 then
       error(string.format("no free port in %s on %s: every port is claimed by another preview or something listens on it "
                           .. "(clean up closed PRs' previews, or widen preview.ports)", p.ports, server(c).host or "the server"), 0)
@@ -430,7 +430,7 @@ function M.cleanup(c)
     local n = n_of(ctx)
     local pr = pull_request.get(ctx, c.github_repo)
     if pr.state == "open" then ctx.log.warn("PR #%d is still open: its next push makes the preview again", n) end
-    ctx.preview_state = server_state(c, ctx, n)
+    ctx.preview_state = server_state(c, n)
     local st = ctx.preview_state
     ctx.set("project", project(p, n))
     ctx.log.info("on %s: %s; port %s; site %s", server(c).host or "the server",

@@ -57,7 +57,17 @@ FUZZERS   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 
 .PHONY: all asan deps test demo bench install uninstall clean help fuzz fuzzers FORCE
-all: $(B)/drun
+# the man page and completions come from the CLI's one specification
+# (drun.cli.spec), printed by the drun just built
+SHELLS := bash zsh fish
+all: $(B)/drun $(B)/drun.1 $(SHELLS:%=$(B)/completion/drun.%)
+
+$(B)/drun.1: $(B)/drun
+	$(B)/drun man > $@.tmp && mv $@.tmp $@
+
+$(B)/completion/drun.%: $(B)/drun
+	@mkdir -p $(dir $@)
+	$(B)/drun completion $* > $@.tmp && mv $@.tmp $@
 
 asan: all
 	@:
@@ -91,9 +101,15 @@ $(B)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra $(shell $(PKG) --cflags lua5.4) -o $@ $< $(shell $(PKG) --libs lua5.4)
 
-$(B)/gen/stdlib_embed.c: $(B)/tools/embed $(STDLIB) $(TEMPLATES)
+# The CLI is built on Debian's lua-argparse (make deps), embedded as module
+# "argparse" (with DRUN_STDLIB_DIR it comes from Lua's own path).
+ARGPARSE ?= /usr/share/lua/5.4/argparse.lua
+$(ARGPARSE):
+	@echo "make: $@ is missing: make deps installs lua-argparse" >&2; exit 1
+
+$(B)/gen/stdlib_embed.c: $(B)/tools/embed $(STDLIB) $(TEMPLATES) $(ARGPARSE)
 	@mkdir -p $(dir $@)
-	$(B)/tools/embed stdlib $(STDLIB) --text drun.recipes $(TEMPLATES) > $@.tmp && mv $@.tmp $@
+	$(B)/tools/embed stdlib $(STDLIB) argparse=$(ARGPARSE) --text drun.recipes $(TEMPLATES) > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/stdlib_embed.o: $(B)/gen/stdlib_embed.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
@@ -136,13 +152,13 @@ demo: deps all
 bench: all
 	@bench/run $(B)/drun
 
-# The man page and shell completions are installed once they exist
-# (generated from the CLI's specification: not yet).
+# where bash-completion, zsh and fish look for a package's completions
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(B)/drun $(DESTDIR)$(PREFIX)/bin/drun
-	@if [ -f $(B)/drun.1 ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && install -m 644 $(B)/drun.1 $(DESTDIR)$(PREFIX)/share/man/man1/drun.1; fi
-	@if [ -f $(B)/completion/drun.bash ]; then install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions && install -m 644 $(B)/completion/drun.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/drun; fi
+	install -D -m 755 $(B)/drun $(DESTDIR)$(PREFIX)/bin/drun
+	install -D -m 644 $(B)/drun.1 $(DESTDIR)$(PREFIX)/share/man/man1/drun.1
+	install -D -m 644 $(B)/completion/drun.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/drun
+	install -D -m 644 $(B)/completion/drun.zsh $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_drun
+	install -D -m 644 $(B)/completion/drun.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/drun.fish
 
 # drun_<version>_<arch>.deb in $(B)/: `apt install ./$(B)/drun_*.deb` brings
 # the libraries drun links and those it loads on first use (tools/deb).
@@ -150,7 +166,9 @@ deb: all
 	@tools/deb $(B) $(B)
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/drun
+	rm -f $(DESTDIR)$(PREFIX)/bin/drun $(DESTDIR)$(PREFIX)/share/man/man1/drun.1 \
+	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/drun $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_drun \
+	      $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/drun.fish
 
 clean:
 	rm -rf build

@@ -82,7 +82,7 @@ static int recipe_loaded(lua_State *L) {
 
 /* The value the script returned (stack top) goes to drun.cli.recipe with the
  * arguments; its result is the exit code. */
-static int run_recipe(lua_State *L, const host_job *job) {
+static int run_recipe(lua_State *L, const char *script, int plan) {
   int result = lua_gettop(L);
   if (luaL_loadstring(L, "local result, plan, script = ...;"
                          "return require('drun.cli.recipe')(result, { table.unpack(arg, 1) }, script, plan)") != LUA_OK) {
@@ -90,8 +90,8 @@ static int run_recipe(lua_State *L, const host_job *job) {
     return EXIT_SCRIPT;
   }
   lua_pushvalue(L, result);
-  lua_pushboolean(L, job->plan);
-  lua_pushstring(L, job->script);
+  lua_pushboolean(L, plan);
+  lua_pushstring(L, script);
   guard_attach(L, 0); /* the engine disarmed: it arms the guard around each step */
   int status = lua_pcall(L, 3, 1, 1);
   guard_detach();
@@ -102,17 +102,60 @@ static int run_recipe(lua_State *L, const host_job *job) {
   return lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : EXIT_OK;
 }
 
-static void set_args(lua_State *L, const host_job *job) {
-  lua_createtable(L, job->argc, 2);
-  lua_pushstring(L, job->self);
+/* A failed pcall's exit code, its message reported. */
+static int failed(lua_State *L) {
+  int code = own_exit_code(L, -1);
+  report(code ? error_text(L, -1) : lua_tostring(L, -1));
+  return code ? code : EXIT_SCRIPT;
+}
+
+/* Runs what the CLI chose (the table at `job`): { script = FILE } or
+ * { code = CHUNK }, with `args` (strings) and `plan`. The script's folder
+ * joins the module search first: its modules override drun's. */
+static int run_script(lua_State *L, int job, const char *self) {
+  lua_getfield(L, job, "script");
+  const char *script = lua_tostring(L, -1);
+  lua_getfield(L, job, "code");
+  const char *code = lua_tostring(L, -1);
+  int plan = lua_getfield(L, job, "plan") != LUA_TNIL && lua_toboolean(L, -1);
+  if (lua_getfield(L, job, "args") != LUA_TTABLE || (!script && !code)) {
+    report("the CLI returned a job without script, code or args");
+    return EXIT_SCRIPT;
+  }
+  int args = lua_gettop(L);
+  int n = (int)luaL_len(L, args);
+  if (script) modules_add_script(L, script);
+
+  lua_createtable(L, n, 2); /* arg: [-1] drun, [0] the script, [1..n] its arguments */
+  lua_pushstring(L, self);
   lua_rawseti(L, -2, -1);
-  lua_pushstring(L, job->script ? job->script : "-e");
+  lua_pushstring(L, script ? script : "-e");
   lua_rawseti(L, -2, 0);
-  for (int i = 0; i < job->argc; i++) {
-    lua_pushstring(L, job->argv[i]);
-    lua_rawseti(L, -2, i + 1);
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, args, i);
+    lua_rawseti(L, -2, i);
   }
   lua_setglobal(L, "arg");
+
+  int status = script ? luaL_loadfile(L, script) : luaL_loadbuffer(L, code, strlen(code), "=(command line)");
+  if (status != LUA_OK) {
+    /* luaL_loadfile: "cannot open x.lua" (ERRFILE) or "x.lua:3: ... near ..." */
+    report(lua_tostring(L, -1));
+    return status == LUA_ERRFILE ? EXIT_USAGE : EXIT_SCRIPT;
+  }
+  /* Lua guarantees only LUA_MINSTACK free slots: any number of arguments
+   * needs room made for it (43 of them used to overflow the stack). */
+  if (!lua_checkstack(L, n + 2)) {
+    report("too many arguments");
+    return EXIT_USAGE;
+  }
+  for (int i = 1; i <= n; i++) lua_rawgeti(L, args, i);
+  guard_attach(L, 1); /* a script is user code throughout */
+  status = lua_pcall(L, n, 1, 1);
+  guard_detach();
+  if (status != LUA_OK) return failed(L);
+  if (script && (plan || recipe_loaded(L))) return run_recipe(L, script, plan);
+  return EXIT_OK;
 }
 
 int host_run(const host_job *job) {
@@ -127,47 +170,27 @@ int host_run(const host_job *job) {
   }
   luaL_openlibs(L);
   lua_register(L, "print", host_print);
-  modules_register(L, job->script);
-  set_args(L, job);
+  modules_register(L);
 
+  /* One entry point: drun.cli reads the command line and either does the
+   * command (an exit code) or names the script to run (a job table). */
   lua_pushcfunction(L, msghandler);
-  int status;
-  if (job->module) /* a subcommand: a chunk that requires it and calls it with the args */
-    status = luaL_loadstring(L, "local main = require(...); return main({ select(2, ...) })");
-  else if (job->script)
-    status = luaL_loadfile(L, job->script);
-  else
-    status = luaL_loadbuffer(L, job->code, strlen(job->code), "=(command line)");
   int rc = EXIT_OK;
-  if (status != LUA_OK) {
-    /* luaL_loadfile: "cannot open x.lua" (ERRFILE) or "x.lua:3: ... near ..." */
+  if (luaL_loadstring(L, "return require('drun.cli')(...)") != LUA_OK) {
     report(lua_tostring(L, -1));
-    rc = status == LUA_ERRFILE ? EXIT_USAGE : EXIT_SCRIPT;
+    rc = EXIT_SCRIPT;
   } else {
-    int nargs = job->argc;
-    /* Lua guarantees only LUA_MINSTACK free slots: any number of arguments
-     * needs room made for it (43 of them used to overflow the stack). */
-    if (!lua_checkstack(L, nargs + 2)) {
-      report("too many arguments");
-      lua_close(L);
-      return EXIT_USAGE;
+    lua_createtable(L, job->argc, 0);
+    for (int i = 0; i < job->argc; i++) {
+      lua_pushstring(L, job->argv[i]);
+      lua_rawseti(L, -2, i + 1);
     }
-    if (job->module) lua_pushstring(L, job->module), nargs++;
-    for (int i = 0; i < job->argc; i++) lua_pushstring(L, job->argv[i]);
-    guard_attach(L, 1); /* a script is user code throughout */
-    status = lua_pcall(L, nargs, 1, 1);
+    guard_attach(L, 1);
+    int status = lua_pcall(L, 1, 1, 1);
     guard_detach();
-    if (status != LUA_OK && own_exit_code(L, -1)) {
-      rc = own_exit_code(L, -1);
-      report(error_text(L, -1));
-    } else if (status != LUA_OK) {
-      report(lua_tostring(L, -1));
-      rc = EXIT_SCRIPT;
-    } else if (job->module && lua_isinteger(L, -1)) {
-      rc = (int)lua_tointeger(L, -1);
-    } else if (job->script && (job->plan || recipe_loaded(L))) {
-      rc = run_recipe(L, job);
-    }
+    if (status != LUA_OK) rc = failed(L);
+    else if (lua_istable(L, -1)) rc = run_script(L, lua_gettop(L), job->self);
+    else if (lua_isinteger(L, -1)) rc = (int)lua_tointeger(L, -1);
   }
   lua_close(L);
   if (signals_caught()) rc = EXIT_INTERRUPTED;

@@ -14,12 +14,8 @@ enum {
 };
 
 typedef struct {
-  const char *self;   /* argv[0] of drun */
-  const char *script; /* file to run, or NULL with code */
-  const char *code;   /* -e CODE */
-  const char *module; /* a subcommand: require(module)(args) returns the exit code */
-  int plan;           /* drun plan FILE: describe the recipe, run nothing */
-  int argc;           /* arguments after the script / code */
+  const char *self; /* argv[0] of drun */
+  int argc;         /* the arguments after it */
   char **argv;
 } host_job;
 

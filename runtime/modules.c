@@ -24,11 +24,23 @@ int luaopen_drun_core_pq(lua_State *L);
 
 static int luaopen_drun_core_modules(lua_State *L);
 
+/* describe() -> "drun 0.1.0 (Lua 5.4.6, libcurl ...)": the libraries' own
+ * versions, loaded to ask them (drun --version). */
+static int build_describe(lua_State *L) {
+  buf b = {0};
+  version_describe(&b);
+  lua_pushstring(L, buf_cstr(&b));
+  buf_free(&b);
+  return 1;
+}
+
 /* drun.core.build: facts fixed at build time. */
 static int luaopen_drun_core_build(lua_State *L) {
   lua_newtable(L);
   lua_pushstring(L, drun_version());
   lua_setfield(L, -2, "version");
+  lua_pushcfunction(L, build_describe);
+  lua_setfield(L, -2, "describe");
   return 1;
 }
 
@@ -216,8 +228,17 @@ static int modules_overrides(lua_State *L) {
   return 1;
 }
 
+/* drun.core.modules.is_drun_module(name) -> whether drun has a module of
+ * that name of its own (drun --version --verbose) */
+static int modules_is_drun_module(lua_State *L) {
+  lua_pushboolean(L, has_stdlib_module(luaL_checkstring(L, 1)));
+  return 1;
+}
+
 static int luaopen_drun_core_modules(lua_State *L) {
   lua_newtable(L);
+  lua_pushcfunction(L, modules_is_drun_module);
+  lua_setfield(L, -2, "is_drun_module");
   lua_pushcfunction(L, modules_overrides);
   lua_setfield(L, -2, "overrides");
   return 1;
@@ -238,7 +259,7 @@ static void add_searcher(lua_State *L, int pos, lua_CFunction fn, int nup) {
   lua_pop(L, 3);
 }
 
-void modules_register(lua_State *L, const char *script) {
+void modules_register(lua_State *L) {
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, CORE_LOADED);
   /* the stdlib's _ENV: reads and writes go to the globals; require is its own */
@@ -262,18 +283,10 @@ void modules_register(lua_State *L, const char *script) {
   lua_pop(L, 1);
 
   /* Searched first to last: preload (the C modules above), the recipe's
-   * folder and its lib/, drun's stdlib (embedded, or DRUN_STDLIB_DIR),
-   * drun.core's refusal, then Lua's own path. */
+   * folder and its lib/ (modules_add_script, once the CLI knows the script),
+   * drun's stdlib (embedded, or DRUN_STDLIB_DIR), drun.core's refusal, then
+   * Lua's own path. */
   int pos = 2;
-  if (script) {
-    const char *slash = strrchr(script, '/');
-    if (slash) lua_pushlstring(L, script, (size_t)(slash - script));
-    else lua_pushliteral(L, ".");
-    const char *sd = lua_tostring(L, -1);
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/lib/?.lua;%s/lib/?/init.lua", sd, sd, sd, sd);
-    lua_remove(L, -2);
-    add_searcher(L, pos++, search_script, 1);
-  }
   const char *dir = getenv("DRUN_STDLIB_DIR");
   if (dir && *dir) {
     lua_pushstring(L, dir);
@@ -282,4 +295,14 @@ void modules_register(lua_State *L, const char *script) {
     add_searcher(L, pos++, search_embedded, 0);
   }
   add_searcher(L, pos, search_core, 0);
+}
+
+void modules_add_script(lua_State *L, const char *script) {
+  const char *slash = strrchr(script, '/');
+  if (slash) lua_pushlstring(L, script, (size_t)(slash - script));
+  else lua_pushliteral(L, ".");
+  const char *sd = lua_tostring(L, -1);
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/lib/?.lua;%s/lib/?/init.lua", sd, sd, sd, sd);
+  lua_remove(L, -2);
+  add_searcher(L, 2, search_script, 1); /* right after preload */
 }

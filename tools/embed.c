@@ -3,7 +3,9 @@
  *   embed ROOT FILE... [--text PREFIX FILE...]   > stdlib_embed.c
  *
  * ROOT/drun/proc.lua becomes module "drun.proc" with chunk name
- * "@ROOT/drun/proc.lua"; ROOT/drun/init.lua becomes "drun". Each file is
+ * "@ROOT/drun/proc.lua"; ROOT/drun/init.lua becomes "drun"; NAME=PATH is
+ * module NAME from a file outside ROOT (argparse=/usr/share/lua/5.4/
+ * argparse.lua: Debian's lua-argparse, which the CLI is built on). Each file is
  * compiled here and dumped with its debug info (tracebacks keep file and
  * line), so drun does not parse its stdlib at every start and a syntax error
  * in it fails the build. Needs no xxd and no Lua interpreter.
@@ -90,9 +92,11 @@ int main(int argc, char **argv) {
   for (int i = 2; i < argc; i++) {
     if (i == text_from || i == text_from + 1) continue;
     lua_settop(L, 0);
-    int ok = i > text_from ? load_text(L, argv[i]) : luaL_loadfilex(L, argv[i], "t") == LUA_OK;
+    const char *eq = i > text_from ? NULL : strchr(argv[i], '=');
+    const char *path = eq ? eq + 1 : argv[i];
+    int ok = i > text_from ? load_text(L, path) : luaL_loadfilex(L, path, "t") == LUA_OK;
     if (!ok) {
-      fprintf(stderr, "embed: %s\n", lua_gettop(L) ? lua_tostring(L, -1) : argv[i]);
+      fprintf(stderr, "embed: %s\n", lua_gettop(L) ? lua_tostring(L, -1) : path);
       return 1;
     }
     printf("static const char f%d[] = {", i);
@@ -104,9 +108,11 @@ int main(int argc, char **argv) {
   for (int i = 2; i < argc; i++) {
     if (i == text_from || i == text_from + 1) continue;
     char name[512], base[256];
-    if (i > text_from) snprintf(name, sizeof name, "%s.%s", argv[text_from + 1], base_name(argv[i], base, sizeof base));
+    const char *eq = i > text_from ? NULL : strchr(argv[i], '=');
+    if (eq) snprintf(name, sizeof name, "%.*s", (int)(eq - argv[i]), argv[i]);
+    else if (i > text_from) snprintf(name, sizeof name, "%s.%s", argv[text_from + 1], base_name(argv[i], base, sizeof base));
     else module_name(argv[1], argv[i], name, sizeof name);
-    printf("  {\"%s\", \"@%s\", f%d, sizeof f%d - 1},\n", name, argv[i], i, i);
+    printf("  {\"%s\", \"@%s\", f%d, sizeof f%d - 1},\n", name, eq ? eq + 1 : argv[i], i, i);
   }
   printf("  {0, 0, 0, 0}\n};\n");
   lua_close(L);

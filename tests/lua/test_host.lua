@@ -1,6 +1,7 @@
 -- The drun binary: arguments, exit codes, error reports, module search.
 local t = require "t"
 local fs = require "drun.fs"
+local proc = require "drun.proc"
 
 t.test("missing script: one line, exit 2", function()
   local r = t.drun { "no/such/recipe.lua" }
@@ -59,10 +60,10 @@ t.test("--version names drun and the linked libraries", function()
 end)
 
 t.test("--help, no arguments, unknown option, -e without code", function()
-  t.match(t.drun({ "--help" }).stdout, "usage: drun FILE%.lua")
+  t.match(t.drun({ "--help" }).stdout, "^Usage: drun .*drun FILE%.lua %[args%.%.%.%] is short for drun run")
   local r = t.drun {}
   t.eq(r.code, 2)
-  t.match(r.stderr, "usage:")
+  t.match(r.stderr, "^Usage: drun")
   r = t.drun { "--frobnicate" }
   t.eq(r.code, 2)
   t.match(r.stderr, "unknown option '%-%-frobnicate'")
@@ -79,7 +80,8 @@ t.test("embedded stdlib has chunk names under stdlib/", function()
 end)
 
 t.test("DRUN_STDLIB_DIR loads the stdlib from disk", function()
-  local d = t.tmpdir()
+  local d = t.tmpdir() -- a whole stdlib (drun.cli, the entry point, comes from it too), one module changed
+  proc.run { "cp", "-R", (os.getenv("DRUN_ROOT") or fs.cwd()) .. "/stdlib/.", d }
   t.write(d .. "/drun/log.lua", "return { from_disk = true }\n")
   local r = t.drun({ "-e", "print(require('drun.log').from_disk)" }, { env = { DRUN_STDLIB_DIR = d } })
   t.eq(r.stdout, "true\n")

@@ -137,21 +137,22 @@ end
 t.test("bad arguments: exit 2 with the reason", function()
   local path = seeded()
   for _, case in ipairs {
-    { { "list", "--limit", "-1" }, "%-%-limit takes a whole number of at least 1 %(got '%-1'%)" },
+    { { "list", "--limit=-1" }, "%-%-limit takes a whole number of at least 1 %(got '%-1'%)" },
+    { { "list", "--limit", "-1" }, "unknown option '%-1'\n%(see drun ledger list %-%-help%)" },
     { { "list", "--limit", "abc" }, "got 'abc'" },
     { { "list", "--limit", "1.5" }, "got '1%.5'" },
-    { { "list", "--status", "great" }, "%-%-status must be one of" },
+    { { "list", "--status", "great" }, "'%-%-status' must be one of 'running', 'success'" },
     { { "list", "--colour" }, "unknown option '%-%-colour'" },
     { { "frobnicate" }, "unknown command 'frobnicate'" },
-    { { "show" }, "show needs a deployment id" },
-    { { "list", "--env" }, "%-%-env needs a value" },
+    { { "show" }, "drun ledger show: missing argument 'ref'" },
+    { { "list", "--env" }, "option '%-%-env' requires an argument" },
   } do
     local r = ledger_cmd(path, table.unpack(case[1]))
     t.eq(r.code, 2, table.concat(case[1], " "))
     t.match(r.stderr, case[2])
   end
   t.eq(t.drun({ "ledger" }).code, 2)
-  t.match(t.drun({ "ledger", "--help" }).stdout, "usage: drun ledger")
+  t.match(t.drun({ "ledger", "--help" }).stdout, "^Usage: drun ledger")
 end)
 
 t.test("a file that is not a ledger: exit 1, clear message, untouched", function()
@@ -402,7 +403,7 @@ t.test("locks and unlock: who holds what; a running or remote holder only with -
   t.match(r.stderr, "no lock on cms/production")
   r = ledger_cmd(path, "unlock", "cms")
   t.eq(r.code, 2)
-  t.match(r.stderr, "unlock needs SERVICE and ENVIRONMENT")
+  t.match(r.stderr, "drun ledger unlock: missing argument 'env'")
   -- locks only reads: no ledger, none made
   r = ledger_cmd(d .. "/none.db", "locks")
   t.eq(r.code, 1)

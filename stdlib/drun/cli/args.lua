@@ -1,8 +1,6 @@
--- Command-line parsing for drun's subcommands.
---   local opts, rest = args.parse(argv, { flags = { json = true }, options = { env = true } })
--- --name value and --name=value; flags take no value; anything else is
--- positional. Raises a usage error (exit 2) for unknown options or a missing
--- value.
+-- What drun's commands share once drun.cli.spec parsed their arguments:
+-- the usage error (exit 2), a command's main (errors to exit codes), and a
+-- whole number from an option's value.
 local M = {}
 
 local UsageError = { __tostring = function(e) return e.message end }
@@ -29,39 +27,9 @@ function M.main(command, fn, prefix)
   return 1
 end
 
-function M.parse(argv, spec)
-  local opts, rest = {}, {}
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    local name, value = a:match("^%-%-([%w%-]+)=(.*)$")
-    name = name or a:match("^%-%-([%w%-]+)$")
-    if a == "--" then
-      table.move(argv, i + 1, #argv, #rest + 1, rest)
-      break
-    elseif name and spec.flags and spec.flags[name] then
-      if value then M.usage_error("--%s takes no value", name) end
-      opts[name] = true
-    elseif name and spec.options and spec.options[name] then
-      if not value then
-        i = i + 1
-        value = argv[i]
-        if value == nil then M.usage_error("--%s needs a value", name) end
-      end
-      opts[name] = value
-    elseif name or (a:sub(1, 1) == "-" and #a > 1) then
-      M.usage_error("unknown option '%s'", a)
-    else
-      rest[#rest + 1] = a
-    end
-    i = i + 1
-  end
-  return opts, rest
-end
-
 -- A whole number >= min from an option value, or a usage error.
 function M.count(opts, name, min)
-  local v = opts[name]
+  local v = opts[name] or opts[(name:gsub("%-", "_"))] -- argparse's target: wait_lock for --wait-lock
   if v == nil then return nil end
   local n = math.tointeger(tonumber(v))
   if not n or n < (min or 1) or not v:match("^%s*%d+%s*$") then

@@ -10,39 +10,6 @@ local out = require "drun.core.out"
 local log = require "drun.log"
 local tab = require "drun.tabulate"
 
-local USAGE = [[
-usage: drun ledger [--ledger ADDRESS] COMMAND [options]
-
-  list [--service S] [--env E] [--status S] [--version V] [--branch B] [--limit N] [--json]
-  show ID|FULL_VERSION [--json]        one deployment with its steps
-  stats [--service S] [--env E] [--json]
-  version [--service S] [--env E] [--json]   the current version: the latest success
-  mark-rollback ID|FULL_VERSION [--reason R]
-  export [FILE]                        JSON Lines, oldest first (stdout without FILE)
-  import [FILE]                        JSON Lines (stdin without FILE); idempotent by id
-  migrate --to ADDRESS                 copy the whole history to another ledger (ids, build numbers
-                                       and steps kept; what is there already is left as it is)
-  sync                                 send the writes a run kept in .drun/journal/ when the
-                                       shared ledger could not be reached
-  locks [--json]                       the locks held: who holds each, and whether it still runs
-  unlock SERVICE ENV [--force]         release a lock; one whose holder may still run only with --force
-
-The ledger is --ledger ADDRESS, else $DRUN_LEDGER, else .drun/ledger.db at the
-repository root. An address is a path (sqlite), the ledger every CI runner
-shares at postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or postgresql://;
-the password may come from PGPASSWORD; TLS per ?sslmode=), or Cloudflare D1 at
-d1://ACCOUNT_ID/DATABASE_ID (the token is CLOUDFLARE_API_TOKEN). A URL is never
-taken for a file name.
-]]
-
-local STATUSES = { running = true, success = true, failed = true, rollback = true, aborted = true }
-
-local SPEC = {
-  flags = { json = true, help = true, force = true },
-  options = { ledger = true, service = true, env = true, status = true, version = true, branch = true,
-              limit = true, reason = true, to = true },
-}
-
 local function say(s) out.write("stdout", s) end
 
 local function colour_on() return out.isatty("stdout") and (os.getenv("NO_COLOR") or "") == "" end
@@ -64,10 +31,8 @@ local function print_json(v) say(json.encode(v, { indent = 2 }) .. "\n") end
 local STATUS_COLOUR = { success = "green", failed = "red", rollback = "yellow", aborted = "yellow", running = "blue" }
 local function paint_status(text, row) return tab.colour(STATUS_COLOUR[row.status] or "dim", text) end
 
+-- (--status is one of the statuses: drun.cli.spec lists them)
 local function filter_from(opts)
-  if opts.status and not STATUSES[opts.status] then
-    args.usage_error("--status must be one of running, success, failed, rollback, aborted (got '%s')", opts.status)
-  end
   return { service = opts.service, environment = opts.env, status = opts.status, version = opts.version,
            branch = opts.branch }
 end
@@ -293,23 +258,21 @@ end
 local READ_ONLY = { list = true, show = true, version = true, stats = true, export = true, locks = true,
                     migrate = true }
 
-return function(argv)
-  return args.main("ledger", function()
-    local opts, rest = args.parse(argv, SPEC)
-    if opts.help or #rest == 0 then
-      out.write(opts.help and "stdout" or "stderr", USAGE)
-      return opts.help and 0 or 2
-    end
-    local cmd = commands[rest[1]]
-    if not cmd then args.usage_error("unknown command '%s'", rest[1]) end
-    local _, bad_address = ledger.address(opts.ledger or ledger.default_path())
+-- res: what drun.cli.spec parsed (res.ledger_command, its options and
+-- arguments by target name)
+return function(res)
+  return args.main("ledger " .. res.ledger_command, function()
+    local name = res.ledger_command
+    local cmd = commands[name]
+    local rest = { name, res.ref or res.file or res.lock_service, res.lock_env }
+    local _, bad_address = ledger.address(res.ledger or ledger.default_path())
     if bad_address then args.usage_error("%s", bad_address) end
-    local db <close> = ledger.open(opts.ledger, { read_only = READ_ONLY[rest[1]] })
-    local waiting = rest[1] ~= "sync" and db:journal_waiting() or 0
+    local db <close> = ledger.open(res.ledger, { read_only = READ_ONLY[name] })
+    local waiting = name ~= "sync" and db:journal_waiting() or 0
     if waiting > 0 then
       log.warn("ledger: %d write(s) wait in .drun/journal/ for %s (a run could not send them): drun ledger sync",
                waiting, db.path)
     end
-    return cmd(db, opts, rest) or 0
+    return cmd(db, res, rest) or 0
   end, "drun: ")
 end

@@ -8,12 +8,6 @@ local recipe = require "drun.recipe"
 local args = require "drun.cli.args"
 local out = require "drun.core.out"
 
-local SPEC = {
-  flags = { yes = true, ["dry-run"] = true, ["auto-rollback"] = true, ["no-auto-rollback"] = true, json = true,
-            help = true },
-  options = { ledger = true, from = true, ["wait-lock"] = true },
-}
-
 local function say(s) out.write("stdout", s) end
 local function complain(s) out.write("stderr", "drun: " .. s .. "\n") end
 
@@ -98,7 +92,10 @@ return function(result, argv, script, plan_only)
   end
   local r = result
   local ok, res = pcall(function()
-    local opts, rest = args.parse(argv, SPEC)
+    -- the flags are drun.cli.spec's `run` (or `plan`) command's
+    local opts = require("drun.cli.spec").parse({ plan_only and "plan" or "run", script, table.unpack(argv) },
+                                                 (plan_only and "plan " or "") .. script)
+    local rest = opts.params or {}
     if opts.help then
       local defaults = {} -- what each parameter is without one given (a required one: nothing yet)
       for name, p in pairs(r.params) do defaults[name] = p.default end
@@ -119,9 +116,6 @@ return function(result, argv, script, plan_only)
     local ledger_address = require("drun.ledger").choose(opts.ledger, r.ledger)
     local _, bad_address = require("drun.ledger").address(ledger_address)
     if bad_address then args.usage_error("%s", bad_address) end
-    if opts["auto-rollback"] and opts["no-auto-rollback"] then
-      args.usage_error("--auto-rollback and --no-auto-rollback contradict each other")
-    end
     local from_index
     if opts.from then
       for i, s in ipairs(r.steps) do if s.name == opts.from then from_index = i end end
@@ -131,7 +125,7 @@ return function(result, argv, script, plan_only)
         args.usage_error("--from: no step '%s'; steps: %s", opts.from, table.concat(names, ", "))
       end
     end
-    local wait = opts["wait-lock"] and args.count(opts, "wait-lock", 0)
+    local wait = opts.wait_lock and args.count(opts, "wait-lock", 0)
     r = r:for_run(params) -- an environment chosen by a parameter is known from here on
     if plan_only then
       plan(r, script, params, opts.ledger)
@@ -139,16 +133,16 @@ return function(result, argv, script, plan_only)
     end
     local gctx = require("drun.git").context() -- from .git's files: no libgit2 unless a step needs it
     local auto_rollback -- nil: the recipe's own default
-    if opts["auto-rollback"] then auto_rollback = true elseif opts["no-auto-rollback"] then auto_rollback = false end
+    if opts.auto_rollback then auto_rollback = true elseif opts.no_auto_rollback then auto_rollback = false end
     return require("drun.recipe.run").execute(r, {
-      params = params, yes = opts.yes, dry_run = opts["dry-run"] or false, json = opts.json,
+      params = params, yes = opts.yes, dry_run = opts.dry_run or false, json = opts.json,
       auto_rollback = auto_rollback,
       ledger_path = ledger_address, from_index = from_index, wait_lock = wait, git = gctx,
     })
   end)
   if ok then return res end
   if args.is_usage_error(res) then
-    complain(res.message)
+    out.write("stderr", (res.message:match("^drun ") and "" or "drun: ") .. res.message .. "\n")
     return 2
   end
   error(res, 0)

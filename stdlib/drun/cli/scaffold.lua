@@ -9,20 +9,6 @@ local args = require "drun.cli.args"
 local fs = require "drun.fs"
 local out = require "drun.core.out"
 
-local USAGE = [[
-usage: drun init cms|fly|compose|pages [DIR] [--force]
-
-Writes the flow's config and recipes into DIR (default: recipes):
-  cms      cms-config.lua, cms-staging.lua, cms-prod.lua, cms-rollback.lua, cms-hotfix.lua
-  fly      fly-config.lua, fly-deploy.lua, fly-promote.lua, fly-rollback.lua, fly-preview.lua,
-           fly-preview-cleanup.lua
-  compose  compose-config.lua, compose-restart.lua, compose-rollback.lua, compose-preview.lua,
-           compose-preview-cleanup.lua
-  pages    docs-config.lua, docs-pages.lua
-Then edit the config and run: drun plan DIR/<recipe>.lua
---force replaces files that exist (each one is named).
-]]
-
 local FILES = {
   cms = { "cms-config", "cms-staging", "cms-prod", "cms-rollback", "cms-hotfix" },
   fly = { "fly-config", "fly-deploy", "fly-promote", "fly-rollback", "fly-preview", "fly-preview-cleanup" },
@@ -32,17 +18,10 @@ local FILES = {
 
 local function say(s) out.write("stdout", s) end
 
-return function(argv)
+-- opts: what drun.cli.spec parsed (kind, dir, force)
+return function(opts)
   return args.main("init", function()
-    local opts, rest = args.parse(argv, { flags = { force = true, help = true } })
-    if opts.help then
-      say(USAGE)
-      return 0
-    end
-    local kind, dir = rest[1], rest[2] or "recipes"
-    if not kind then args.usage_error("which flow? cms, fly, compose or pages") end
-    if not FILES[kind] then args.usage_error("unknown flow '%s': cms, fly, compose or pages", kind) end
-    if rest[3] then args.usage_error("unexpected '%s' (one DIR at most)", rest[3]) end
+    local kind, dir = opts.kind, opts.dir or "recipes"
     local texts = {}
     for i, name in ipairs(FILES[kind]) do
       local found, text = pcall(require, "drun.recipes." .. name)

@@ -49,6 +49,8 @@ RT_PLAIN := $(filter-out $(RT_LUA),$(RT_ALL))
 STDLIB   := $(sort $(shell find stdlib -name '*.lua'))
 # what `drun init` writes: the shipped configs and one-line recipes, as text
 TEMPLATES := $(sort $(wildcard recipes/cms-*.lua recipes/compose-*.lua recipes/fly-*.lua recipes/docs-*.lua))
+# the LuaLS stubs of drun's modules, which `drun init` writes for editors
+TYPES     := $(sort $(wildcard types/*.lua))
 
 OBJ_PLAIN := $(RT_PLAIN:%.c=$(B)/obj/%.o)
 OBJ_LUA   := $(RT_LUA:%.c=$(B)/obj/%.o)
@@ -107,9 +109,9 @@ ARGPARSE ?= /usr/share/lua/5.4/argparse.lua
 $(ARGPARSE):
 	@echo "make: $@ is missing: make deps installs lua-argparse" >&2; exit 1
 
-$(B)/gen/stdlib_embed.c: $(B)/tools/embed $(STDLIB) $(TEMPLATES) $(ARGPARSE)
+$(B)/gen/stdlib_embed.c: $(B)/tools/embed $(STDLIB) $(TEMPLATES) $(TYPES) $(ARGPARSE)
 	@mkdir -p $(dir $@)
-	$(B)/tools/embed stdlib $(STDLIB) argparse=$(ARGPARSE) --text drun.recipes $(TEMPLATES) > $@.tmp && mv $@.tmp $@
+	$(B)/tools/embed stdlib $(STDLIB) argparse=$(ARGPARSE) --text drun.recipes $(TEMPLATES) --text drun.types $(TYPES) > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/stdlib_embed.o: $(B)/gen/stdlib_embed.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<

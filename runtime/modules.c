@@ -235,8 +235,26 @@ static int modules_is_drun_module(lua_State *L) {
   return 1;
 }
 
+/* drun.core.modules.embedded(prefix) -> the names of the modules built into
+ * drun that start with prefix, in build order ("drun.types.": the editor
+ * stubs drun init writes) */
+static int modules_embedded(lua_State *L) {
+  size_t n;
+  const char *prefix = luaL_checklstring(L, 1, &n);
+  lua_newtable(L);
+  int i = 0;
+  for (const struct drun_embedded *m = drun_stdlib; m->module; m++)
+    if (!strncmp(m->module, prefix, n)) {
+      lua_pushstring(L, m->module);
+      lua_rawseti(L, -2, ++i);
+    }
+  return 1;
+}
+
 static int luaopen_drun_core_modules(lua_State *L) {
   lua_newtable(L);
+  lua_pushcfunction(L, modules_embedded);
+  lua_setfield(L, -2, "embedded");
   lua_pushcfunction(L, modules_is_drun_module);
   lua_setfield(L, -2, "is_drun_module");
   lua_pushcfunction(L, modules_overrides);

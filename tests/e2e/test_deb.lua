@@ -22,6 +22,11 @@ t.test("the .deb: Depends has libcurl, libgit2 and libpq beside the linked libra
   local root = t.tmpdir()
   proc.run { "dpkg-deb", "-x", deb, root }
   t.match(proc.output { root .. "/usr/bin/drun", "--version" }, "^drun ")
+  -- the man page and completions, made from the CLI's specification, where man and the shells look
+  for _, f in ipairs { "man/man1/drun.1", "bash-completion/completions/drun", "zsh/site-functions/_drun",
+                       "fish/vendor_completions.d/drun.fish" } do
+    t.ok(fs.exists(root .. "/usr/share/" .. f), f .. " is in the package")
+  end
   local sim = proc.run { "apt-get", "install", "-s", "-q", deb, check = false, timeout = 120 }
   t.eq(sim.code, 0, sim.stdout .. sim.stderr)
   t.match(sim.stdout, "Inst drun ", "apt resolves every dependency")

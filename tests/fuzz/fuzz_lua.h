@@ -21,7 +21,7 @@ static int fuzz_lua_run(const char *check, const uint8_t *data, size_t size) {
   if (!fuzz_L) {
     fuzz_L = luaL_newstate();
     luaL_openlibs(fuzz_L);
-    modules_register(fuzz_L, NULL);
+    modules_register(fuzz_L);
     if (luaL_loadstring(fuzz_L, check) || lua_pcall(fuzz_L, 0, 1, 0)) {
       fprintf(stderr, "fuzz: %s\n", lua_tostring(fuzz_L, -1));
       abort();

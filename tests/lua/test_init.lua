@@ -51,5 +51,5 @@ t.test("init: no flow, an unknown flow, two folders: usage errors; --help", func
   t.eq(fs.try.list(d) and #fs.list(d), 0, "nothing written")
   local r = t.drun { "init", "--help" }
   t.eq(r.code, 0)
-  t.match(r.stdout, "^Usage: drun init %[%-%-force%] %[%-h%] {cms,fly,compose,pages} %[<dir>%]")
+  t.match(r.stdout, "^Usage: drun init %[%-%-force%] %[%-h%] {cms,fly,compose,pages,types} %[<dir>%]")
 end)

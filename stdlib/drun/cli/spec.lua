@@ -99,8 +99,9 @@ local function build()
   unlock:argument("env", "The environment."):argname "ENV":target "lock_env"
   unlock:flag("--force", "Also when its holder may still run.")
 
-  local init = p:command("init", "Write a shipped flow's config and one-line recipes into a repository.")
-  init:argument("kind", "The flow."):choices { "cms", "fly", "compose", "pages" }
+  local init = p:command("init", "Write a shipped flow's config and one-line recipes into a repository, with "
+                         .. "LuaLS stubs of drun's modules in .drun/types/ and a .luarc.json for editors.")
+  init:argument("kind", "The flow; types: the editor support alone."):choices { "cms", "fly", "compose", "pages", "types" }
   init:argument("dir", "Where (default recipes)."):args "?"
   init:flag("--force", "Replace files that exist (each one is named).")
 

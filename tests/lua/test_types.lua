@@ -175,3 +175,19 @@ t.test("drun init writes the stubs and a .luarc.json; keeps the repository's own
   t.eq(fs.read(d .. "/.luarc.json"), '{"runtime": {"version": "LuaJIT"}}\n')
   t.ok(fs.exists(d .. "/.drun/types/drun.proc.lua"), "the stubs are refreshed")
 end)
+
+t.test("README's table of the platform modules names every function they have", function()
+  local readme = fs.read(ROOT .. "/README.md")
+  for _, m in ipairs { "drun.cloudflare", "drun.fly", "drun.compose", "drun.github", "drun.pages", "drun.steps" } do
+    local row = readme:match("\n| `" .. m:gsub("%.", "%%.") .. "` | ([^\n]*)")
+    t.ok(row, "README has a row for " .. m)
+    local names = {}
+    for k, v in pairs(require(m)) do
+      if type(v) == "function" then names[#names + 1] = k end
+      if type(v) == "table" then
+        for k2, v2 in pairs(v) do if type(v2) == "function" then names[#names + 1] = k .. "." .. k2 end end
+      end
+    end
+    for _, name in ipairs(names) do t.ok(row:find("`" .. name .. "`", 1, true), m .. "." .. name .. " is in README's table") end
+  end
+end)

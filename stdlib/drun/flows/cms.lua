@@ -7,21 +7,11 @@ local recipe = require "drun.recipe"
 local cf = require "drun.cloudflare"
 local pkgjson = require "drun.pkgjson"
 local semver = require "drun.semver"
-local github = require "drun.github"
+local steps = require "drun.steps"
 local fs = require "drun.fs"
 local json = require "drun.json"
 
 local M = {}
-
--- The seed's deploy messages (FLOWS.md §1):
---   staging:    "GitHub Actions deploy by <actor> @ <sha> (<run-url>)", locally "drun deploy by <actor> @ <sha>"
---   production: "cms@X.Y.Z prod deploy by <actor> @ <sha> (<run-url>)", locally without the run URL
-local function stamp(ctx, prefix)
-  local who = string.format("deploy by %s @ %s", ctx.actor, ctx.sha or "unknown")
-  local url = ctx.run_url and (" (" .. ctx.run_url .. ")") or ""
-  if prefix ~= "" then return prefix .. who .. url end
-  return (ctx.run_url and "GitHub Actions " or "drun ") .. who .. url
-end
 
 -- The wrangler environment of a target (the config's wrangler_env): nil is
 -- wrangler's top level, deployed without --env (the seed's production).
@@ -90,7 +80,7 @@ local function worker_steps(r, c, env, opts)
         end
       end,
     }, function(ctx)
-      local msg = stamp(ctx, opts.message_prefix(ctx))
+      local msg = steps.stamp(ctx, opts.message_prefix(ctx))
       -- asked quietly: on a first deploy wrangler's "does not exist" is expected
       ctx.set(key .. "_previous_version", cf.current_version { dir = dir, env = wenv })
       local id = cf.deploy { dir = dir, env = wenv, message = msg, run = ctx.run }
@@ -280,9 +270,8 @@ function M.production(c)
   local r = recipe.new {
     name = "cms-prod", service = c.service, environment = "production",
     description = "release to production: test, bump, " .. shape(c) .. ", smoke, then tag and release",
-    version = function(ctx) return semver.bump(pkgjson.version(c.package_json), ctx.params.version_bump) end,
-    params = { version_bump = { default = "patch", choices = { "patch", "minor", "major" },
-                                description = "patch: fixes; minor: features, schema, API; major: breaking" },
+    version = steps.next_version(c.package_json),
+    params = { version_bump = steps.VERSION_BUMP,
                skip_checks = { default = "", description = "release checklist items not to check (recorded): "
                                                            .. table.concat(check_ids, ", ") } },
     approval = "required",
@@ -291,22 +280,10 @@ function M.production(c)
     needs = needs,
     fetch = c.fetch, remote = c.remote,
   }
-  local function release_tag(ctx) return semver.format(ctx.version, c.tag_prefix) end
-  -- a hotfix's bump commit and tag go to its own branch, merged to main afterwards
-  local function release_branch(ctx)
-    if is_hotfix(c, ctx.branch) then return ctx.branch end
-    return c.release_branch or ctx.branch or main_branch(c)
-  end
+  local release_tag = steps.tag_of(c.tag_prefix)
   r:step("test", { description = "the test gate", on_failure = "nothing deployed: fix on main, let staging redeploy, retry" },
          function(ctx) ctx.run(c.test) end)
-  r:step("bump-version", {
-    description = "set " .. c.package_json .. " to the new version (that one value, nothing else)",
-    on_failure = "nothing deployed: read the log; retry",
-    undo_always = true, -- a failed run leaves package.json as it was, so a re-run bumps from the same version
-    undo = function(ctx) if ctx.get("previous_version") then pkgjson.set_version(c.package_json, ctx.get("previous_version")) end end,
-  }, function(ctx)
-    ctx.set("previous_version", pkgjson.set_version(c.package_json, ctx.version))
-  end)
+  steps.bump_version_step(r, { package_json = c.package_json })
   r:step("build", { description = "the CMS bundle", on_failure = "nothing deployed: read the log; retry" },
          function(ctx)
            local spec = {}
@@ -324,47 +301,24 @@ function M.production(c)
                     .. "release was made: roll back (drun recipes/cms-rollback.lua environment=production, or re-run "
                     .. "with --auto-rollback); re-running after a fix picks up cleanly",
   })
-  r:step("tag", {
+  steps.tag_step(r, {
     description = "commit the version bump, tag " .. c.tag_prefix .. "X.Y.Z, push",
-    -- known before production moves: who commits, that the push will be taken, that the tag is new
-    -- the branch preflight checks: a hotfix's own; else the configured one, else the run's (none when detached)
-    needs = { "identity", { "push", remote = c.remote, tags = release_tag,
-                            branch = function(ctx) return is_hotfix(c, ctx.branch) and ctx.branch or c.release_branch end,
-                            github_repo = c.github_repo } },
+    paths = { c.package_json }, tag = release_tag, remote = c.remote, github_repo = c.github_repo,
+    -- a hotfix's bump commit and tag go to its own branch, merged to main afterwards; else the
+    -- configured branch, else the run's (preflight refuses a detached HEAD with none named)
+    branch = function(ctx) return is_hotfix(c, ctx.branch) and ctx.branch or c.release_branch end,
+    default_branch = main_branch(c),
     on_failure = "the release is live; the bump commit or tag did not reach " .. c.remote .. ": push them by hand",
-    next = function(ctx)
-      return string.format("git push %s %s %s (the release is live: do not roll back for this)", c.remote,
-                           release_branch(ctx), release_tag(ctx))
-    end,
-  }, function(ctx)
-    local tag = release_tag(ctx)
-    ctx.git:commit({ c.package_json }, string.format("%s %s", c.service, ctx.version))
-    ctx.git:tag(tag, { message = string.format("%s %s (%s)", c.service, ctx.version, ctx.full_version) })
-    -- HEAD, not a local branch of that name: a checkout may be detached at the commit it deploys
-    ctx.git:push(c.remote, { "HEAD:refs/heads/" .. release_branch(ctx), "refs/tags/" .. tag })
-    ctx.set("tag", tag)
-    if is_hotfix(c, ctx.branch) then
+    after = function(ctx, tag)
+      if not is_hotfix(c, ctx.branch) then return end
       ctx.set("hotfix_base", ctx.hotfix_base or json.null)
       ctx.set("merge_to", main_branch(c))
       ctx.log.warn("hotfix %s is released from %s: merge %s into %s now, or the next release from %s drops the fix "
                    .. "(git switch %s && git merge --no-ff %s && git push %s %s, or a pull request)", tag, ctx.branch,
                    ctx.branch, main_branch(c), main_branch(c), main_branch(c), ctx.branch, c.remote, main_branch(c))
-    end
-  end)
-  r:step("release", {
-    description = "GitHub release with generated notes",
-    needs = { { "release", repo = c.github_repo, tags = release_tag } },
-    on_failure = "the release is live and tagged; create the GitHub release by hand",
-    next = function(ctx)
-      return string.format("gh release create %s --generate-notes --title '%s %s' (the release is live: do not roll back for this)",
-                           release_tag(ctx), c.service, ctx.version)
     end,
-  }, function(ctx)
-    local tag = release_tag(ctx)
-    local rel = github.release { repo = c.github_repo, tag = tag, name = string.format("%s %s", c.service, ctx.version) }
-    ctx.set("release_url", rel.html_url)
-    ctx.log.info("released %s", rel.html_url or tag)
-  end)
+  })
+  steps.release_step(r, { repo = c.github_repo, tag = release_tag })
   return r
 end
 

@@ -33,6 +33,15 @@ function schema.problems(config, s) end
 ---@param fns table<string, function>
 ---@return table<string, function>
 function schema.checked(s, flow, fns) end
+---One row per key, nested ones under their parent ("smoke.attempts", "sites[].name"), sorted:
+---what drun init writes above a config and README's config tables are made from.
+---@param s drun.schema.Schema
+---@return { key: string, shape: string, required: boolean, needs: string[]?, description: string? }[]
+function schema.reference(s) end
+---"string, required: the Pages project": a reference row as words.
+---@param row { key: string, shape: string, required: boolean, needs: string[]?, description: string? }
+---@return string
+function schema.about(row) end
 ---A function that requires the module when first called and calls its function name.
 ---@param module string
 ---@param name string

@@ -162,6 +162,64 @@ function M.check(config, s, flow)
   error(setmetatable({ message = msg, exit_code = 2 }, ConfigError), 2)
 end
 
+-- What a schema allows, as words: "list of string", "integer >= 1",
+-- "one of "https", "http"", "record"
+local function shape(s)
+  local words = {}
+  for i, t in ipairs(types_of(s)) do
+    if t == "array" and s.elements then
+      local inner = shape(s.elements)
+      words[i] = "list of " .. (inner:find(" ") and ("(" .. inner .. ")") or inner)
+    elseif t == "map" and s.values then
+      words[i] = "map of " .. shape(s.values)
+    else
+      words[i] = t
+    end
+  end
+  local text = table.concat(words, " or ")
+  if s.one_of then
+    local cs = {}
+    for i, c in ipairs(s.one_of) do cs[i] = show(c) end
+    text = "one of " .. table.concat(cs, ", ")
+  end
+  if s.min then text = text .. " >= " .. tostring(s.min) end
+  return text
+end
+
+-- reference(schema) -> one row per key, nested ones under their parent
+-- ("smoke.attempts", "sites[].name"), sorted: {key, shape, required,
+-- needs, description}. What drun init writes above a config and the
+-- README's config tables are made from it.
+function M.reference(s)
+  local rows = {}
+  local function walk(node, prefix)
+    if node.fields then
+      local names = {}
+      for name in pairs(node.fields) do names[#names + 1] = name end
+      table.sort(names)
+      for _, name in ipairs(names) do
+        local f = node.fields[name]
+        rows[#rows + 1] = { key = prefix .. name, shape = shape(f), required = f.required == true, needs = f.needs,
+                            description = f.description }
+        walk(f, prefix .. name .. ".")
+      end
+    elseif node.elements then
+      walk(node.elements, prefix:gsub("%.$", "") .. "[].")
+    elseif node.values then
+      walk(node.values, prefix:gsub("%.$", "") .. ".<name>.")
+    end
+  end
+  walk(s, "")
+  return rows
+end
+
+-- The words after a key: "string, required: the Pages project"
+function M.about(row)
+  local text = row.shape .. (row.required and ", required" or "")
+  if row.needs then text = text .. ", with " .. table.concat(row.needs, " and ") end
+  return text .. (row.description and (": " .. row.description) or "")
+end
+
 -- lazy(module, name) -> a function that requires the module when first
 -- called and calls its function name (an index module loads nothing it does not use)
 function M.lazy(module, name)

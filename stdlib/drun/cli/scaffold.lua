@@ -25,6 +25,21 @@ local FILES = {
 
 local TYPES = ".drun/types"
 
+-- The key reference put above a config: every key its schema
+-- (drun.flows.schema.KIND) knows, with its type and what it is for.
+local function reference(kind)
+  local schema = require "drun.schema"
+  local rows = schema.reference(require("drun.flows.schema." .. kind))
+  local width = 0
+  for _, row in ipairs(rows) do width = math.max(width, #row.key) end
+  local lines = { string.format("-- Every key of this config (drun.flows.schema.%s), checked before anything runs: a", kind),
+                  "-- misspelt key or a value of the wrong type is exit 2 naming it. Written by drun init." }
+  for _, row in ipairs(rows) do
+    lines[#lines + 1] = string.format("--   %-" .. width .. "s  %s", row.key, schema.about(row))
+  end
+  return table.concat(lines, "\n") .. "\n\n"
+end
+
 local function say(s) out.write("stdout", s) end
 
 local function luarc(dir)
@@ -92,7 +107,7 @@ return function(opts)
     for i, name in ipairs(FILES[kind]) do
       local path = fs.join(dir, name .. ".lua")
       local replaced = fs.exists(path)
-      fs.write(path, texts[i])
+      fs.write(path, (i == 1 and reference(kind) or "") .. texts[i]) -- the first is the config
       say(string.format("%s %s\n", replaced and "replaced" or "wrote   ", path))
     end
     editor_support(require("drun.ledger").repo_root(fs.cwd()), dir)

@@ -6,8 +6,8 @@
 -- in drun.cli.spec; running a script does not build that parser (start-up
 -- stays a few hundred microseconds of Lua): its flags are read by
 -- drun.cli.recipe, once the file turned out to be a recipe.
-local args = require "drun.cli.args"
-local out = require "drun.core.out"
+-- (drun.cli.args and drun.core.out are required where used: a script's
+-- start-up loads this file and nothing else)
 
 -- the spec's commands: a first argument that is none of these is a script
 local COMMANDS = { run = true, plan = true, ledger = true, init = true, help = true, completion = true, man = true }
@@ -16,7 +16,7 @@ local function after(argv, from) return table.move(argv, from, #argv, 1, {}) end
 
 local function is_option(a) return a:sub(1, 1) == "-" and #a > 1 end
 
-local function say(s) out.write("stdout", s) end
+local function say(s) require("drun.core.out").write("stdout", s) end
 
 -- --version [--verbose]: where the Lua library comes from and which of
 -- recipes/ (where drun init writes) stand in for drun's own modules
@@ -44,8 +44,9 @@ end
 
 local function command(argv)
   local spec = require "drun.cli.spec"
+  local args = require "drun.cli.args"
   if #argv == 0 then
-    out.write("stderr", spec.parser():get_usage() .. "\n\n(drun help: the commands; drun help COMMAND: one of them)\n")
+    require("drun.core.out").write("stderr", spec.parser():get_usage() .. "\n\n(drun help: the commands; drun help COMMAND: one of them)\n")
     return 2
   end
   local res = spec.parse(argv)
@@ -91,8 +92,8 @@ return function(argv)
   end
   local ok, res = pcall(command, argv)
   if ok then return res end
-  if args.is_usage_error(res) then
-    out.write("stderr", (res.message:match("^drun[ :]") and "" or "drun: ") .. res.message .. "\n")
+  if require("drun.cli.args").is_usage_error(res) then
+    require("drun.core.out").write("stderr", (res.message:match("^drun[ :]") and "" or "drun: ") .. res.message .. "\n")
     return 2
   end
   error(res, 0)

@@ -92,9 +92,17 @@ return function(result, argv, script, plan_only)
   end
   local r = result
   local ok, res = pcall(function()
-    -- the flags are drun.cli.spec's `run` (or `plan`) command's
-    local opts = require("drun.cli.spec").parse({ plan_only and "plan" or "run", script, table.unpack(argv) },
-                                                 (plan_only and "plan " or "") .. script)
+    -- the flags are drun.cli.spec's `run` (or `plan`) command's; without
+    -- any (key=value only, the common case) there is nothing to parse
+    local opts = { params = argv }
+    for _, a in ipairs(argv) do
+      if a:sub(1, 1) == "-" then
+        local spec = require "drun.cli.spec"
+        opts = spec.parse({ script, table.unpack(argv) }, (plan_only and "plan " or "") .. script,
+                          spec.recipe_parser(plan_only))
+        break
+      end
+    end
     local rest = opts.params or {}
     if opts.help then
       local defaults = {} -- what each parameter is without one given (a required one: nothing yet)

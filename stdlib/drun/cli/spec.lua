@@ -35,6 +35,26 @@ local function recipe_args(cmd, what)
   cmd:option("--ledger", LEDGER_ADDRESS):argname "ADDRESS"
 end
 
+-- `run` and `plan`, also built alone: a recipe's flags are read by a parser
+-- of just that command (drun.cli.recipe), not the whole tree
+local RUN_NAME = { "run", "Run a recipe (its steps, recorded in the ledger) or any Lua script." }
+local function RUN(run)
+  recipe_args(run, "The Lua file to run.")
+  run:flag("-y --yes", "Approve without asking (CI): a recipe with approval = \"required\" needs it without a terminal.")
+  run:flag("--dry-run", "Say what each step would do; change nothing, record nothing.")
+  run:mutex(run:flag("--auto-rollback", "On failure, undo the steps that ran (those with an undo), newest first."),
+            run:flag("--no-auto-rollback", "On failure, leave things as they are, even where the recipe would undo."))
+  run:flag("--json", "One JSON object per event on stdout (the ledger's shapes) instead of the human report.")
+  run:option("--from", "Start at this step: a run that failed is resumed after its cause was mended."):argname "STEP"
+  run:option("--wait-lock", "Wait up to SECONDS for the lock another run holds, instead of exiting 4."):argname "SECONDS"
+  return run
+end
+local PLAN_NAME = { "plan", "What a recipe would do: params, ledger, lock, approval, preflight and steps; runs nothing." }
+local function PLAN(plan)
+  recipe_args(plan, "The recipe.")
+  return plan
+end
+
 local function build()
   local p = argparse("drun", "A scriptable deploy runtime: flows as short Lua recipes, a ledger that knows who "
                      .. "shipped what.")
@@ -48,18 +68,8 @@ local function build()
          .. "recipes/ that stand in for drun's own.")
   p:option("-e", "Run a chunk of Lua; the arguments after CODE are its arg[1..]."):argname "CODE":target "code"
 
-  local run = p:command("run", "Run a recipe (its steps, recorded in the ledger) or any Lua script.")
-  recipe_args(run, "The Lua file to run.")
-  run:flag("-y --yes", "Approve without asking (CI): a recipe with approval = \"required\" needs it without a terminal.")
-  run:flag("--dry-run", "Say what each step would do; change nothing, record nothing.")
-  run:mutex(run:flag("--auto-rollback", "On failure, undo the steps that ran (those with an undo), newest first."),
-            run:flag("--no-auto-rollback", "On failure, leave things as they are, even where the recipe would undo."))
-  run:flag("--json", "One JSON object per event on stdout (the ledger's shapes) instead of the human report.")
-  run:option("--from", "Start at this step: a run that failed is resumed after its cause was mended."):argname "STEP"
-  run:option("--wait-lock", "Wait up to SECONDS for the lock another run holds, instead of exiting 4."):argname "SECONDS"
-
-  recipe_args(p:command("plan", "What a recipe would do: params, ledger, lock, approval, preflight and steps; "
-                        .. "runs nothing."), "The recipe.")
+  RUN(p:command(table.unpack(RUN_NAME)))
+  PLAN(p:command(table.unpack(PLAN_NAME)))
 
   local ledger = p:command("ledger", "The deployment ledger: who shipped what, where, and how it went.")
      :command_target "ledger_command"
@@ -128,6 +138,18 @@ function M.parser()
   return tree
 end
 
+-- The parser of `drun run` (or `drun plan`) alone, for a recipe's flags:
+-- the same elements as in the tree, a fraction of the tree to build.
+local alone = {}
+function M.recipe_parser(plan)
+  local key = plan and "plan" or "run"
+  if not alone[key] then
+    local spec = plan and PLAN_NAME or RUN_NAME
+    alone[key] = (plan and PLAN or RUN)(argparse("drun " .. spec[1], spec[2]))
+  end
+  return alone[key]
+end
+
 -- every command's parser, depth first, each with its path ({ "ledger", "list" })
 function M.commands()
   local found = {}
@@ -161,12 +183,13 @@ end
 
 local HelpRequest = {}
 
--- parse(argv[, shown]) -> result, or { help = parser } when --help was
--- asked for; a mistake is a usage error (exit 2) naming the command it was
--- made in ("drun ledger list: ..."), or `shown` for a recipe's flags
--- ("drun recipes/cms-prod.lua: ...").
-function M.parse(argv, shown)
-  local p = M.parser()
+-- parse(argv[, shown[, parser]]) -> result, or { help = parser } when
+-- --help was asked for; a mistake is a usage error (exit 2) naming the
+-- command it was made in ("drun ledger list: ..."), or `shown` for a
+-- recipe's flags ("drun recipes/cms-prod.lua: ..."). parser: another root
+-- than the whole tree (recipe_parser).
+function M.parse(argv, shown, parser)
+  local p = parser or M.parser()
   -- --help anywhere ends the parse with that command's help (argparse's own
   -- action prints and calls os.exit, which would skip drun's clean-up)
   local function with_help(parser)

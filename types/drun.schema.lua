@@ -9,6 +9,7 @@
 ---@field one_of? any[]
 ---@field min? number
 ---@field needs? string[] keys that must be given with this one
+---@field conflicts? string[] keys that must not be given with this one
 ---@field elements? drun.schema.Schema an array's
 ---@field values? drun.schema.Schema a map's
 ---@field fields? table<string, drun.schema.Schema> a record's

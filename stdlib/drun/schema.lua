@@ -9,6 +9,7 @@
 --     scheme = { type = "string", one_of = { "https", "http" } },
 --     server = { type = "record", fields = { host = { type = "string" }, port = { type = "integer" } } },
 --     backfill = { type = "string", needs = { "database" } },           -- set only together with database
+--     workers = { type = "array", conflicts = { "mcp_dir" } },          -- never together with mcp_dir
 --   } }
 --   schema.check(config, S, "compose")   -- the config, or raises a config error (exit 2)
 --   schema.problems(config, S) -> { "server.port must be a whole number, got \"22x\"", ... }
@@ -135,6 +136,11 @@ function check(v, s, path, out)
       for _, other in ipairs(v[name] ~= nil and s.fields[name].needs or {}) do -- keys that only work together
         if v[other] == nil then out[#out + 1] = string.format("%s%s needs %s%s too", prefix, name, prefix, other) end
       end
+      for _, other in ipairs(v[name] ~= nil and s.fields[name].conflicts or {}) do -- keys that say the same thing two ways
+        if v[other] ~= nil then
+          out[#out + 1] = string.format("%s%s and %s%s cannot both be set: keep one", prefix, name, prefix, other)
+        end
+      end
     end
   end
 end
@@ -200,7 +206,7 @@ function M.reference(s)
       for _, name in ipairs(names) do
         local f = node.fields[name]
         rows[#rows + 1] = { key = prefix .. name, shape = shape(f), required = f.required == true, needs = f.needs,
-                            description = f.description }
+                            conflicts = f.conflicts, description = f.description }
         walk(f, prefix .. name .. ".")
       end
     elseif node.elements then
@@ -217,6 +223,7 @@ end
 function M.about(row)
   local text = row.shape .. (row.required and ", required" or "")
   if row.needs then text = text .. ", with " .. table.concat(row.needs, " and ") end
+  if row.conflicts then text = text .. ", not with " .. table.concat(row.conflicts, " or ") end
   return text .. (row.description and (": " .. row.description) or "")
 end
 

@@ -187,3 +187,64 @@ t.test("a CMS without MCP or D1 (a single worker): no MCP deploy, no migrations;
   t.eq(r.code, 2, r.stderr)
   t.match(r.stderr, "the cms flow's config: backfill needs database too")
 end)
+
+t.test("several workers before the CMS (workers = {...}): deployed in order, watched, rolled back; a failure names which are new", function()
+  local f = cmsfix.setup()
+  f.env.CMS_WATCH_SECONDS = "1"
+  -- a third worker beside the seed's two
+  proc.run { "cp", "-R", f.repo .. "/packages/cms-mcp", f.repo .. "/packages/search" }
+  t.write(f.repo .. "/packages/search/package.json", '{ "name": "search", "private": true, "version": "1.4.0" }\n')
+  t.write(f.repo .. "/packages/search/wrangler.jsonc",
+          '{ "name": "search", "main": "src/index.js", "compatibility_date": "2025-01-01", "env": { "staging": {} } }\n')
+  proc.run { "git", "-C", f.repo, "add", "-A" }
+  proc.run { "git", "-C", f.repo, "commit", "-q", "-m", "search worker" }
+  local recipe = function(flow, extra)
+    return t.write(f.dir .. "/multi/" .. flow .. ".lua", table.concat({
+      "package.path = " .. string.format("%q", cmsfix.ROOT .. "/recipes/?.lua;") .. " .. package.path",
+      'local c = {}',
+      'for k, v in pairs(require "cms-config") do c[k] = v end',
+      'c.mcp_dir = nil',
+      'c.workers = { { name = "mcp", dir = "packages/cms-mcp" }, { name = "search", dir = "packages/search" } }',
+      extra or "",
+      'return require("drun.flows.cms").' .. flow .. "(c)",
+    }, "\n") .. "\n")
+  end
+  local function run(flow, extra, ...)
+    local argv = { t.DRUN, recipe(flow, extra), "--ledger", f.ledger, ... }
+    argv.cwd, argv.env, argv.check, argv.timeout = f.repo, f.env, false, 120
+    return proc.run(argv)
+  end
+  local r = run("staging")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "%] deploy%-mcp .*%] deploy%-search .*%] deploy%-cms ")
+  local deploys = f:calls("deploy")
+  t.eq(#deploys, 3)
+  t.match(deploys[1].cwd, "packages/cms%-mcp$")
+  t.match(deploys[2].cwd, "packages/search$")
+  t.match(deploys[3].cwd, "apps/cms$")
+  t.ok(f:latest().metadata.search_version_id, "the search worker's version id is recorded")
+  r = run("production", nil, "--yes")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  local watch = f:latest().metadata.watch
+  t.ok(watch.cms and watch.mcp and watch.search, "every worker watched")
+  r = run("production", nil, "--yes", "skip_checks=staging-commit")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  local second = f:latest().metadata.search_version_id
+  r = run("rollback", nil, "--yes")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "%] rollback%-cms .*%] rollback%-mcp .*%] rollback%-search ")
+  t.ok(f:latest().metadata.search_version_id ~= second, "search is back on its previous version")
+  -- the plan names the workers in order
+  r = proc.run { t.DRUN, "plan", recipe("production"), cwd = f.repo, env = f.env }
+  t.match(r.stdout, "migrations, MCP, search, CMS")
+  -- the middle worker fails: the state names what is new and what is old
+  f:fault("deploy:search=fail")
+  r = run("production", nil, "--yes", "skip_checks=staging-commit")
+  t.eq(r.code, 1, r.stdout .. r.stderr)
+  t.match(r.stdout, "state:  MCP is new, search, CMS are old and still serving: investigate; if the new MCP is "
+                    .. "incompatible with the old search, CMS, roll MCP back")
+  -- both ways of naming the workers at once: the config says so
+  r = run("staging", "c.mcp_dir = 'packages/cms-mcp'")
+  t.eq(r.code, 2, r.stdout .. r.stderr)
+  t.match(r.stderr, "workers and mcp_dir cannot both be set: keep one")
+end)

@@ -85,3 +85,18 @@ t.test("every shipped config passes its schema; a recipe that returns nothing is
   t.eq(r.code, 3)
   t.match(r.stderr, "created recipe 'compose%-restart' but returned nothing: end the file with `return r`")
 end)
+
+t.test("needs and conflicts: keys that only go together, and keys that say one thing two ways", function()
+  local schema = require "drun.schema"
+  local S = { type = "record", fields = {
+    a = { type = "string", needs = { "b" } }, b = { type = "string" },
+    list = { type = "array", conflicts = { "one" } }, one = { type = "string" },
+  } }
+  t.eq(table.concat(schema.problems({ a = "x" }, S), "; "), "a needs b too")
+  t.eq(table.concat(schema.problems({ list = {}, one = "x" }, S), "; "), "list and one cannot both be set: keep one")
+  t.eq(#schema.problems({ a = "x", b = "y", list = {} }, S), 0)
+  local rows = {}
+  for _, row in ipairs(schema.reference(S)) do rows[row.key] = schema.about(row) end
+  t.eq(rows.a, "string, with b")
+  t.eq(rows.list, "array, not with one")
+end)

@@ -20,25 +20,42 @@ local function wrangler_env(c, env)
   return map[env]
 end
 
+local function label(key) return (key == "mcp" or key == "cms") and key:upper() or key end
+
 -- "rolling back: <reason>" for the CMS, "rolling back MCP: <reason>" for the MCP
 local function rollback_message(key, reason)
-  return (key == "mcp" and "rolling back MCP: " or "rolling back: ") .. reason
+  return (key == "cms" and "rolling back: " or ("rolling back " .. label(key) .. ": ")) .. reason
 end
 
--- the workers deployed, in order: MCP first (the CMS's service binding
--- resolves to it), when the config has one
+-- The workers deployed before the CMS, in order: the config's `workers`
+-- ({ name, dir } each), or its mcp_dir (the seed's MCP worker, which the
+-- CMS's service binding resolves to), or none.
+local function extras(c)
+  if c.workers then return c.workers end
+  if c.mcp_dir then return { { name = "mcp", dir = c.mcp_dir } } end
+  return {}
+end
+
+-- every worker as { key, dir }, in deploy order: the extras, then the CMS
 local function workers(c)
   local list = {}
-  if c.mcp_dir then list[#list + 1] = { "mcp", c.mcp_dir } end
+  for _, w in ipairs(extras(c)) do list[#list + 1] = { w.name, w.dir } end
   list[#list + 1] = { "cms", c.cms_dir }
   return list
+end
+
+-- "CMS+MCP", "CMS+MCP+search": what a target runs, for failure states
+local function pair(c)
+  local names = { "CMS" }
+  for _, w in ipairs(extras(c)) do names[#names + 1] = label(w.name) end
+  return table.concat(names, "+")
 end
 
 -- "migrations, MCP, CMS": what a deploy does, for descriptions
 local function shape(c)
   local parts = {}
   if c.database then parts[#parts + 1] = "migrations" end
-  if c.mcp_dir then parts[#parts + 1] = "MCP" end
+  for _, w in ipairs(extras(c)) do parts[#parts + 1] = label(w.name) end
   parts[#parts + 1] = "CMS"
   return table.concat(parts, ", ")
 end
@@ -89,13 +106,23 @@ local function worker_steps(r, c, env, opts)
       ctx.log.info("%s is version %s", (name:gsub("^deploy%-", "")), id or "(dry-run)")
     end)
   end
-  if c.mcp_dir then
-    deploy_step("deploy-mcp", c.mcp_dir, "mcp", env .. " still on the previous CMS+MCP: fix and retry")
-    deploy_step("deploy-cms", c.cms_dir, "cms",
-                "MCP is new, CMS is old and still serving: investigate; if the new MCP is incompatible with the old "
-                .. "CMS, roll MCP back (drun recipes/cms-rollback.lua environment=" .. env .. ")")
-  else
-    deploy_step("deploy-cms", c.cms_dir, "cms", env .. " still on the previous CMS: fix and retry")
+  -- a failure leaves the workers before it new and the rest old: the state says which
+  local list, deployed = workers(c), {}
+  for i, w in ipairs(list) do
+    local state
+    if i == 1 then
+      state = env .. " still on the previous " .. pair(c) .. ": fix and retry"
+    else
+      local new, old = table.concat(deployed, ", "), {}
+      for j = i, #list do old[#old + 1] = label(list[j][1]) end
+      local verb = #deployed == 1 and "is" or "are"
+      state = string.format("%s %s new, %s %s old and still serving: investigate; if the new %s %s incompatible with "
+                            .. "the old %s, roll %s back (drun recipes/cms-rollback.lua environment=%s)", new, verb,
+                            table.concat(old, ", "), #old == 1 and "is" or "are", new, verb, table.concat(old, ", "),
+                            new, env)
+    end
+    deploy_step("deploy-" .. w[1], w[2], w[1], state)
+    deployed[#deployed + 1] = label(w[1])
   end
 
   r:step("smoke-check", {
@@ -110,7 +137,7 @@ local function worker_steps(r, c, env, opts)
     local seconds = w.seconds or 60
     r:step("watch", {
       description = string.format("wrangler tail on %s for %gs: more than %d exception(s) or 5xx fail the release",
-                                  c.mcp_dir and "CMS and MCP" or "the CMS", seconds, w.max_errors or 0),
+                                  #extras(c) > 0 and pair(c):gsub("%+", " and ") or "the CMS", seconds, w.max_errors or 0),
       verifies = true, -- under --dry-run nothing was deployed to watch
       on_failure = opts.watch_failure,
     }, function(ctx)
@@ -441,11 +468,14 @@ function M.rollback(c)
                           .. "Workers' history (wrangler deployments list): nothing to roll back to",
                           c.service, ctx.params.environment), 0)
     end
-    local mcp = ctx.params.mcp and c.mcp_dir and previous_from_workers(c.mcp_dir, wenv) or nil
     local msg = cms.message or ""
+    local metadata = { cms_version_id = cms.version_id, from = "wrangler deployments list" }
+    for _, w in ipairs(extras(c)) do
+      local prev = (w.name ~= "mcp" or ctx.params.mcp) and previous_from_workers(w.dir, wenv) or nil
+      metadata[w.name .. "_version_id"] = prev and prev.version_id
+    end
     return { version = msg:match("@(%d+%.%d+%.%d+[%w%.%-+]*) ") or "unknown", git_commit = msg:match(" @ (%x+)"),
-             full_version = "Workers' previous deployment " .. cms.version_id,
-             metadata = { cms_version_id = cms.version_id, mcp_version_id = mcp and mcp.version_id, from = "wrangler deployments list" } }
+             full_version = "Workers' previous deployment " .. cms.version_id, metadata = metadata }
   end
   -- the deployment to go back to and the one it replaces, once per run
   local function target(ctx)
@@ -485,7 +515,7 @@ function M.rollback(c)
     end)
   end
   rollback_step("rollback-cms", c.cms_dir, "cms")
-  if c.mcp_dir then rollback_step("rollback-mcp", c.mcp_dir, "mcp") end
+  for _, w in ipairs(extras(c)) do rollback_step("rollback-" .. w.name, w.dir, w.name) end
   r:step("smoke-check", { description = "the rolled-back version answers",
                           on_failure = "the rollback is done but the health check disagrees: investigate" }, function(ctx)
     local known = ctx.version ~= "unknown"

@@ -9,6 +9,11 @@ return { type = "record", fields = {
   service = { type = "string", required = true, description = "the ledger's name for the workers" },
   cms_dir = { type = "string", required = true, description = "the CMS worker's folder (its wrangler config)" },
   mcp_dir = str("the MCP worker's folder, deployed first (none: a CMS without MCP)"),
+  workers = { type = "array", conflicts = { "mcp_dir" }, description = "workers deployed before the CMS, in this order "
+                .. "(instead of mcp_dir; the name mcp is the MCP worker)",
+              elements = { type = "record", fields = {
+                name = { type = "string", required = true, description = "its key in the ledger and its steps' names" },
+                dir = { type = "string", required = true, description = "its folder (its wrangler config)" } } } },
   package_json = { type = "string", required = true, description = "whose version /api/health reports" },
   tag_prefix = { type = "string", required = true, description = "release tags are <prefix><version>" },
   database = per_env("the D1 database of each target (none: no D1, no migrations)"),

@@ -44,9 +44,9 @@ function compose.ps(target, o) end
 ---@param o? drun.compose.RunOpt
 ---@return string[]
 function compose.services(target, o) end
----Each service must run, healthy where it has a healthcheck.
+---Each service (or each of o.services) must run, healthy where it has a healthcheck.
 ---@param target drun.compose.Target
----@param o? drun.compose.RunOpt
+---@param o? drun.compose.RunOpt|{ services?: string[] }
 ---@return string[] problems, string[] waiting, string[] notes
 function compose.unhealthy(target, o) end
 ---Any command in the target's folder, here or over ssh.

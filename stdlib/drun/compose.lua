@@ -187,8 +187,9 @@ function M.services(target, o)
   return list
 end
 
--- unhealthy(target) -> problems, waiting, notes: each service of the project
--- must have a running container, healthy when it has a healthcheck. problems:
+-- unhealthy(target, {services, run}) -> problems, waiting, notes: each
+-- service of the project (or each of `services`, which must be the
+-- project's) must have a running container, healthy when it has a healthcheck. problems:
 -- "worker: exited (code 3)"; waiting: services whose healthcheck is still
 -- "starting"; notes: services without a healthcheck (running is all that
 -- can be known of them).
@@ -199,7 +200,18 @@ function M.unhealthy(target, o)
     table.insert(by[c.Service], c)
   end
   local problems, waiting, notes = {}, {}, {}
-  for _, svc in ipairs(M.services(target, o)) do
+  local all = M.services(target, o)
+  local checked = all
+  if o and o.services then -- only these: a one-off job that exits is not a failure
+    checked = {}
+    local known = {}
+    for _, svc in ipairs(all) do known[svc] = true end
+    for _, svc in ipairs(o.services) do
+      if known[svc] then checked[#checked + 1] = svc
+      else problems[#problems + 1] = string.format("%s: not a service of the project (%s)", svc, table.concat(all, ", ")) end
+    end
+  end
+  for _, svc in ipairs(checked) do
     local list = by[svc]
     if not list then problems[#problems + 1] = svc .. ": no container (never started)" end
     for _, c in ipairs(list or {}) do

@@ -134,19 +134,9 @@ t.test("a CMS without MCP or D1 (a single worker): no MCP deploy, no migrations;
           '{ "name": "cms", "main": "src/index.js", "compatibility_date": "2025-01-01", "env": { "staging": {} } }\n')
   proc.run { "git", "-C", f.repo, "commit", "-q", "-am", "cms: a single worker" }
   -- the repository's own config: the shipped one without mcp_dir, database, backfill and schema_table
-  local recipe = function(flow)
-    return t.write(f.dir .. "/single/" .. flow .. ".lua", table.concat({
-      "package.path = " .. string.format("%q", cmsfix.ROOT .. "/recipes/?.lua;") .. " .. package.path",
-      'local c = {}',
-      'for k, v in pairs(require "cms-config") do c[k] = v end',
-      "c.mcp_dir, c.database, c.backfill, c.schema_table = nil, nil, nil, nil",
-      'return require("drun.flows.cms").' .. flow .. "(c)",
-    }, "\n") .. "\n")
-  end
   local function run(flow, ...)
-    local argv = { t.DRUN, recipe(flow), "--ledger", f.ledger, ... }
-    argv.cwd, argv.env, argv.check, argv.timeout = f.repo, f.env, false, 120
-    return proc.run(argv)
+    return f:adapted("cms-config", "require('drun.flows.cms')." .. flow,
+                     { "c.mcp_dir, c.database, c.backfill, c.schema_table = nil, nil, nil, nil" }, ...)
   end
   local r = run("staging")
   t.eq(r.code, 0, r.stdout .. r.stderr)
@@ -198,21 +188,10 @@ t.test("several workers before the CMS (workers = {...}): deployed in order, wat
           '{ "name": "search", "main": "src/index.js", "compatibility_date": "2025-01-01", "env": { "staging": {} } }\n')
   proc.run { "git", "-C", f.repo, "add", "-A" }
   proc.run { "git", "-C", f.repo, "commit", "-q", "-m", "search worker" }
-  local recipe = function(flow, extra)
-    return t.write(f.dir .. "/multi/" .. flow .. ".lua", table.concat({
-      "package.path = " .. string.format("%q", cmsfix.ROOT .. "/recipes/?.lua;") .. " .. package.path",
-      'local c = {}',
-      'for k, v in pairs(require "cms-config") do c[k] = v end',
-      'c.mcp_dir = nil',
-      'c.workers = { { name = "mcp", dir = "packages/cms-mcp" }, { name = "search", dir = "packages/search" } }',
-      extra or "",
-      'return require("drun.flows.cms").' .. flow .. "(c)",
-    }, "\n") .. "\n")
-  end
+  local workers = { "c.mcp_dir = nil",
+                    'c.workers = { { name = "mcp", dir = "packages/cms-mcp" }, { name = "search", dir = "packages/search" } }' }
   local function run(flow, extra, ...)
-    local argv = { t.DRUN, recipe(flow, extra), "--ledger", f.ledger, ... }
-    argv.cwd, argv.env, argv.check, argv.timeout = f.repo, f.env, false, 120
-    return proc.run(argv)
+    return f:adapted("cms-config", "require('drun.flows.cms')." .. flow, { workers[1], workers[2], extra }, ...)
   end
   local r = run("staging")
   t.eq(r.code, 0, r.stdout .. r.stderr)
@@ -235,7 +214,7 @@ t.test("several workers before the CMS (workers = {...}): deployed in order, wat
   t.match(r.stdout, "%] rollback%-cms .*%] rollback%-mcp .*%] rollback%-search ")
   t.ok(f:latest().metadata.search_version_id ~= second, "search is back on its previous version")
   -- the plan names the workers in order
-  r = proc.run { t.DRUN, "plan", recipe("production"), cwd = f.repo, env = f.env }
+  r = proc.run { t.DRUN, "plan", f.dir .. "/adapted/require-drun-flows-cms-production.lua", cwd = f.repo, env = f.env }
   t.match(r.stdout, "migrations, MCP, search, CMS")
   -- the middle worker fails: the state names what is new and what is old
   f:fault("deploy:search=fail")

@@ -215,14 +215,9 @@ end)
 
 -- compose-restart with config keys changed, as a repository's own config would
 local function run_with(f, changes)
-  local lines = { "package.path = " .. string.format("%q", composefix.ROOT .. "/recipes/?.lua;") .. " .. package.path",
-                  'local c = {}', 'for k, v in pairs(require "compose-config") do c[k] = v end' }
+  local lines = {}
   for k, v in pairs(changes) do lines[#lines + 1] = string.format("c[%q] = %s", k, v) end
-  lines[#lines + 1] = 'return require("drun.flows.compose").restart(c)'
-  local path = t.write(f.dir .. "/custom/compose-restart.lua", table.concat(lines, "\n") .. "\n")
-  local argv = { t.DRUN, path, "--ledger", f.ledger }
-  argv.cwd, argv.env, argv.check, argv.timeout = f.repo, f.env, false, 120
-  return proc.run(argv)
+  return f:adapted("compose-config", "require('drun.flows.compose').restart", lines)
 end
 
 t.test("several migration commands run in order in migrate_service; remove_orphans takes a removed service's container away", function()
@@ -248,4 +243,26 @@ t.test("several migration commands run in order in migrate_service; remove_orpha
   r = run_with(f, { migrate = '{ { "python3", 3 } }' })
   t.eq(r.code, 2, r.stdout .. r.stderr)
   t.match(r.stderr, "the compose flow's config: migrate%[1%]%[2%] must be a string, got 3")
+end)
+
+-- a one-off job: it runs to its end and exits 0, as a seed or an asset build does
+local SEED = [[
+  seed:
+    build: .
+    command: ["sh", "-c", "echo seeded"]
+]]
+
+t.test("checked_services: the services that must run after the restart; a one-off job left out; a misspelt one named", function()
+  local f = composefix.setup()
+  f:push_commit("docker-compose.yml", fs.read(f.repo .. "/docker-compose.yml") .. SEED, "add a seed job")
+  local r = run_with(f, {})
+  t.eq(r.code, 1, r.stdout .. r.stderr)
+  t.match(r.stdout, "not every service is healthy: seed: exited %(exit code 0%)")
+  r = run_with(f, { checked_services = '{ "app" }' })
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.eq(f:latest().metadata.services, "healthy")
+  r = run_with(f, { checked_services = '{ "app", "worker" }' })
+  t.eq(r.code, 1, r.stdout .. r.stderr)
+  t.match(r.stdout, "not every service is healthy: worker: not a service of the project %(app, seed%)")
+  f:on_server("docker compose down")
 end)

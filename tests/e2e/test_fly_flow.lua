@@ -125,6 +125,29 @@ t.test("the health expectation comes from the config: status 200 by default, the
   t.match(r.stdout, "health: attempt 1/5: 200 with digest nothing")
 end)
 
+t.test("a health check per environment (health.environments): its URL and expectation over the defaults", function()
+  local f = flyfix.setup()
+  local promote = "require('drun.flows.fly').promote"
+  -- staging reports its digest at /version; development keeps the default /health and 200
+  local staging = { "c.health = { attempts = c.health.attempts, interval = c.health.interval, environments = {",
+                    "  staging = { url = os.getenv('SANDBOX_APPS_URL') .. '/%s/version', expect = 'digest' } } }" }
+  local r = f:adapted("fly-config", promote, staging, "promotion_path=development->staging")
+  t.eq(r.code, 0, r.stdout .. r.stderr)
+  t.match(r.stdout, "health: attempt 1/5: ok")
+  t.eq(f:latest { environment = "staging" }.status, "success")
+  -- an expectation staging's answer does not meet: the check fails, naming what it saw
+  staging[2] = "  staging = { expect = { status = 'degraded' }, attempts = 2 } } }"
+  f:put("development", 3)
+  r = f:adapted("fly-config", promote, staging, "promotion_path=development->staging")
+  t.eq(r.code, 1, r.stdout .. r.stderr)
+  t.match(r.stdout, "health: attempt 2/2: 200 with status \"ok\" %(expected \"degraded\"%)")
+  -- a misspelt key inside it is the config's error, before anything runs
+  staging[2] = "  staging = { expekt = 'digest' } } }"
+  r = f:adapted("fly-config", promote, staging, "promotion_path=development->staging")
+  t.eq(r.code, 2, r.stdout .. r.stderr)
+  t.match(r.stderr, "health%.environments%.staging%.expekt is not a key drun knows %(did you mean expect%?%)")
+end)
+
 t.test("release_command fails: the target still runs the old digest, verified", function()
   local f = flyfix.setup()
   t.eq(f:promote("development->staging").code, 0)

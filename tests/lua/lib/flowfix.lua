@@ -27,6 +27,21 @@ function M:run(name, ...)
   return proc.run(argv)
 end
 
+-- adapted(config, call, changes, ...) -> result: a repository's own recipe
+-- in place of a shipped one: the shipped config (require "<config>") with
+-- `changes` (Lua statements on c, as that repository's config would make),
+-- given to `call` ("require('drun.flows.fly').promote"), run with the args
+function M:adapted(config, call, changes, ...)
+  local lines = { "package.path = " .. string.format("%q", M.ROOT .. "/recipes/?.lua;") .. " .. package.path",
+                  "local c = {}", string.format("for k, v in pairs(require %q) do c[k] = v end", config) }
+  for _, line in ipairs(changes) do lines[#lines + 1] = line end
+  lines[#lines + 1] = "return " .. call .. "(c)"
+  local path = t.write(self.dir .. "/adapted/" .. (call:gsub("%W+", "-")) .. ".lua", table.concat(lines, "\n") .. "\n")
+  local argv = { t.DRUN, path, "--ledger", self.ledger, ... }
+  argv.cwd, argv.env, argv.check, argv.timeout = self.repo, self.env, false, self.run_timeout
+  return proc.run(argv)
+end
+
 -- how many stand-in calls ("tool arg arg ...", from calls.jsonl) contain `cmd`
 function M:count_calls(cmd)
   local n = 0

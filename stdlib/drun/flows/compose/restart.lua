@@ -131,14 +131,14 @@ local function init_state(c, ctx)
   ctx.compose_fleet = st
 end
 
--- Every service of the project up: running, healthy where it has a
+-- Every service of the project (or of checked_services) up: running, healthy where it has a
 -- healthcheck (a worker that crashed at start is not hidden by a healthy
 -- web service); "starting" healthchecks are waited for, as long as the
 -- health attempts last.
 local function services_healthy(c, ctx, srv)
   local deadline = time.now() + c.health.attempts * c.health.interval
   while true do
-    local problems, waiting, notes = compose.unhealthy(srv, { run = ctx.run })
+    local problems, waiting, notes = compose.unhealthy(srv, { run = ctx.run, services = c.checked_services })
     if #problems == 0 and #waiting == 0 then
       for _, n in ipairs(notes) do ctx.log.warn("%s: drun can only check that it runs", n) end
       record(ctx, srv, "services", #notes > 0 and ("healthy; " .. table.concat(notes, "; ")) or "healthy")

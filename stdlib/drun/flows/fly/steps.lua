@@ -14,7 +14,6 @@ local function config(c, ctx)
   return cfg ~= nil and cfg ~= json.null and cfg or c.configs[ctx.environment]
 end
 
-local function health_url(c, app) return (c.health_url:gsub("%%s", app)) end
 
 -- the running image of an app, or nil when it runs none yet (no app, no
 -- machine, no machine with an image); a deploy under way or machines on
@@ -40,14 +39,21 @@ function M.commit_of(ctx, c, digest, labels)
   return found
 end
 
--- what the health check asks of the app (config health.expect): status 200,
--- JSON fields, or the digest it reports
-local function health_expectation(c, digest)
-  local want = c.health.expect
-  if want == nil then return nil end
-  if want == "digest" then return { digest = digest } end
-  if type(want) == "table" then return want end
-  error("health.expect must be nil, a table of JSON fields or \"digest\", got " .. tostring(want), 0)
+-- The health check of the environment a step deploys to: health.environments
+-- [env] (previews: "preview") over the defaults: url (health_url; %s: the
+-- app), attempts, interval, and what it expects (health.expect): status
+-- 200, JSON fields, or the digest it reports.
+function M.health_check(c, env, app, digest)
+  local envs = c.health.environments or {}
+  local o = envs[env] or (tostring(env):match("^pr%-%d+$") and envs.preview) or {}
+  local want = o.expect
+  if want == nil then want = c.health.expect end
+  local expect_json
+  if want == "digest" then expect_json = { digest = digest }
+  elseif type(want) == "table" then expect_json = want
+  elseif want ~= nil then error("health.expect must be nil, a table of JSON fields or \"digest\", got " .. tostring(want), 0) end
+  return { url = ((o.url or c.health_url):gsub("%%s", app)), attempts = o.attempts or c.health.attempts,
+           interval = o.interval or c.health.interval, expect_json = expect_json }
 end
 
 -- Every machine that exists runs the digest, whatever its state; none is
@@ -76,9 +82,9 @@ function M.verify_and_check(c, ctx, app, digest)
   local up = {}
   for _, m in ipairs(machines) do if m.state == "started" then up[#up + 1] = m end end
   ctx.parallel(up, function(ctx, m)
-    local ok, err = pcall(ctx.health.wait, { url = health_url(c, app), attempts = c.health.attempts,
-                                             interval = c.health.interval, expect_json = health_expectation(c, digest),
-                                             headers = { ["fly-force-instance-id"] = m.id } })
+    local check = M.health_check(c, ctx.environment, app, digest)
+    check.headers = { ["fly-force-instance-id"] = m.id }
+    local ok, err = pcall(ctx.health.wait, check)
     if not ok then error(err, 0) end -- the machine's name is put in front: no file position in between
   end, { limit = #up, label = function(m) return "machine " .. m.id end })
 end

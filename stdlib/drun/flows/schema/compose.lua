@@ -23,6 +23,8 @@ return { type = "record", fields = {
   migrate = { type = "array", elements = { type = { "string", "array" }, elements = { type = "string" } },
               description = "a command, or a list of commands run in order, inside migrate_service" },
   migrate_service = str("the compose service migrations run in (default: service)"),
+  checked_services = urls("the services that must run (healthy where they have a healthcheck) after the restart; "
+                          .. "default: every service of the project"),
   remove_orphans = { type = "boolean", description = "up --remove-orphans: containers of services the file no longer has go" },
   health_url = str("what must answer after the restart"),
   health_urls = urls("every URL must answer; the first is where the restart gap is measured"),

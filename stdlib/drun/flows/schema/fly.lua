@@ -35,7 +35,15 @@ return { type = "record", fields = {
   health = { type = "record", required = true, description = "the check after each deploy", fields = {
     attempts = { type = "integer", min = 1, required = true, description = "tries before it fails" },
     interval = { type = "number", min = 0, required = true, description = "seconds between tries" },
-    expect = { type = { "string", "table" }, description = "none: 200; a table: those JSON fields; \"digest\": the promoted digest" } } },
+    expect = { type = { "string", "table" }, description = "none: 200; a table: those JSON fields; \"digest\": the promoted digest" },
+    environments = { type = "map", description = "per environment (development, staging, production, preview): "
+                       .. "its own check over the defaults above",
+                     values = { type = "record", fields = {
+                       url = str("its health URL; %s: the app (default: health_url)"),
+                       expect = { type = { "string", "table" }, description = "what it must answer (default: health.expect)" },
+                       attempts = { type = "integer", min = 1, description = "tries (default: health.attempts)" },
+                       interval = { type = "number", min = 0, description = "seconds between tries (default: health.interval)" },
+                     } } } } },
   strategy = str("fly deploy --strategy (rolling)"),
   wait_timeout = str("fly deploy --wait-timeout (5m)"),
   github_repo = str("owner/name: PR comments go there"),

@@ -117,25 +117,39 @@ static int search_core(lua_State *L) {
   return 1;
 }
 
-/* DRUN_STDLIB_DIR: drun.* from that folder, with the stdlib's _ENV. */
-static int search_stdlib_dir(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
+/* The file of module `name` (drun.* only) in the stdlib folder dir: pushes
+ * its path and returns 1, or pushes the "no file" lines of the paths tried
+ * and returns 0 (nothing pushed for a name outside drun.*). */
+static int stdlib_dir_file(lua_State *L, const char *dir, const char *name) {
   if (strcmp(name, "drun") != 0 && strncmp(name, "drun.", 5) != 0) return 0;
-  const char *dir = lua_tostring(L, lua_upvalueindex(1));
-  lua_pushstring(L, name);
-  const char *rel = luaL_gsub(L, lua_tostring(L, -1), ".", "/");
+  int top = lua_gettop(L);
+  const char *rel = luaL_gsub(L, name, ".", "/");
   const char *candidates[2] = {lua_pushfstring(L, "%s/%s.lua", dir, rel), lua_pushfstring(L, "%s/%s/init.lua", dir, rel)};
   for (int i = 0; i < 2; i++) {
     FILE *f = fopen(candidates[i], "r");
     if (!f) continue;
     fclose(f);
-    if (luaL_loadfilex(L, candidates[i], "t") != LUA_OK) return lua_error(L);
-    set_stdlib_env(L);
     lua_pushstring(L, candidates[i]);
-    return 2;
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return 1;
   }
-  lua_pushfstring(L, "\n\tno file '%s'\n\tno file '%s'", candidates[0], candidates[1]);
-  return 1;
+  lua_pushfstring(L, "no file '%s'\n\tno file '%s'", candidates[0], candidates[1]); /* findloader puts \n\t before it */
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
+  return 0;
+}
+
+/* DRUN_STDLIB_DIR: drun.* from that folder, with the stdlib's _ENV. */
+static int search_stdlib_dir(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  int top = lua_gettop(L);
+  if (!stdlib_dir_file(L, lua_tostring(L, lua_upvalueindex(1)), name)) return lua_gettop(L) > top ? 1 : 0;
+  const char *file = lua_tostring(L, -1);
+  if (luaL_loadfilex(L, file, "t") != LUA_OK) return lua_error(L);
+  set_stdlib_env(L);
+  lua_pushstring(L, file);
+  return 2;
 }
 
 /* The embedded stdlib module of that name, or NULL. */
@@ -169,24 +183,13 @@ static int search_embedded(lua_State *L) {
 
 /* Whether drun has a module of that name of its own: embedded, or a file
  * in DRUN_STDLIB_DIR. */
-static int has_stdlib_module(const char *name) {
+static int has_stdlib_module(lua_State *L, const char *name) {
   const char *dir = getenv("DRUN_STDLIB_DIR");
   if (!dir || !*dir) return embedded(name) != NULL;
-  if (strcmp(name, "drun") != 0 && strncmp(name, "drun.", 5) != 0) return 0;
-  char rel[512], path[1024];
-  size_t i = 0;
-  for (; name[i] && i < sizeof rel - 1; i++) rel[i] = name[i] == '.' ? '/' : name[i];
-  rel[i] = '\0';
-  const char *forms[2] = {"%s/%s.lua", "%s/%s/init.lua"};
-  for (int k = 0; k < 2; k++) {
-    snprintf(path, sizeof path, forms[k], dir, rel);
-    FILE *f = fopen(path, "r");
-    if (f) {
-      fclose(f);
-      return 1;
-    }
-  }
-  return 0;
+  int top = lua_gettop(L);
+  int found = stdlib_dir_file(L, dir, name);
+  lua_settop(L, top);
+  return found;
 }
 
 /* The recipe's own modules: its folder, then its lib/ (upvalue 1: that
@@ -203,7 +206,7 @@ static int search_script(lua_State *L) {
   const char *file = lua_tostring(L, -2);
   if (luaL_loadfilex(L, file, "t") != LUA_OK)
     return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file, lua_tostring(L, -1));
-  if (has_stdlib_module(name)) {
+  if (has_stdlib_module(L, name)) {
     luaL_getsubtable(L, LUA_REGISTRYINDEX, OVERRIDES);
     lua_pushstring(L, file);
     lua_setfield(L, -2, name);
@@ -231,7 +234,7 @@ static int modules_overrides(lua_State *L) {
 /* drun.core.modules.is_drun_module(name) -> whether drun has a module of
  * that name of its own (drun --version --verbose) */
 static int modules_is_drun_module(lua_State *L) {
-  lua_pushboolean(L, has_stdlib_module(luaL_checkstring(L, 1)));
+  lua_pushboolean(L, has_stdlib_module(L, luaL_checkstring(L, 1)));
   return 1;
 }
 

@@ -77,10 +77,12 @@ static int out_event_line(lua_State *L) {
              *tail = luaL_checklstring(L, 3, &tn);
   if (gone[1]) return 0;
   int masked = lua_toboolean(L, 4);
-  static buf clean, ev;
+  static buf clean, ev, tmp;
   clean.len = ev.len = 0;
   int valid;
-  if ((masked ? buf_add(&clean, line, ln) : redact_apply(line, ln, &clean, 1) == (size_t)-1) || buf_add(&ev, head, hn) ||
+  /* redact_text, URL credentials included: line_base64 carries the line's
+   * bytes, which the pass over the whole event cannot see into */
+  if ((masked ? buf_add(&clean, line, ln) : redact_text(line, ln, &clean, &tmp)) || buf_add(&ev, head, hn) ||
       json_string_lossy(&ev, buf_cstr(&clean), clean.len, &valid) ||
       (!valid && (buf_addstr(&ev, ",\"line_base64\":\"") || base64_add(&ev, buf_cstr(&clean), clean.len) ||
                   buf_addstr(&ev, "\""))) ||

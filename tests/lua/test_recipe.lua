@@ -714,6 +714,30 @@ end)
   t.eq(require("drun.ledger").open(lp):latest {}.status, "success")
 end)
 
+t.test("--json: a log line with a URL's password and a byte that is not UTF-8: masked in line and in line_base64", function()
+  local path, lp = recipe_file([[{ name = "urls", service = "web", environment = "staging", version = "1.0.0" }]], [[
+r:step("fetch", function(ctx)
+  ctx.log.info("fetching https://deploy:s3cr3tpw@example.com/x caf\233")
+  ctx.run { "printf", "cloning https://bot:t0kenpw@example.com/r.git caf\\351\\n" }
+end)
+]])
+  local r = run(path, lp, { "--json" })
+  t.eq(r.code, 0, r.stderr)
+  local seen = 0
+  for l in r.stdout:gmatch("[^\n]+") do
+    local e = json.decode(l)
+    if e.event == "output" and e.line_base64 then
+      seen = seen + 1
+      -- base64 of the masked bytes: the encoding of "***" is in it, the password's is not
+      t.ok(not e.line:find("pw@", 1, true), e.line)
+      t.eq(e.line_base64, require("drun.base64").encode((e.line:gsub("\239\191\189", "\233"))), "the masked bytes")
+    end
+  end
+  t.eq(seen, 2, "both lines carry line_base64")
+  t.no_match(r.stdout .. r.stderr, "s3cr3tpw")
+  t.no_match(r.stdout .. r.stderr, "t0kenpw")
+end)
+
 -- runs drun on `path` in the background, sends SIG after `after` seconds; returns exit code and output
 local function signal_run(path, lp, args, sig, after, env)
   local d = t.tmpdir()

@@ -10,6 +10,7 @@
 -- start-up loads this file and nothing else)
 
 -- the spec's commands: a first argument that is none of these is a script
+-- (test_cli's help test runs `drun <command> --help` for each of the spec's)
 local COMMANDS = { run = true, plan = true, ledger = true, init = true, help = true, completion = true, man = true }
 
 local function after(argv, from) return table.move(argv, from, #argv, 1, {}) end

@@ -14,7 +14,7 @@ function M.setup()
   f.server = server
   proc.run { "git", "clone", "-q", f.origin, server }
   proc.run { "git", "-C", server, "reset", "-q", "--hard", "HEAD~1" } -- the server runs the previous commit
-  env.APP_PORT = proc.output { "python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])" }
+  env.APP_PORT = proc.output { flowfix.ROOT .. "/tests/sandbox/free-port" }
   local sshd = proc.run { flowfix.ROOT .. "/tests/sandbox/sshd", f.sandbox, "web1", "APP_PORT=" .. env.APP_PORT }
   env.APP_SSH_CONFIG = sshd.stdout:match("export SSH_CONFIG='([^']+)'")
   env.APP_HOST, env.APP_DIR, env.APP_HEALTH_INTERVAL = "web1", server, "0.1"
@@ -39,18 +39,9 @@ function M.setup()
 end
 
 -- free_range(n) -> the first of n consecutive ports nothing listens on now
--- (below Linux's ephemeral range, so a free-port pick elsewhere does not land there)
+-- (below Linux's ephemeral range: tests/sandbox/free-port)
 function M.free_range(n)
-  return tonumber(proc.output { "python3", "-c", string.format([[
-import random, socket
-while True:
-    base, ok = random.randrange(20000, 32000, 10), True
-    for p in range(base, base + %d):
-        s = socket.socket()
-        try: s.bind(("127.0.0.1", p))
-        except OSError: ok = False
-        s.close()
-    if ok: print(base); break]], n) })
+  return tonumber(proc.output { flowfix.ROOT .. "/tests/sandbox/free-port", tostring(n) })
 end
 
 -- a branch of origin with one more commit than main: path holds text
@@ -88,7 +79,7 @@ function M.fleet(n)
     local server = dir .. "/srv/app"
     proc.run { "git", "clone", "-q", f.origin, server }
     proc.run { "git", "-C", server, "reset", "-q", "--hard", "HEAD~1" }
-    local port = proc.output { "python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])" }
+    local port = proc.output { flowfix.ROOT .. "/tests/sandbox/free-port" }
     local sshd = proc.run { flowfix.ROOT .. "/tests/sandbox/sshd", dir, host, "APP_PORT=" .. port }
     local srv = { host = host, user = user, dir = server, ssh_config = sshd.stdout:match("export SSH_CONFIG='([^']+)'"),
                   health_url = "http://127.0.0.1:" .. port .. "/health" }

@@ -73,13 +73,16 @@ function M.fleet(n)
   local f = flowfix.new(M, "compose")
   f.servers, f.env.GITHUB_ACTOR, f.env.GITHUB_SHA = {}, false, false
   local user = proc.output { "id", "-un" }
+  -- one run of n ports: picked one by one, two servers could draw the same
+  -- port and one server's health check would see the other's app
+  local first = tonumber(proc.output { flowfix.ROOT .. "/tests/sandbox/free-port", tostring(n) })
   for i = 1, n do
     local host, dir = "web" .. i, t.tmpdir()
     t.stop_at_end(dir)
     local server = dir .. "/srv/app"
     proc.run { "git", "clone", "-q", f.origin, server }
     proc.run { "git", "-C", server, "reset", "-q", "--hard", "HEAD~1" }
-    local port = proc.output { flowfix.ROOT .. "/tests/sandbox/free-port" }
+    local port = tostring(first + i - 1)
     local sshd = proc.run { flowfix.ROOT .. "/tests/sandbox/sshd", dir, host, "APP_PORT=" .. port }
     local srv = { host = host, user = user, dir = server, ssh_config = sshd.stdout:match("export SSH_CONFIG='([^']+)'"),
                   health_url = "http://127.0.0.1:" .. port .. "/health" }

@@ -8,8 +8,7 @@ local schema = require "drun.schema"
 local function table_of(kind)
   local lines = { "| key | type | what it is |", "|---|---|---|" }
   for _, row in ipairs(schema.reference(require("drun.flows.schema." .. kind))) do
-    local t = row.shape .. (row.required and ", required" or "") ..
-              (row.needs and (", with " .. table.concat(row.needs, " and ")) or "")
+    local t = schema.kind(row)
     local d = (row.description or ""):gsub("|", "\\|")
     lines[#lines + 1] = string.format("| `%s` | %s | %s |", row.key, (t:gsub("|", "\\|")), d)
   end

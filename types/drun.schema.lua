@@ -39,6 +39,10 @@ function schema.checked(s, flow, fns) end
 ---@param s drun.schema.Schema
 ---@return { key: string, shape: string, required: boolean, needs: string[]?, description: string? }[]
 function schema.reference(s) end
+---"string, required, with database": a reference row's type as words.
+---@param row { key: string, shape: string, required: boolean, needs: string[]?, conflicts: string[]?, description: string? }
+---@return string
+function schema.kind(row) end
 ---"string, required: the Pages project": a reference row as words.
 ---@param row { key: string, shape: string, required: boolean, needs: string[]?, description: string? }
 ---@return string

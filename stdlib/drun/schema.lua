@@ -219,12 +219,17 @@ function M.reference(s)
   return rows
 end
 
--- The words after a key: "string, required: the Pages project"
-function M.about(row)
+-- A reference row's type as words: "string, required, with database"
+function M.kind(row)
   local text = row.shape .. (row.required and ", required" or "")
   if row.needs then text = text .. ", with " .. table.concat(row.needs, " and ") end
   if row.conflicts then text = text .. ", not with " .. table.concat(row.conflicts, " or ") end
-  return text .. (row.description and (": " .. row.description) or "")
+  return text
+end
+
+-- The words after a key: "string, required: the Pages project"
+function M.about(row)
+  return M.kind(row) .. (row.description and (": " .. row.description) or "")
 end
 
 -- lazy(module, name) -> a function that requires the module when first

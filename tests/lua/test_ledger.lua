@@ -4,6 +4,7 @@ local ledger = require "drun.ledger"
 local fs = require "drun.fs"
 local json = require "drun.json"
 local proc = require "drun.proc"
+local time = require "drun.time"
 
 -- Every test of the ledger's behaviour runs on each backend (t.BACKENDS):
 -- fresh() is a new, empty ledger there. The tests of files (sqlite's) are
@@ -341,6 +342,32 @@ t.test("[postgres] a database with a newer drun schema is refused untouched; a t
   t.psql("CREATE TABLE " .. other_schema .. ".deployment_history (id TEXT)")
   t.raises(function() ledger.open(other) end, "has a deployment_history table that drun did not make; left untouched")
   t.eq(t.psql("SELECT count(*) FROM information_schema.tables WHERE table_schema = '" .. other_schema .. "'"), "1")
+end)
+
+t.test("[postgres] another drun's first migration committing while this one looks is waited for, not refused", function()
+  -- The race a fresh-clone run hit: a first open saw deployment_history but
+  -- not drun_ledger (each to_regclass() may see a newer catalog) and called
+  -- the table foreign. Here the migrator holds drun's migration lock and
+  -- makes drun_ledger visible two seconds later.
+  local address, schema = t.ledger_address("postgres")
+  ledger.open(address):close()
+  t.psql("ALTER TABLE " .. schema .. ".drun_ledger RENAME TO drun_ledger_held")
+  local migrator <close> = proc.spawn {
+    "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+    "BEGIN; SELECT pg_advisory_xact_lock(6972312605851706734); SELECT pg_sleep(2); ALTER TABLE " .. schema
+      .. ".drun_ledger_held RENAME TO drun_ledger; COMMIT", t.postgres().PG_URL,
+    env = { PGAPPNAME = "drun-test-migrator", PGCONNECT_TIMEOUT = "10" } }
+  local held = "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+    .. " WHERE a.application_name = 'drun-test-migrator' AND l.locktype = 'advisory' AND l.granted"
+  for _ = 1, 200 do
+    if t.psql(held) == "1" then break end
+    time.sleep(0.02)
+  end
+  t.eq(t.psql(held), "1", "the migrator holds the lock")
+  local db = ledger.open(address)
+  t.eq(#db:history(), 0)
+  db:close()
+  t.eq(migrator:wait().code, 0)
 end)
 
 t.test("random bytes at the ledger path: refused, file untouched", function()

@@ -107,15 +107,22 @@ function Store:reap(dry)
                       .. " WHERE status = 'running' AND host = ?1", self.me.host)
   for _, r in ipairs(rows) do
     if core.alive(r.host, r.pid, r.pid_ident) == "gone" then
-      n = n + 1
-      if not dry then
+      if dry then
+        n = n + 1
+      else
         local now = core.now()
         local note = string.format("aborted: drun (pid %d on %s) exited without finishing this record (killed?)",
                                    r.pid, r.host)
-        self:q("cannot write", "UPDATE deployment_history SET status = 'aborted', finished_at = ?2,"
-               .. " error = coalesce(error || '; ', '') || ?3 WHERE id = ?1 AND status = 'running'", r.id, now, note)
-        self:q("cannot write", "UPDATE deployment_steps SET status = 'aborted', finished_at = ?2"
-               .. " WHERE deployment_id = ?1 AND status = 'running'", r.id, now)
+        -- counted only when still running now: its drun may have finished
+        -- it between the read above and the check (then exited)
+        local _, changed = self:q("cannot write", "UPDATE deployment_history SET status = 'aborted',"
+          .. " finished_at = ?2, error = coalesce(error || '; ', '') || ?3 WHERE id = ?1 AND status = 'running'",
+          r.id, now, note)
+        if changed ~= 0 then
+          n = n + 1
+          self:q("cannot write", "UPDATE deployment_steps SET status = 'aborted', finished_at = ?2"
+                 .. " WHERE deployment_id = ?1 AND status = 'running'", r.id, now)
+        end
       end
     end
   end

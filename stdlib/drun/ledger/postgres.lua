@@ -113,10 +113,26 @@ end
 local VERSION_SQL = "SELECT CAST(value AS BIGINT) AS version FROM drun_ledger WHERE key = 'schema_version'"
 
 -- the schema version, 0 for a database without a drun ledger in it
+local TABLES_SQL = "SELECT to_regclass('drun_ledger') IS NOT NULL AS ours,"
+  .. " to_regclass('deployment_history') IS NOT NULL AS history"
+local MIGRATE_LOCK = "6972312605851706734"
+
 function Driver:version()
-  local rows, err, state = self.conn:query("SELECT to_regclass('drun_ledger') IS NOT NULL AS ours,"
-    .. " to_regclass('deployment_history') IS NOT NULL AS history")
+  local rows, err, state = self.conn:query(TABLES_SQL)
   if not rows then self:fail("cannot read", err, state) end
+  if rows[1].history and not rows[1].ours then
+    -- Either a foreign table, or another drun's first migration committing
+    -- between the two to_regclass() calls (each may see a newer catalog).
+    -- Wait until no migrator holds the lock, then look again in a new
+    -- transaction: only a transaction's start takes in the catalog changes
+    -- committed meanwhile (a name looked up and not found stays cached).
+    self:atomic(function()
+      local ok, e, st = self.conn:query("SELECT pg_advisory_xact_lock(" .. MIGRATE_LOCK .. ")")
+      if not ok then self:fail("cannot read", e, st) end
+    end)
+    rows, err, state = self.conn:query(TABLES_SQL)
+    if not rows then self:fail("cannot read", err, state) end
+  end
   if not rows[1].ours then
     if rows[1].history then
       error(string.format("ledger: %s has a deployment_history table that drun did not make; left untouched "
@@ -132,7 +148,7 @@ end
 function Driver:migrate(statements_from, to)
   self:atomic(function()
     -- one migrator at a time: the others wait here, then find it done
-    local ok, err, state = self.conn:query("SELECT pg_advisory_xact_lock(6972312605851706734)")
+    local ok, err, state = self.conn:query("SELECT pg_advisory_xact_lock(" .. MIGRATE_LOCK .. ")")
     if not ok then self:fail("cannot write", err, state) end
     ok, err, state = self.conn:query("CREATE TABLE IF NOT EXISTS drun_ledger (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     if not ok then self:fail("cannot write", err, state) end

@@ -6,9 +6,9 @@ PKG     ?= pkg-config
 # Linked at start-up: cheap to load. libcurl and libgit2 drag in ~40 shared
 # libraries (~7 ms of dynamic loading), so they are dlopen()ed by soname the
 # first time a recipe needs HTTP or git (runtime/dynlib.c); libpq likewise,
-# the first time a ledger is on PostgreSQL.
+# the first time a ledger is on PostgreSQL, and libmicrohttpd for ledger serve.
 LINKED  := lua5.4 sqlite3
-LAZY    := libcurl libgit2 libpq
+LAZY    := libcurl libgit2 libpq libmicrohttpd
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
 SANITIZE := 1
@@ -35,7 +35,8 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter $(SANFLAGS)
 CPPFLAGS = -D_GNU_SOURCE -Iruntime -I$(B)/gen $(shell $(PKG) --cflags $(LINKED) $(LAZY) 2>/dev/null) \
             -DDRUN_CURL_SONAME='"$(call soname,libcurl,libcurl)"' \
             -DDRUN_GIT2_SONAME='"$(call soname,libgit2,libgit2)"' \
-            -DDRUN_PQ_SONAME='"$(call soname,libpq,libpq)"'
+            -DDRUN_PQ_SONAME='"$(call soname,libpq,libpq)"' \
+            -DDRUN_MHD_SONAME='"$(call soname,libmicrohttpd,libmicrohttpd)"'
 LDFLAGS += $(SANFLAGS)
 # Recursive (=), not :=, so pkg-config is asked when a recipe runs: on a fresh
 # machine `make test` parses this file before its deps step installed them.

@@ -143,8 +143,16 @@ static int guard_signal(lua_State *L) {
   }
 }
 
+/* disarm(): from here on a signal is only recorded (guard.signal()), never
+ * raised into Lua: for a loop that stops itself cleanly (ledger serve) */
+static int guard_disarm(lua_State *L) {
+  armed = 0;
+  install(L, GUARD_EVERY);
+  return 0;
+}
+
 static const luaL_Reg guard_funcs[] = {
-    {"run", guard_run}, {"signal", guard_signal}, {"task", guard_task}, {"slice", guard_slice},
+    {"run", guard_run}, {"signal", guard_signal}, {"disarm", guard_disarm}, {"task", guard_task}, {"slice", guard_slice},
     {"preempted", guard_preempted}, {"deadline", guard_deadline_l}, {NULL, NULL},
 };
 

@@ -21,6 +21,7 @@ int luaopen_drun_core_git(lua_State *L);
 int luaopen_drun_core_http(lua_State *L);
 int luaopen_drun_core_guard(lua_State *L);
 int luaopen_drun_core_pq(lua_State *L);
+int luaopen_drun_core_httpd(lua_State *L);
 
 static int luaopen_drun_core_modules(lua_State *L);
 
@@ -66,6 +67,7 @@ static const luaL_Reg core_modules[] = {
     {"drun.core.http", luaopen_drun_core_http},
     {"drun.core.guard", luaopen_drun_core_guard},
     {"drun.core.pq", luaopen_drun_core_pq},
+    {"drun.core.httpd", luaopen_drun_core_httpd},
     {"drun.core.time", luaopen_drun_time},
     {NULL, NULL},
 };

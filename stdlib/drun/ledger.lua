@@ -241,6 +241,18 @@ function Ledger:latest(filter)
   return self:history(f)[1]
 end
 
+-- live() -> {{service, environment, live = the latest success or nil,
+-- last = the latest record}}: what runs where, one entry per pair
+function Ledger:live()
+  local out = {}
+  for i, t in ipairs(self.h:targets()) do
+    out[i] = { service = t.service, environment = t.environment,
+               live = self:latest { service = t.service, environment = t.environment, status = "success" },
+               last = self:latest { service = t.service, environment = t.environment } }
+  end
+  return out
+end
+
 -- The successful deployment before `before_id` (or the newest): rollback targets.
 function Ledger:previous_success(service, environment, before_id)
   return self:history({ service = service, environment = environment, status = "success",

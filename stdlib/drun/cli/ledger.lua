@@ -4,6 +4,8 @@
 local args = require "drun.cli.args"
 local ledger = require "drun.ledger"
 local schema = require "drun.ledger.schema"
+local api = require "drun.ledger.api"
+local metrics = require "drun.ledger.metrics"
 local json = require "drun.json"
 local time = require "drun.time"
 local out = require "drun.core.out"
@@ -13,18 +15,6 @@ local tab = require "drun.tabulate"
 local function say(s) out.write("stdout", s) end
 
 local function colour_on() return out.isatty("stdout") and (os.getenv("NO_COLOR") or "") == "" end
-
-local function or_null(v)
-  if v == nil then return json.null end
-  return v
-end
-
--- A record in the API's camelCase shape (drun.ledger.schema names each key).
-local function api_record(r)
-  local a = schema.api(schema.deployments, r, json.null)
-  a.metadata = json.object(r.metadata or {})
-  return a
-end
 
 local function print_json(v) say(json.encode(v, { indent = 2 }) .. "\n") end
 
@@ -43,11 +33,7 @@ function commands.list(db, opts)
   local f = filter_from(opts)
   f.limit = args.count(opts, "limit", 1) or 50
   local rows = db:history(f)
-  if opts.json then
-    local list = json.array()
-    for i, r in ipairs(rows) do list[i] = api_record(r) end
-    return print_json { success = true, deployments = list, count = #list }
-  end
+  if opts.json then return print_json(api.deployments(rows)) end
   if #rows == 0 then return say("no deployments recorded\n") end
   local now = time.unix()
   say(tab.tabulate(rows, {
@@ -74,12 +60,7 @@ function commands.show(db, opts, rest)
     log.error("ledger: no deployment with id or full version '%s'", rest[2])
     return 1
   end
-  if opts.json then
-    local r = api_record(rec)
-    r.steps = json.array()
-    for i, s in ipairs(rec.steps) do r.steps[i] = schema.api(schema.steps, s, json.null) end
-    return print_json { success = true, deployment = r }
-  end
+  if opts.json then return print_json(api.deployment(rec)) end
   local lines = {}
   local function kv(k, v) if v ~= nil and v ~= "" then lines[#lines + 1] = string.format("%-12s %s", k, v) end end
   kv("id", rec.id)
@@ -107,16 +88,15 @@ function commands.show(db, opts, rest)
   end
 end
 
+local function pct(x) return x and string.format("%.1f%%", x * 100) or "-" end
+
 function commands.stats(db, opts)
-  local s = db:stats(filter_from(opts))
-  if opts.json then
-    return print_json {
-      success = true, totalDeployments = s.total, successfulDeployments = s.success,
-      failedDeployments = s.failed, latestVersion = or_null(s.latest_version),
-      rollbackDeployments = s.rollback, abortedDeployments = s.aborted, runningDeployments = s.running,
-      successRate = s.success_rate, durationP50Ms = or_null(s.p50_ms), durationP95Ms = or_null(s.p95_ms),
-    }
-  end
+  local f = filter_from(opts)
+  local days = args.count(opts, "days", 1) or metrics.DEFAULT_DAYS
+  if days > metrics.MAX_DAYS then args.usage_error("--days must be at most %d", metrics.MAX_DAYS) end
+  local s = db:stats(f)
+  local d = api.delivery(db, f, days)
+  if opts.json then return print_json(api.stats(s, d)) end
   say(string.format("deployments   %d (success %d, failed %d, rollback %d, aborted %d, running %d)\n",
                     s.total, s.success, s.failed, s.rollback, s.aborted, s.running))
   if s.success_rate ~= json.null then say(string.format("success rate  %.1f%%\n", s.success_rate * 100)) end
@@ -124,6 +104,23 @@ function commands.stats(db, opts)
   if s.p50_ms then
     say(string.format("duration      p50 %s, p95 %s\n", tab.duration(s.p50_ms), tab.duration(s.p95_ms)))
   end
+  say(string.format("\ndelivery over the last %d day(s)\n", days))
+  if #d.groups == 0 then return say("no deployments in that window\n") end
+  local rows = {}
+  for i, g in ipairs(d.groups) do rows[i] = g end
+  if #d.groups > 1 then
+    d.all.service, d.all.environment = "all", ""
+    rows[#rows + 1] = d.all
+  end
+  local function ms(v) return v and tab.duration(v) or "-" end
+  say(tab.tabulate(rows, {
+    { "SERVICE", "service" }, { "ENV", "environment" },
+    { "DEPLOYS", function(g) return tostring(g.successful) .. "/" .. g.deployments end },
+    { "PER WEEK", function(g) return string.format("%.1f", g.per_week) end },
+    { "CHANGE FAIL", function(g) return pct(g.change_failure_rate) end },
+    { "RESTORE", function(g) return ms(g.time_to_restore_ms) .. (g.open_failures > 0 and " (failing now)" or "") end },
+    { "LEAD TIME", function(g) return ms(g.lead_time_ms) end },
+  }, { colour = colour_on() }))
 end
 
 function commands.version(db, opts)
@@ -134,13 +131,7 @@ function commands.version(db, opts)
     log.error("ledger: no successful deployment of %s", what)
     return 1
   end
-  if opts.json then
-    return print_json {
-      success = true, version = rec.version, buildNumber = rec.build_number, fullVersion = rec.full_version,
-      gitCommit = or_null(rec.git_commit), gitBranch = or_null(rec.git_branch), deployedAt = rec.deployed_at,
-      deployedBy = or_null(rec.deployed_by), status = rec.status,
-    }
-  end
+  if opts.json then return print_json(api.version(rec)) end
   say(string.format("%s %s %s (%s%s, %s)\n", rec.service, rec.environment, rec.full_version,
                     rec.git_commit and ("commit " .. rec.git_commit:sub(1, 7)) or "no commit",
                     rec.deployed_by and (" by " .. rec.deployed_by) or "",
@@ -263,6 +254,8 @@ local READ_ONLY = { list = true, show = true, version = true, stats = true, expo
 return function(res)
   return args.main("ledger " .. res.ledger_command, function()
     local name = res.ledger_command
+    -- serve opens (and reopens) the ledger itself, for as long as it runs
+    if name == "serve" then return require("drun.ledger.serve").main(res, args.usage_error) end
     local cmd = commands[name]
     local rest = { name, res.ref or res.file or res.lock_service, res.lock_env }
     local _, bad_address = ledger.address(res.ledger or ledger.default_path())

@@ -89,8 +89,10 @@ local function build()
   local show = ledger:command("show", "One deployment with its steps.")
   show:argument("ref", "The deployment's id or full version."):argname "ID"
   json(show)
-  local stats = ledger:command("stats", "Counts, success rate and durations.")
+  local stats = ledger:command("stats", "Counts, success rate, durations and delivery metrics (deployments per "
+                                .. "day, change failure rate, time to restore, lead time) over a window.")
   filters(stats)
+  stats:option("--days", "The delivery metrics' window in days (default 30)."):argname "N"
   json(stats)
   local version = ledger:command("version", "The current version: the latest success.")
   filters(version)
@@ -104,6 +106,11 @@ local function build()
         :option("--to", "The ledger to copy to."):argname "ADDRESS"
   ledger:command("sync", "Send the writes a run kept in .drun/journal/ when the shared ledger could not be reached.")
   json(ledger:command("locks", "The locks held: who holds each, and whether it still runs."))
+  local serve = ledger:command("serve", "Answer the versioning API (/api/version, /api/deployments, "
+                                .. "/api/deployments/stats) and an HTML dashboard over HTTP; read-only.")
+  serve:option("--listen", "HOST:PORT to listen on (default 127.0.0.1:8080; [::1]:PORT for IPv6)."):argname "ADDR"
+  serve:flag("--public", "Allow an address other than loopback: the dashboard and API have no authentication.")
+  serve:option("--refresh", "Seconds between the dashboard's reloads (default 30; 0: never)."):argname "N"
   local unlock = ledger:command("unlock", "Release a lock.")
   unlock:argument("service", "The service."):argname "SERVICE":target "lock_service"
   unlock:argument("env", "The environment."):argname "ENV":target "lock_env"

@@ -386,6 +386,13 @@ function Store:history(f)
   return (self:q("query", sql, table.unpack(params)))
 end
 
+-- the (service, environment) pairs with a deployment, from the counts the
+-- trigger keeps: as many rows as pairs, however long the history
+function Store:targets()
+  return (self:q("query", "SELECT DISTINCT service, environment FROM deployment_counts WHERE n > 0"
+                 .. " ORDER BY service, environment"))
+end
+
 function Store:get(id)
   return self:q("query", "SELECT " .. RECORD .. " FROM deployment_history WHERE id = ?1", id)[1]
 end

@@ -242,11 +242,16 @@ function execute(r, o, cleanup)
   local function unlock() if db and r.lock then pcall(db.unlock, db, r.service, r.environment) end end
   cleanup.unlock = unlock
   if db then
+    -- when the deployed commit was made, for the lead time for changes
+    -- (drun.ledger.metrics); nil when this clone does not have it (an
+    -- image's commit, built elsewhere)
+    local found, committed = pcall(function() return time.utc(ctx.git:log(ctx.sha, 1)[1].time) end)
     local ok, e = pcall(db.begin, db, {
       service = r.service, environment = r.environment, version = ctx.version, recipe = r.name,
       commit = ctx.sha, branch = ctx.branch, actor = ctx.actor, workflow_run_id = ctx.run_id,
       workflow_run_url = ctx.run_url,
-      metadata = { params = require("drun.json").object(o.params), approved_by = ctx.actor, approval = approved_via },
+      metadata = { params = require("drun.json").object(o.params), approved_by = ctx.actor, approval = approved_via,
+                   commit_time = ctx.sha and found and committed or nil },
     })
     if not ok then
       report:say("drun: " .. plain(e) .. "\nnothing was run: drun does not deploy unrecorded\n")

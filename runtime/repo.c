@@ -454,7 +454,24 @@ int repo_push(git_repository *r, const char *remote_name, const char *const *ref
   return rc ? -1 : 0;
 }
 
+/* one commit to cb, read without a walk */
+static int log_one(git_repository *r, const char *rev, repo_log_cb cb, void *ud, buf *err) {
+  git_commit *c;
+  if (commit_of(r, rev, &c, err)) return -1;
+  const git_signature *a = lg2.git_commit_author(c);
+  char sha[41], who[600];
+  sha_of(lg2.git_commit_id(c), sha);
+  snprintf(who, sizeof who, "%s <%s>", a->name, a->email);
+  const char *subject = lg2.git_commit_summary(c);
+  int rc = cb(ud, sha, subject ? subject : "", who, (int64_t)lg2.git_commit_time(c)) ? -1 : 0;
+  lg2.git_commit_free(c);
+  return rc;
+}
+
 int repo_log(git_repository *r, const char *range, size_t limit, repo_log_cb cb, void *ud, buf *err) {
+  /* One commit needs no walk: that works in a shallow clone too (the
+   * deployed commit's time, on a CI runner's depth-1 checkout). */
+  if (limit == 1 && !strstr(range, "..")) return log_one(r, range, cb, ud, err);
   /* libgit2 1.5 cannot walk a shallow clone (its revwalk fails at the first
    * missing parent, and leaks on the way): say so before trying. */
   if (lg2.git_repository_is_shallow(r) == 1)

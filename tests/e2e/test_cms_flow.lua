@@ -52,7 +52,9 @@ t.test("production: package.json bumped byte-exactly, tag and release only after
        proc.output { "git", "-C", f.origin, "rev-parse", "main" })
   local gh = json.decode(fs.read(f.sandbox .. "/state/github.json"))
   t.eq(gh.releases[1].tag_name, "cms-v1.5.0")
-  t.match(gh.releases[1].body, "feat: posts have a status")
+  t.match(gh.releases[1].body, "feat: posts have a status") -- GitHub's generated notes
+  -- drun's changelog above them, grouped: the fixture's history since cms-v1.4.0
+  t.match(gh.releases[1].body, "^## Changes since cms%-v1%.4%.0\n\n### Features\n%- posts have a status %x%x%x%x%x%x%x\n")
   local rec = f:latest()
   t.eq(rec.status, "success")
   t.eq(rec.full_version, "1.5.0+build.1")

@@ -250,7 +250,14 @@ def github_route(gh, method, path, body, authed):
             return 422, {"message": "Validation Failed",
                          "errors": [{"resource": "Release", "code": "already_exists", "field": "tag_name"}],
                          "documentation_url": "https://docs.github.com/rest/releases/releases#create-a-release"}
-        notes = release_notes(tag) if body.get("generate_release_notes") else body.get("body", "")
+        # GitHub's REST description (POST /repos/{owner}/{repo}/releases,
+        # generate_release_notes): "If body is specified, the body will be
+        # pre-pended to the automatically generated notes."
+        given = body.get("body") or ""
+        if body.get("generate_release_notes"):
+            notes = (given + "\n\n" if given else "") + release_notes(tag)
+        else:
+            notes = given
         rel = {"id": new_id(), "tag_name": tag, "name": body.get("name") or tag, "body": notes,
                "draft": bool(body.get("draft")), "prerelease": bool(body.get("prerelease")),
                "html_url": "%s/releases/tag/%s" % (base, tag), "created_at": sb.now_iso()}

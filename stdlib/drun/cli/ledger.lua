@@ -86,6 +86,13 @@ function commands.show(db, opts, rest)
       { "DURATION", function(s) return tab.duration(s.duration_ms) end }, { "ERROR", "error" },
     }, { colour = colour_on() }))
   end
+  -- what it brought, when this clone has the history (a CI checkout may not)
+  local log, prev = require("drun.changelog").for_deployment(db, rec)
+  if log then
+    say(string.format("\nchanges since %s (%s):\n", prev.full_version, prev.git_commit:sub(1, 7)) .. log:text())
+  elseif rec.git_commit then
+    say("\nchanges: " .. prev .. "\n")
+  end
 end
 
 local function pct(x) return x and string.format("%.1f%%", x * 100) or "-" end

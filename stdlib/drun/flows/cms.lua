@@ -345,7 +345,7 @@ function M.production(c)
                    ctx.branch, main_branch(c), main_branch(c), main_branch(c), ctx.branch, c.remote, main_branch(c))
     end,
   })
-  steps.release_step(r, { repo = c.github_repo, tag = release_tag })
+  steps.release_step(r, { repo = c.github_repo, tag = release_tag, since = steps.previous_tag(c.tag_prefix) })
   return r
 end
 

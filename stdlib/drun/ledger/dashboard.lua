@@ -223,6 +223,22 @@ function M.page(v)
   return shell("drun ledger", v.refresh, table.concat(b, "\n"))
 end
 
+-- a drun.changelog as HTML: a list per group
+function M.changes(log, prev)
+  local b = { string.format('<p class="sub">since %s (<code>%s</code>)</p>', esc(prev.full_version),
+                            esc(prev.git_commit:sub(1, 12))) }
+  if log.count == 0 then return b[1] .. '<p class="none">no commits between them</p>' end
+  for _, g in ipairs(log.groups) do
+    b[#b + 1] = "<h3>" .. esc(g.title) .. '</h3><ul class="changes">'
+    for _, e in ipairs(g.entries) do
+      b[#b + 1] = string.format("<li><code>%s</code> %s%s</li>", esc(e.sha:sub(1, 7)),
+                                e.scope and ("<b>" .. esc(e.scope) .. ":</b> ") or "", esc(e.description))
+    end
+    b[#b + 1] = "</ul>"
+  end
+  return table.concat(b)
+end
+
 function M.deployment(rec, v)
   local now = v.now
   local b = { '<p><a href="/">← all deployments</a></p>',
@@ -256,7 +272,7 @@ function M.deployment(rec, v)
       { "Error", function(s) return s.error and ("<code>" .. esc(s.error) .. "</code>") or "" end },
     }, ' id="steps"')
   end
-  if v.changelog then b[#b + 1] = "<h2>Changes</h2>" .. v.changelog end
+  if v.log then b[#b + 1] = '<h2>Changes</h2><div id="changes">' .. M.changes(v.log, v.previous) .. "</div>" end
   return shell(rec.service .. " " .. rec.full_version, v.refresh, table.concat(b, "\n"))
 end
 

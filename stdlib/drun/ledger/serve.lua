@@ -121,7 +121,10 @@ local function deployment_page(s, req)
   local id = id_from(req.path, "/deployments/")
   local rec = id and s:db():record(id)
   if not rec then return 404, headers(HTML_TYPE), "<!DOCTYPE html><title>not found</title><p>no such deployment</p>\n" end
-  return 200, headers(HTML_TYPE), dashboard.deployment(rec, { now = time.unix(), refresh = s.refresh })
+  -- the changes it brought, when drun serves from a clone that has them
+  local log, previous = require("drun.changelog").for_deployment(s:db(), rec)
+  return 200, headers(HTML_TYPE), dashboard.deployment(rec, { now = time.unix(), refresh = s.refresh,
+                                                               log = log, previous = log and previous })
 end
 
 local function route(s, req)

@@ -14,6 +14,7 @@
 --     needs = { "clean" },      -- checked before anything runs (drun.recipe.preflight; or a function of the params)
 --     fetch = true, remote = "origin", -- a shallow clone is deepened rather than refused; the remote pushed to
 --     outcome = "removed from",  -- the last line on success: "<service> <version> is removed from <env>" (default "live in")
+--     notify = { { on = { "failed" }, slack = URL } }, -- each outcome sent where the team looks (drun.notify)
 --   }
 --   (environment, approval, lock and secrets may also be functions of the params)
 --   r:step("deploy-mcp", { on_failure = "prod still on the previous CMS+MCP", undo = fn }, function(ctx) ... end)
@@ -86,12 +87,15 @@ function M.new(spec)
   if spec.fetch ~= nil and type(spec.fetch) ~= "boolean" then fail("recipe.new: fetch must be true or false") end
   if spec.remote ~= nil and (type(spec.remote) ~= "string" or spec.remote == "") then fail("recipe.new: remote must be a remote's name or URL") end
   if spec.outcome ~= nil and (type(spec.outcome) ~= "string" or spec.outcome == "") then fail("recipe.new: outcome must be words like \"removed from\"") end
+  local ok_notify, why = pcall(require("drun.notify").check, spec.notify)
+  if not ok_notify then fail("recipe.new: %s", why) end
   local r = setmetatable({
     name = spec.name, service = spec.service, environment = spec.environment, version = v, commit = spec.commit,
     description = spec.description, params = params, approval = spec.approval or "none",
     lock = type(spec.lock) == "function" and spec.lock or spec.lock ~= false, auto_rollback = spec.auto_rollback == true, rollback_hint = spec.rollback_hint,
     secrets = spec.secrets or {}, validate = spec.validate, ledger = spec.ledger,
     needs = spec.needs, fetch = spec.fetch == true, remote = spec.remote or "origin", outcome = spec.outcome or "live in",
+    notify = spec.notify,
     steps = {}, by_name = {},
   }, Recipe)
   M.created[#M.created + 1] = r

@@ -241,10 +241,20 @@ end
 -- checked(schema, flow, fns) -> fns whose first argument (the config) is
 -- checked first: a flow module's entry points
 --   return schema.checked(require "drun.flows.schema.compose", "compose", { restart = M.restart, ... })
+-- A config's notify (drun.notify, a key of every flow's schema) goes to
+-- the recipes its entry points make.
 function M.checked(s, flow, fns)
   local out = {}
   for name, fn in pairs(fns) do
-    out[name] = function(config, ...) return fn(M.check(config, s, flow), ...) end
+    out[name] = function(config, ...)
+      local r = fn(M.check(config, s, flow), ...)
+      if config.notify ~= nil and type(r) == "table" and r.notify == nil then
+        local ok, why = pcall(require("drun.notify").check, config.notify)
+        if not ok then error(setmetatable({ message = "the " .. flow .. " flow's config: " .. why, exit_code = 2 }, ConfigError), 2) end
+        r.notify = config.notify
+      end
+      return r
+    end
   end
   return out
 end

@@ -22,6 +22,13 @@ Routes (query parameters in brackets):
                              503,503,200; versions go into {"status": "ok", "version": v};
                              bodies are raw (the word "invalid" gives invalid JSON)
   /stats                     {"connections": accepted connections, "requests": n}
+  /slack[key, statuses]      a Slack incoming webhook: a JSON body with a non-empty
+                             "text" is recorded and answered 200 "ok"; else 400
+                             invalid_payload (not JSON) or no_text, as Slack's
+                             "Sending messages using incoming webhooks" lists them;
+                             statuses as /script's, before the checks
+  /received[key]             what /script and /slack received for key, oldest first:
+                             [{"body", "content_type"}]
 """
 import json
 import socket
@@ -34,6 +41,7 @@ from urllib.parse import parse_qs, urlparse
 lock = threading.Lock()
 counters = {"connections": 0, "requests": 0}
 scripts = {}
+received = {}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -113,10 +121,35 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, "<html>502 Bad Gateway</html>", "text/html")
         elif route == "big":
             self.send(200, b"b" * int(q.get("bytes", "1000")), "application/octet-stream")
+        elif route == "received":
+            with lock:
+                self.send(200, json.dumps(received.get(q["key"], [])))
+        elif route == "slack":
+            with lock:
+                n = scripts.get(q["key"], 0)
+                scripts[q["key"]] = n + 1
+                received.setdefault(q["key"], []).append(
+                    {"body": body.decode("utf-8", "replace"), "content_type": self.headers.get("Content-Type", "")})
+            statuses = q.get("statuses", "200").split(",")
+            status = int(statuses[min(n, len(statuses) - 1)])
+            try:
+                msg = json.loads(body)
+            except ValueError:
+                msg = None
+            if status != 200:
+                self.send(status, "server_error", "text/html")
+            elif not isinstance(msg, dict) or not self.headers.get("Content-Type", "").startswith("application/json"):
+                self.send(400, "invalid_payload", "text/html")
+            elif not isinstance(msg.get("text"), str) or not msg["text"]:
+                self.send(400, "no_text", "text/html")
+            else:
+                self.send(200, "ok", "text/html")
         elif route == "script":
             with lock:
                 n = scripts.get(q["key"], 0)
                 scripts[q["key"]] = n + 1
+                received.setdefault(q["key"], []).append(
+                    {"body": body.decode("utf-8", "replace"), "content_type": self.headers.get("Content-Type", "")})
 
             def pick(name):
                 items = q[name].split(",")

@@ -120,6 +120,38 @@ local function write_outputs(report, engine, ctx, status)
   if warning then report:say("drun: warning: " .. warning .. " (the deploy is recorded in the ledger all the same)\n") end
 end
 
+-- The recipe's notifications for this outcome (drun.notify), once the
+-- record is final: each result is said, kept in the record's metadata
+-- (notifications) and never changes the run's status or exit code.
+local function send_notifications(r, report, db, rec, status, dry_run)
+  local notify = require "drun.notify"
+  local due = notify.due(r.notify, status)
+  if #due == 0 then return end
+  if dry_run then
+    for _, n in ipairs(due) do report:would("notify " .. notify.target(n) .. " of " .. status) end
+    return
+  end
+  local ok, err = pcall(function()
+    local full = db and rec and db:record(rec.id)
+    if not full then error("no ledger record to send (the run has no ledger)", 0) end
+    local log = require("drun.changelog").for_deployment(db, full)
+    local results = {}
+    for i, n in ipairs(due) do
+      local res = notify.send(n, full, log or nil, time.sleep)
+      results[i] = res
+      if res.status == "sent" then
+        report:say(string.format("drun: notified %s\n", res.target))
+      else
+        report:say(string.format("drun: warning: could not notify %s after %d attempt(s): %s (the deployment's "
+                                 .. "status stands)\n", res.target, res.attempts, res.error))
+      end
+      report:event("notification", res)
+    end
+    db:set(rec.id, "notifications", results)
+  end)
+  if not ok then report:say("drun: warning: notifications: " .. plain(err) .. "\n") end
+end
+
 local execute
 
 -- execute(r, opts) -> exit code. Whatever goes wrong inside drun itself, the
@@ -419,6 +451,7 @@ function execute(r, o, cleanup)
     headline = string.format("%s %s → %s: %s at %s", r.service, ctx.full_version, r.environment, status:upper(), failed.step.name)
   end
   report:summary(results, status, headline)
+  send_notifications(r, report, db, rec, status, o.dry_run)
   report:recipe_end { status = status, exit_code = exit_code, failed_step = failed and failed.step.name,
                       error = failed and failed.error }
   write_outputs(report, engine, ctx, status)

@@ -6,6 +6,7 @@ local function argv(d) return { type = "array", elements = { type = "string" }, 
 local function per_env(d) return { type = "record", description = d,
                                    fields = { staging = str("staging's"), production = str("production's") } } end
 return { type = "record", fields = {
+  notify = require("drun.notify").SCHEMA,
   service = { type = "string", required = true, description = "the ledger's name for the workers" },
   cms_dir = { type = "string", required = true, description = "the CMS worker's folder (its wrangler config)" },
   mcp_dir = str("the MCP worker's folder, deployed first (none: a CMS without MCP)"),

@@ -12,6 +12,7 @@ local function server(d)
   } }
 end
 return { type = "record", fields = {
+  notify = require("drun.notify").SCHEMA,
   service = { type = "string", required = true, description = "the ledger's name for it, and the compose service" },
   environment = { type = "string", required = true, description = "the ledger's environment" },
   project = str("production's compose project (default: its folder's name)"),

@@ -9,6 +9,7 @@ end
 local apps = per_env("the Fly app of each environment")
 apps.required = true
 return { type = "record", fields = {
+  notify = require("drun.notify").SCHEMA,
   service = { type = "string", required = true, description = "the ledger's name for the app" },
   apps = apps,
   configs = per_env("the fly.toml of each environment"),

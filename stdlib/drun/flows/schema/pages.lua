@@ -12,6 +12,7 @@ local site = { type = "record", fields = {
   watch = { type = "array", elements = { type = "string" }, description = "more paths whose change rebuilds the site" },
 } }
 return { type = "record", fields = {
+  notify = require("drun.notify").SCHEMA,
   service = { type = "string", required = true, description = "the run's ledger record; each site gets its own too" },
   sites = { type = "array", required = true, elements = site, description = "the doc sites, deployed in this order" },
   branches = { type = "record", description = "Pages branches", fields = {

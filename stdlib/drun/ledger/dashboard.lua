@@ -37,7 +37,7 @@ border:1px solid var(--line)}th,td{text-align:left;padding:6px 10px;border-botto
 vertical-align:top}th{background:#eef1f4;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
 code{font:12px ui-monospace,monospace}.status{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;
 font-size:12px}.success{background:var(--ok)}.failed{background:var(--bad)}.rollback,.aborted{background:var(--warn)}
-.running{background:var(--run)}.cards{display:flex;gap:16px;flex-wrap:wrap}.card{background:#fff;
+.running{background:var(--run)}.cards{display:flex;gap:16px;flex-wrap:wrap;margin-top:24px}.card{background:#fff;
 border:1px solid var(--line);padding:12px;flex:1 1 420px}.card h3{margin:0 0 8px;font-size:14px}
 .bar{height:10px;background:var(--run);min-width:2px}.none{color:var(--dim)}svg text{font-size:11px;fill:var(--dim)}
 ]]
@@ -175,7 +175,7 @@ function M.page(v)
       { "Commit", function(t) return t.live and ("<code>" .. esc((t.live.git_commit or ""):sub(1, 12)) .. "</code>") or "" end },
       { "Deployed", function(t) return t.live and when(t.live.finished_at or t.live.deployed_at, now) or "" end },
       { "By", function(t) return t.live and esc(t.live.deployed_by) or "" end },
-      { "Run", function(t) return t.live and link(t.live.workflow_run_url, "run") or "" end },
+      { "Run", function(t) return t.live and t.live.workflow_run_url and link(t.live.workflow_run_url, "run") or "" end },
       { "Last attempt", function(t)
         if not t.last or (t.live and t.last.id == t.live.id) then return "" end
         return badge(t.last.status) .. " " .. string.format('<a href="/deployments/%s">%s</a>', esc(t.last.id),
@@ -209,11 +209,10 @@ function M.page(v)
     b[#b + 1] = '<p class="none">no deployments recorded</p>'
   else
     b[#b + 1] = html_table(v.recent, {
-      { "Deployment", function(r) return string.format('<a href="/deployments/%s"><code>%s</code></a>', esc(r.id),
-                                                       esc(r.id:sub(1, 12))) end },
       { "Service", function(r) return esc(r.service) end },
       { "Environment", function(r) return esc(r.environment) end },
-      { "Version", function(r) return "<code>" .. esc(r.full_version) .. "</code>" end },
+      { "Version", function(r) return string.format('<a href="/deployments/%s"><code>%s</code></a>', esc(r.id),
+                                                    esc(r.full_version)) end },
       { "Status", function(r) return badge(r.status) .. (r.failed_step and (" at " .. esc(r.failed_step)) or "") end },
       { "Deployed", function(r) return when(r.deployed_at, now) end },
       { "By", function(r) return esc(r.deployed_by) end },

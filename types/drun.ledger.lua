@@ -69,6 +69,9 @@ function Ledger:history(filter) end
 ---@param filter? { service?: string, environment?: string, status?: string }
 ---@return drun.ledger.Record?
 function Ledger:latest(filter) end
+---What runs where: per (service, environment) the latest success (live) and the latest record (last).
+---@return { service: string, environment: string, live?: drun.ledger.Record, last?: drun.ledger.Record }[]
+function Ledger:live() end
 ---The successful deployment before before_id (or the newest).
 ---@return drun.ledger.Record?
 function Ledger:previous_success(service, environment, before_id) end

@@ -29,6 +29,7 @@
 ---@field fetch? boolean a shallow clone is deepened rather than refused
 ---@field remote? string the remote pushed to (origin)
 ---@field outcome? string "<service> <version> is <outcome> <env>" on success ("live in")
+---@field notify? drun.notify.Notification[] where each outcome is sent (drun.notify)
 
 ---@class drun.recipe.StepOptions
 ---@field description? string

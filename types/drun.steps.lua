@@ -41,9 +41,15 @@ function steps.bump_version_step(r, o) end
 ---@return drun.recipe.Recipe
 function steps.tag_step(r, o) end
 
+---function(ctx) -> the highest "<prefix><version>" tag below ctx.version, or nil (the release before this one)
+---@param prefix string
+---@return fun(ctx: drun.Context): string?
+function steps.previous_tag(prefix) end
+
 ---The GitHub release of the tag with generated notes; the token and the tag checked first.
+---since (a revision, or previous_tag(prefix)): drun.changelog's grouped changes above GitHub's notes.
 ---@param r drun.recipe.Recipe
----@param o { repo: string, tag: drun.steps.Text, name?: drun.steps.Text, step?: string }
+---@param o { repo: string, tag: drun.steps.Text, name?: drun.steps.Text, since?: drun.steps.Text, step?: string }
 ---@return drun.recipe.Recipe
 function steps.release_step(r, o) end
 

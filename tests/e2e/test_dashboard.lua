@@ -5,15 +5,9 @@
 local t = require "t"
 local fs = require "drun.fs"
 local proc = require "drun.proc"
-local http = require "drun.http"
 local time = require "drun.time"
 local ledger = require "drun.ledger"
 
-local ROOT = os.getenv("DRUN_ROOT") or fs.cwd()
-
-local GIT_ENV = { GIT_AUTHOR_NAME = "Fixture", GIT_AUTHOR_EMAIL = "fixture@example.test",
-                  GIT_COMMITTER_NAME = "Fixture", GIT_COMMITTER_EMAIL = "fixture@example.test",
-                  GIT_CONFIG_NOSYSTEM = "1" }
 
 -- Chromium as the machine's probe runs it (/work/.library/env): no sandbox
 -- (root), no GPU, none of its background connections to Google's hosts
@@ -75,7 +69,7 @@ local function fixture()
     git commit -q --allow-empty -m "initial"
     git commit -q --allow-empty -m "feat: a status page"
     git commit -q --allow-empty -m "fix: <img src=x onerror=alert(1)> is text (#7)"
-  ]], cwd = d, env = GIT_ENV }
+  ]], cwd = d, env = t.GIT_ENV }
   local repo = d .. "/repo"
   t.write(repo .. "/recipes/web.lua", [[
 local recipe = require "drun.recipe"
@@ -114,14 +108,7 @@ t.test("the dashboard in headless Chromium: what is live, delivery, charts, rece
   t.eq(newest.metadata.commit_time, time.utc(tonumber(proc.output { "git", "-C", repo, "log", "-1", "--format=%ct" })))
   db:close()
 
-  local port = proc.output { ROOT .. "/tests/sandbox/free-port" }
-  local server <close> = proc.spawn { t.DRUN, "ledger", "serve", "--ledger", lp, "--listen", "127.0.0.1:" .. port,
-                                      cwd = repo }
-  local base = "http://127.0.0.1:" .. port
-  for _ = 1, 200 do
-    if pcall(http.get, base .. "/api/deployments?limit=1", { timeout = 2 }) then break end
-    time.sleep(0.025)
-  end
+  local base, server <close> = t.ledger_serve(lp, { cwd = repo })
 
   local dom = chromium(repo, "--dump-dom", base .. "/")
   t.match(dom, '<meta http%-equiv="refresh" content="30">')

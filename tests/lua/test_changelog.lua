@@ -6,12 +6,7 @@ local ledger = require "drun.ledger"
 local fs = require "drun.fs"
 local proc = require "drun.proc"
 
-local GIT_ENV = { GIT_AUTHOR_NAME = "Fixture", GIT_AUTHOR_EMAIL = "fixture@example.test",
-                  GIT_COMMITTER_NAME = "Fixture", GIT_COMMITTER_EMAIL = "fixture@example.test",
-                  GIT_CONFIG_NOSYSTEM = "1", GITHUB_REPOSITORY = false, GITHUB_SERVER_URL = false }
-local function sh(dir, script)
-  return proc.run { "sh", "-c", script, cwd = dir, env = GIT_ENV }.stdout
-end
+local sh = t.sh
 
 -- v1.0.0, then a breaking feature, a feature from a PR, a fix with markup,
 -- a branch merged, a PR merged, a plain subject and a chore; v1.1.0 on top

@@ -5,13 +5,7 @@ local fs = require "drun.fs"
 local proc = require "drun.proc"
 local runtime = require "drun.runtime"
 
--- git CLI to build fixtures, with a fixed identity and no user config
-local GIT_ENV = { GIT_AUTHOR_NAME = "Fixture", GIT_AUTHOR_EMAIL = "fixture@example.test",
-                  GIT_COMMITTER_NAME = "Fixture", GIT_COMMITTER_EMAIL = "fixture@example.test",
-                  GIT_CONFIG_NOSYSTEM = "1" }
-local function sh(dir, script)
-  return proc.run { "sh", "-c", script, cwd = dir, env = GIT_ENV }.stdout
-end
+local sh = t.sh -- git CLI to build fixtures, with a fixed identity and no user config
 
 -- a repository with history, tags and a bare origin; returns work dir, origin
 local function fixture()

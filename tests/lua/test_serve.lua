@@ -27,21 +27,7 @@ local function seeded(address, n)
   db:close()
 end
 
--- serve(address, extra args) -> base URL, handle (closed when the test file
--- ends with the spawned process)
-local function serve(address, ...)
-  local port = free_port()
-  local argv = { t.DRUN, "ledger", "serve", "--ledger", address, "--listen", "127.0.0.1:" .. port, ... }
-  local h = proc.spawn(argv)
-  local base = "http://127.0.0.1:" .. port
-  for _ = 1, 200 do
-    local ok, r = pcall(http.get, base .. "/api/deployments?limit=1", { timeout = 2 })
-    if ok and r.status then return base, h end
-    time.sleep(0.025)
-  end
-  h:close()
-  error("drun ledger serve did not answer: " .. (h:wait().stderr or ""))
-end
+local serve = t.ledger_serve
 
 local function get(url)
   local r = http.get(url, { timeout = 10 })

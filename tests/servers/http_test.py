@@ -70,6 +70,15 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def count_and_keep(self, key, body):
+        """how many requests for key came before this one; this one kept for /received"""
+        with lock:
+            n = scripts.get(key, 0)
+            scripts[key] = n + 1
+            received.setdefault(key, []).append(
+                {"body": body.decode("utf-8", "replace"), "content_type": self.headers.get("Content-Type", "")})
+        return n
+
     def handle_any(self):
         with lock:
             counters["requests"] += 1
@@ -125,11 +134,7 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 self.send(200, json.dumps(received.get(q["key"], [])))
         elif route == "slack":
-            with lock:
-                n = scripts.get(q["key"], 0)
-                scripts[q["key"]] = n + 1
-                received.setdefault(q["key"], []).append(
-                    {"body": body.decode("utf-8", "replace"), "content_type": self.headers.get("Content-Type", "")})
+            n = self.count_and_keep(q["key"], body)
             statuses = q.get("statuses", "200").split(",")
             status = int(statuses[min(n, len(statuses) - 1)])
             try:
@@ -145,11 +150,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.send(200, "ok", "text/html")
         elif route == "script":
-            with lock:
-                n = scripts.get(q["key"], 0)
-                scripts[q["key"]] = n + 1
-                received.setdefault(q["key"], []).append(
-                    {"body": body.decode("utf-8", "replace"), "content_type": self.headers.get("Content-Type", "")})
+            n = self.count_and_keep(q["key"], body)
 
             def pick(name):
                 items = q[name].split(",")

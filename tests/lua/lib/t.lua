@@ -212,6 +212,35 @@ function t.server(script, ...)
   error("test server " .. script .. " did not start: " .. (fs.try.read(d .. "/log") or ""))
 end
 
+-- The git CLI for fixtures: a fixed identity, no system config, and none of
+-- a runner's GitHub variables (they change what drun links and stamps).
+t.GIT_ENV = { GIT_AUTHOR_NAME = "Fixture", GIT_AUTHOR_EMAIL = "fixture@example.test",
+              GIT_COMMITTER_NAME = "Fixture", GIT_COMMITTER_EMAIL = "fixture@example.test",
+              GIT_CONFIG_NOSYSTEM = "1", GITHUB_REPOSITORY = false, GITHUB_SERVER_URL = false }
+
+-- sh(dir, script) -> stdout: a shell script in dir with t.GIT_ENV
+function t.sh(dir, script)
+  return proc.run { "sh", "-c", script, cwd = dir, env = t.GIT_ENV }.stdout
+end
+
+-- ledger_serve(address, {cwd}) -> base URL, handle: `drun ledger serve` on a
+-- free loopback port, answering; the handle stops it (and the test file's
+-- end does)
+function t.ledger_serve(address, opts)
+  local root = os.getenv("DRUN_ROOT") or fs.cwd()
+  local port = proc.output { root .. "/tests/sandbox/free-port" }
+  local h = proc.spawn { t.DRUN, "ledger", "serve", "--ledger", address, "--listen", "127.0.0.1:" .. port,
+                         cwd = opts and opts.cwd }
+  local base = "http://127.0.0.1:" .. port
+  local http, time = require "drun.http", require "drun.time"
+  for _ = 1, 200 do
+    if pcall(http.get, base .. "/api/deployments?limit=1", { timeout = 2 }) then return base, h end
+    time.sleep(0.025)
+  end
+  h:close()
+  error("drun ledger serve did not answer: " .. (h:wait().stderr or ""))
+end
+
 -- write a file, creating its directory
 function t.write(path, text, mode)
   fs.mkdir(fs.dirname(path))

@@ -163,3 +163,26 @@ t.test("a flow's config takes notify: checked with the config, attached to the r
     t.eq(require("drun.flows.schema." .. f).fields.notify, require("drun.notify").SCHEMA, f)
   end
 end)
+
+t.test("Slack lists the changes since the last success, a commit message's markup escaped", function()
+  local sk = key()
+  local path = recipe(string.format([[{ { on = { "success" }, slack = %q } }]], base .. "/slack?key=" .. sk))
+  local repo = path:match("^(.*)/recipes/notify%.lua$")
+  t.sh(repo, [[
+    git init -q -b main . && git add -A && git commit -q -m "initial"
+    git commit -q --allow-empty -m "fix: <script>alert(1)</script> & <@U123> are text (#9)"
+  ]])
+  local function deploy()
+    return t.drun({ "recipes/notify.lua", "--ledger", repo .. "/l.db" }, { cwd = repo, timeout = 60 })
+  end
+  t.sh(repo, "git checkout -q HEAD~1")
+  t.eq(deploy().code, 0)
+  t.sh(repo, "git checkout -q main")
+  t.eq(deploy().code, 0)
+  local got = received(sk)
+  t.eq(#got, 2)
+  local text = json.decode(got[2].body).text
+  t.match(text, "\n%*Changes%*\n• fix: &lt;script&gt;alert%(1%)&lt;/script&gt; &amp; &lt;@U123&gt; are text %(#9%)$")
+  t.no_match(text, "<script>")
+  t.no_match(text, "<@U123>", "no mention is made from a commit message")
+end)

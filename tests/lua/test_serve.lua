@@ -282,3 +282,22 @@ t.test("delivery metrics: frequency, change failure rate, time to restore, lead 
   t.eq(d.all.lead_time_ms, 14 * 60000, "the median over every sample: 3, 14, 62 minutes")
   t.eq(metrics.delivery({}, { days = 30 }).all.change_failure_rate, nil)
 end)
+
+t.test("[d1] and [postgres]: the same answers from a shared ledger", function()
+  for _, backend in ipairs { "d1", "postgres" } do
+    local address = t.ledger_address(backend)
+    seeded(address, 3)
+    local base, h <close> = serve(address)
+    local status, v = get(base .. "/api/version?service=cms&environment=production")
+    t.eq(status, 200, backend)
+    t.eq(v.fullVersion, "1.0.1+build.1", backend)
+    status, v = get(base .. "/api/deployments?status=failed")
+    t.eq(v.count, 1, backend)
+    status, v = get(base .. "/api/deployments/stats")
+    t.eq(v.totalDeployments, 4, backend)
+    t.eq(v.delivery.all.deployments, 4, backend)
+    local page = http.get(base .. "/", { timeout = 10 })
+    t.eq(page.status, 200, backend)
+    t.match(page.body, '<table id="live">', backend)
+  end
+end)

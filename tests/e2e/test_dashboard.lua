@@ -1,18 +1,19 @@
 -- The ledger's dashboard in a real browser: real recipe runs in a git
 -- repository fill a ledger, drun ledger serve serves it, and headless
--- Chromium (Debian's) renders it; the test reads the DOM Chromium built and
--- checks that its screenshot is not blank.
+-- Chromium (Debian's chromium-headless-shell) renders it; the test reads
+-- the DOM Chromium built and checks that its screenshot is not blank.
 local t = require "t"
 local fs = require "drun.fs"
 local proc = require "drun.proc"
 local time = require "drun.time"
 local ledger = require "drun.ledger"
 
-
--- Chromium as the machine's probe runs it (/work/.library/env): no sandbox
--- (root), no GPU, none of its background connections to Google's hosts
+-- Chromium's headless shell (Debian's chromium-headless-shell: the browser's
+-- engine without its desktop, so without GTK to install), run as the
+-- machine's probe runs Chromium (/work/.library/env): no sandbox (root), no
+-- GPU, none of its background connections to Google's hosts
 local function chromium(dir, ...)
-  local argv = { "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  local argv = { "chromium-headless-shell", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--user-data-dir=" .. t.tmpdir() }
   for _, a in ipairs { ... } do argv[#argv + 1] = a end

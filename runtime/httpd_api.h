@@ -7,7 +7,8 @@
 
 #define MHD_FUNCTIONS(X)                                                                                       \
   X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_run_wait) X(MHD_get_connection_values)                        \
-  X(MHD_create_response_from_buffer) X(MHD_add_response_header) X(MHD_queue_response) X(MHD_destroy_response)
+  X(MHD_create_response_from_buffer) X(MHD_add_response_header) X(MHD_queue_response) X(MHD_destroy_response)  \
+  X(MHD_lookup_connection_value)
 
 #define MHD_POINTER(name) __typeof__(&name) name;
 struct mhd_api {

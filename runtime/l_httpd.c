@@ -6,7 +6,7 @@
  *
  *   local srv, err = httpd.listen("127.0.0.1", 8080)   -- bound and listening here
  *   srv:run(250, function(req) return status, headers, body end)
- *     -- serves for up to 250 ms; req = {method, path, query = {name = value}}
+ *     -- serves for up to 250 ms; req = {method, path, query = {name = value}, host}
  *   srv:port(); srv:close()
  *
  * The socket is made here, not by MHD, so a port in use is the kernel's own
@@ -84,7 +84,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   int top = lua_gettop(L);
   luaL_checkstack(L, 8, "httpd");
   lua_pushvalue(L, 3);
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
   lua_pushstring(L, method);
   lua_setfield(L, -2, "method");
   lua_pushstring(L, url);
@@ -92,6 +92,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   lua_newtable(L);
   lmhd.MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_argument, L);
   lua_setfield(L, -2, "query");
+  const char *host = lmhd.MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+  if (host) {
+    lua_pushstring(L, host);
+    lua_setfield(L, -2, "host");
+  }
   enum MHD_Result ok;
   /* the handler answers every request itself; anything it raises is drun's
    * bug, and the client gets no stack trace */

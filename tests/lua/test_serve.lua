@@ -131,6 +131,14 @@ t.test("bad parameters: a 400 with a JSON error that names what is allowed; limi
   t.eq(r.headers["allow"], "GET, HEAD")
   r = http.request { method = "DELETE", url = base .. "/api/deployments/x", timeout = 10 }
   t.eq(r.status, 405)
+  -- another name for 127.0.0.1 (DNS rebinding: a page elsewhere reading the ledger through a browser)
+  r = http.get(base .. "/api/deployments", { headers = { Host = "evil.example:" .. base:match(":(%d+)$") }, timeout = 10 })
+  t.eq(r.status, 403)
+  t.match(r.body, "loopback names only")
+  for _, host in ipairs { "localhost", "127.0.0.1:80", "[::1]:8080" } do
+    r = http.get(base .. "/api/deployments", { headers = { Host = host }, timeout = 10 })
+    t.eq(r.status, 200, host)
+  end
   -- still serving
   status = get(base .. "/api/deployments")
   t.eq(status, 200)

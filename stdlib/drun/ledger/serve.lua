@@ -127,7 +127,20 @@ local function deployment_page(s, req)
                                                                log = log, previous = log and previous })
 end
 
+-- Without --public only a loopback name may be asked for: a web page
+-- elsewhere that points its own host name at 127.0.0.1 (DNS rebinding)
+-- would otherwise read the ledger through the visitor's browser.
+local function host_allowed(s, host)
+  if s.public then return true end
+  local name = host and (host:match("^%[([%x:.]+)%]:?%d*$") or host:match("^([^:]+):?%d*$"))
+  return name ~= nil and (M.loopback(name) or name == s.host)
+end
+
 local function route(s, req)
+  if not host_allowed(s, req.host) then
+    return problem(403, "this server answers to loopback names only (127.0.0.1, localhost, [::1]); "
+                        .. "--public serves other names")
+  end
   if req.method ~= "GET" and req.method ~= "HEAD" then
     return problem(405, "read-only: GET or HEAD", { Allow = "GET, HEAD" })
   end
@@ -193,7 +206,7 @@ function M.main(res, usage_error)
   local address = res.ledger or ledger.default_path()
   local _, bad_address = ledger.address(address)
   if bad_address then usage_error("%s", bad_address) end
-  local s = setmetatable({ address = address, refresh = refresh }, State)
+  local s = setmetatable({ address = address, refresh = refresh, host = host, public = res.public }, State)
   -- a ledger that cannot be read now is an error now, not a 503 later
   s.shown = s:db().path
   local srv, err = httpd.listen(host, port)

@@ -90,6 +90,14 @@ t.test("a revision that does not exist, a shallow clone: a clear error", functio
   sh(d, "git clone -q --depth 1 file://$PWD/repo shallow")
   t.raises(function() changelog("v1.0.0", "HEAD", { dir = d .. "/shallow" }) end,
            "^changelog: cannot read the log of 'v1%.0%.0%.%.HEAD': this is a shallow clone.*git fetch %-%-unshallow")
+  -- one commit needs no walk: a depth-1 checkout still knows its commit's time (the lead time)
+  local repo_h = require("drun.git").open(d .. "/shallow")
+  local one = repo_h:log("HEAD", 1)
+  t.eq(#one, 1)
+  t.eq(one[1].subject, "chore: bump deps")
+  t.eq(one[1].time, tonumber(sh(repo, "git log -1 --format=%ct"):match("%d+")))
+  t.raises(function() repo_h:log("HEAD", 2) end, "shallow clone")
+  repo_h:close()
 end)
 
 t.test("drun ledger show lists the changes since the success before it", function()

@@ -81,7 +81,7 @@ local function build()
   local function json(cmd) cmd:flag("--json", "JSON in the shapes of the versioning API drun's ledger follows.") end
   local list = ledger:command("list", "Deployments, newest first.")
   filters(list)
-  list:option("--status", "Only this outcome."):choices { "running", "success", "failed", "rollback", "aborted" }
+  list:option("--status", "Only this outcome."):choices(require("drun.ledger.schema").STATUSES)
   list:option("--version", "Only this version."):argname "V"
   list:option("--branch", "Only deployments from this branch."):argname "B"
   list:option("--limit", "At most N (default 50)."):argname "N"

@@ -76,7 +76,7 @@ end
 -- ---- query parameters (HTTP) ----------------------------------------------
 
 M.DEFAULT_LIMIT, M.MAX_LIMIT = 50, 1000
-M.STATUSES = { "running", "success", "failed", "rollback", "aborted" }
+M.STATUSES = schema.STATUSES
 
 -- what each endpoint accepts besides its filters
 local FILTERS = { "service", "environment", "version", "status", "branch" }

@@ -9,6 +9,10 @@
 -- `wrangler d1 execute` queries work against a drun ledger.
 local M = { VERSION = 3 }
 
+-- a record's statuses: running, then how it ended (one list: the column's
+-- CHECK, the CLI's --status choices, the API's status filter, notify's `on`)
+M.STATUSES = { "running", "success", "failed", "rollback", "aborted" }
+
 -- {sql, type, key = Lua key (default sql), api = API key (default camelCase
 -- of key; false: not in the API), internal = true (this host's bookkeeping:
 -- never exported or imported), null = false (NOT NULL), since = version
@@ -40,7 +44,7 @@ M.tables = {
       { "deployed_by", "text" },
       { "finished_at", "text" },
       { "status", "text", null = false,
-        check = "status IN ('running','success','failed','rollback','aborted')" },
+        check = "status IN ('" .. table.concat(M.STATUSES, "','") .. "')" },
       { "deployment_duration", "integer", key = "duration_ms", renamed = "duration_ms", since = 3 },
       { "workflow_run_id", "text" },
       { "workflow_run_url", "text" },

@@ -26,7 +26,7 @@
   X(git_remote_connect) X(git_remote_ls) X(git_remote_disconnect) X(git_remote_init_callbacks) \
   X(git_push_options_init) X(git_credential_userpass_plaintext_new) \
   X(git_graph_descendant_of) \
-  X(git_revwalk_new) X(git_revwalk_push_range) X(git_revwalk_push) X(git_revwalk_next) X(git_revwalk_sorting) \
+  X(git_revwalk_new) X(git_revwalk_hide) X(git_revwalk_push) X(git_revwalk_next) X(git_revwalk_sorting) \
   X(git_revwalk_free) \
   X(git_config_get_string) X(git_config_free)
 

@@ -481,11 +481,30 @@ int repo_log(git_repository *r, const char *range, size_t limit, repo_log_cb cb,
   if (lg2.git_revwalk_new(&walk, r)) return fail(r, err, "cannot walk history%s", "");
   lg2.git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
   int rc;
-  if (strstr(range, "..")) {
-    rc = lg2.git_revwalk_push_range(walk, range);
+  const char *dots = strstr(range, "..");
+  if (dots) {
+    /* Each end resolved here, not by git_revwalk_push_range: libgit2 1.5
+     * leaks the first end's commit when the second does not resolve (a
+     * changelog up to a tag a dry-run has not made), and its error names
+     * neither end. */
+    char from[256];
+    size_t n = (size_t)(dots - range);
+    const char *to = dots[2] ? dots + 2 : "HEAD";
+    if (n == 0 || n >= sizeof from || strstr(to, "..")) {
+      lg2.git_revwalk_free(walk);
+      return say(err, "git: not a revision range: '%s' (FROM..TO)%s", range, "");
+    }
+    memcpy(from, range, n);
+    from[n] = '\0';
+    git_commit *a, *b;
+    if (commit_of(r, from, &a, err)) return lg2.git_revwalk_free(walk), -1;
+    if (commit_of(r, to, &b, err)) return lg2.git_commit_free(a), lg2.git_revwalk_free(walk), -1;
+    rc = lg2.git_revwalk_push(walk, lg2.git_commit_id(b)) || lg2.git_revwalk_hide(walk, lg2.git_commit_id(a));
+    lg2.git_commit_free(a);
+    lg2.git_commit_free(b);
     if (rc) {
       lg2.git_revwalk_free(walk);
-      return say(err, "git: unknown revision range '%s'%s", range, "");
+      return fail(r, err, "cannot walk '%s'", range);
     }
   } else {
     git_commit *c;

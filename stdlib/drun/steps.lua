@@ -129,7 +129,9 @@ function M.release_step(r, o)
     local body
     local since = o.since and value(o.since, ctx)
     if since then
-      local ok, log = pcall(require "drun.changelog", since, tag, { repo = o.repo })
+      -- (under --dry-run the tag is not made: HEAD is what it would name)
+      local to = require("drun.runtime").dry_run and "HEAD" or tag
+      local ok, log = pcall(require "drun.changelog", since, to, { repo = o.repo })
       if ok then body = "## Changes since " .. since .. "\n\n" .. log:markdown()
       else ctx.log.warn("release notes without drun's changelog: %s", log) end
     end

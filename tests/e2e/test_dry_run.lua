@@ -60,6 +60,7 @@ local function dry_run_all(f, runs)
     t.eq(r.code, 0, table.concat(run, " ") .. ":\n" .. r.stdout .. r.stderr)
     t.match(r.stdout, "%[dry%-run%]", run[1])
     t.match(r.stdout, "dry%-run: would ", run[1])
+    t.no_match(r.stdout .. r.stderr, "without drun's changelog", run[1]) -- HEAD stands for the tag not made
     unchanged(before, snapshot(dirs), table.concat(run, " "))
   end
 end

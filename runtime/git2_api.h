@@ -13,7 +13,7 @@
   X(git_reference_free) X(git_reference_shorthand) X(git_reference_target) X(git_reference_lookup) \
   X(git_oid_tostr_s) X(git_oid_cmp) X(git_object_short_id) X(git_buf_dispose) X(git_object_free) X(git_object_id) \
   X(git_object_peel) X(git_revparse_single) X(git_merge_base) \
-  X(git_commit_lookup) X(git_commit_free) X(git_commit_tree) X(git_commit_summary) X(git_commit_author) \
+  X(git_commit_lookup) X(git_commit_free) X(git_commit_tree) X(git_commit_summary) X(git_commit_body) X(git_commit_author) \
   X(git_commit_time) X(git_commit_id) X(git_commit_parentcount) X(git_commit_create) \
   X(git_tree_free) X(git_tree_lookup) \
   X(git_diff_options_init) X(git_diff_tree_to_tree) X(git_diff_num_deltas) X(git_diff_get_delta) X(git_diff_free) \

@@ -236,13 +236,14 @@ static int h_is_shallow(lua_State *L) {
   return 1;
 }
 
-static int add_commit(void *ud, const char *sha, const char *subject, const char *author, int64_t time) {
+static int add_commit(void *ud, const repo_log_entry *c) {
   list *l = ud;
-  lua_createtable(l->L, 0, 4);
-  setfield_str(l->L, "sha", sha);
-  setfield_str(l->L, "subject", subject);
-  setfield_str(l->L, "author", author);
-  setfield_int(l->L, "time", time);
+  lua_createtable(l->L, 0, 5);
+  setfield_str(l->L, "sha", c->sha);
+  setfield_str(l->L, "subject", c->subject);
+  setfield_str(l->L, "body", c->body);
+  setfield_str(l->L, "author", c->author);
+  setfield_int(l->L, "time", c->time);
   lua_rawseti(l->L, -2, ++l->n);
   return 0;
 }

@@ -454,16 +454,22 @@ int repo_push(git_repository *r, const char *remote_name, const char *const *ref
   return rc ? -1 : 0;
 }
 
-/* one commit to cb, read without a walk */
-static int log_one(git_repository *r, const char *rev, repo_log_cb cb, void *ud, buf *err) {
-  git_commit *c;
-  if (commit_of(r, rev, &c, err)) return -1;
+/* a commit as repo_log gives it: to cb, 0 or -1 when cb stops */
+static int emit(git_commit *c, repo_log_cb cb, void *ud) {
   const git_signature *a = lg2.git_commit_author(c);
   char sha[41], who[600];
   sha_of(lg2.git_commit_id(c), sha);
   snprintf(who, sizeof who, "%s <%s>", a->name, a->email);
-  const char *subject = lg2.git_commit_summary(c);
-  int rc = cb(ud, sha, subject ? subject : "", who, (int64_t)lg2.git_commit_time(c)) ? -1 : 0;
+  const char *subject = lg2.git_commit_summary(c), *body = lg2.git_commit_body(c);
+  repo_log_entry e = {sha, subject ? subject : "", body ? body : "", who, (int64_t)lg2.git_commit_time(c)};
+  return cb(ud, &e) ? -1 : 0;
+}
+
+/* one commit to cb, read without a walk */
+static int log_one(git_repository *r, const char *rev, repo_log_cb cb, void *ud, buf *err) {
+  git_commit *c;
+  if (commit_of(r, rev, &c, err)) return -1;
+  int rc = emit(c, cb, ud);
   lg2.git_commit_free(c);
   return rc;
 }
@@ -527,12 +533,7 @@ int repo_log(git_repository *r, const char *range, size_t limit, repo_log_cb cb,
       rc = fail(r, err, "cannot read a commit of '%s'", range);
       break;
     }
-    const git_signature *a = lg2.git_commit_author(c);
-    char sha[41], who[600];
-    sha_of(&oid, sha);
-    snprintf(who, sizeof who, "%s <%s>", a->name, a->email);
-    const char *subject = lg2.git_commit_summary(c);
-    if (cb(ud, sha, subject ? subject : "", who, (int64_t)lg2.git_commit_time(c))) rc = -1;
+    if (emit(c, cb, ud)) rc = -1;
     lg2.git_commit_free(c);
     count++;
   }

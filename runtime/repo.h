@@ -56,6 +56,12 @@ int repo_is_shallow(git_repository *r); /* 1: a shallow clone (history cut off) 
 /* A git config value (repository, then global): 0 found, 1 not set, -1 error. */
 int repo_config(git_repository *r, const char *key, buf *out, buf *err);
 
-typedef int (*repo_log_cb)(void *ud, const char *sha, const char *subject, const char *author, int64_t time);
+/* A commit of a log: body is the message after the subject's paragraph
+ * (where a BREAKING CHANGE: footer is), "" when there is none. */
+typedef struct {
+  const char *sha, *subject, *body, *author;
+  int64_t time;
+} repo_log_entry;
+typedef int (*repo_log_cb)(void *ud, const repo_log_entry *c);
 int repo_log(git_repository *r, const char *range, size_t limit, repo_log_cb cb, void *ud, buf *err);
 #endif

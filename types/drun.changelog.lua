@@ -8,7 +8,8 @@
 ---@field subject string the commit's first line, as it is
 ---@field type string feat, fix, perf, revert, refactor, docs, test, build, ci, style, chore or other
 ---@field scope? string
----@field breaking? boolean "feat!:" or "feat(x)!:"
+---@field breaking? boolean "feat!:", "feat(x)!:" or a "BREAKING CHANGE:" footer
+---@field breaking_note? string the footer's text
 ---@field description string the subject after "type(scope): "
 ---@field pr? integer "(#123)" at the end, or "Merge pull request #123"
 ---@field author? string
@@ -55,8 +56,9 @@ changelog.TYPES = {}
 function changelog.new(from, to, opts) end
 
 ---@param subject string
+---@param body? string the message after the subject (its footers)
 ---@return drun.changelog.Entry
-function changelog.parse(subject) end
+function changelog.parse(subject, body) end
 
 ---The changes a deployment brought since the success before it (same service and environment).
 ---@param db drun.ledger.Ledger

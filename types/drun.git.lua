@@ -39,7 +39,7 @@ function Repo:is_dirty(opts) end
 function Repo:changed(from, to, globs) end
 ---@param range? string (HEAD)
 ---@param limit? integer
----@return { sha: string, subject: string, author: string, time: number }[] # newest first
+---@return { sha: string, subject: string, body: string, author: string, time: number }[] # newest first; body: the message after the subject
 function Repo:log(range, limit) end
 ---@param pattern? string "cms-v*"
 ---@return drun.git.Tag[] # highest semantic version first

@@ -1,6 +1,7 @@
 -- drun.changelog: what changed between two revisions, from git's history,
 -- grouped by Conventional Commits type (https://www.conventionalcommits.org):
--- "feat(api)!: ..." is a breaking feature, "fix: ..." a fix; any other
+-- "feat(api)!: ..." (or a "BREAKING CHANGE:" footer) is a breaking
+-- feature, "fix: ..." a fix; any other
 -- subject is listed as it is, under "Other changes". A pull request's number
 -- ("... (#123)" of a squash merge, "Merge pull request #123 from ...") is
 -- linked when the repository is known.
@@ -29,8 +30,10 @@ M.TYPES = {
 local TITLE = {}
 for _, t in ipairs(M.TYPES) do TITLE[t[1]] = t[2] end
 
--- parse(subject) -> {type, scope, breaking, description, pr}
-function M.parse(subject)
+-- parse(subject, body) -> {type, scope, breaking, description, pr, breaking_note}:
+-- a typed commit is breaking with "!" before its colon, or with a
+-- "BREAKING CHANGE: ..." (or BREAKING-CHANGE) footer in its body
+function M.parse(subject, body)
   local e = { subject = subject }
   local kind, rest = subject:match("^(%a+)(.*)$")
   local scope, bang, desc
@@ -41,6 +44,8 @@ function M.parse(subject)
   kind = kind and kind:lower()
   if desc and TITLE[kind] and kind ~= "breaking" and kind ~= "other" then
     e.type, e.scope, e.breaking, e.description = kind, scope ~= "" and scope or nil, bang == "!", desc
+    local note = body and (("\n" .. body):match("\nBREAKING[ %-]CHANGE:%s*([^\n]+)"))
+    if note then e.breaking, e.breaking_note = true, note end
   else
     e.type, e.description = "other", subject
   end
@@ -67,6 +72,7 @@ function Log:markdown()
       local text = e.description:gsub("%s*%(#%d+%)%s*$", "")
       out[#out + 1] = string.format("- %s%s%s %s", e.scope and ("**" .. e.scope .. ":** ") or "", text,
                                     pr_link(self, e), e.sha:sub(1, 7))
+      if e.breaking_note then out[#out + 1] = "  " .. e.breaking_note end
     end
     out[#out + 1] = ""
   end
@@ -107,7 +113,7 @@ function M.new(from, to, opts)
   for _, c in ipairs(commits) do
     -- a merge of a branch says nothing its commits do not; a PR's merge names the PR
     if not c.subject:match("^Merge ") or c.subject:match("^Merge pull request #%d+") then
-      local e = M.parse(c.subject)
+      local e = M.parse(c.subject, c.body)
       e.sha, e.author, e.time = c.sha, c.author, c.time
       local key = e.breaking and "breaking" or e.type
       by[key] = by[key] or {}

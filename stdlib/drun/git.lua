@@ -53,7 +53,8 @@ function Repo:changed(from, to, globs)
   return check(self.h:changed(from, to, globs))
 end
 
--- log(range, limit) -> {sha, subject, author, time}, newest first
+-- log(range, limit) -> {sha, subject, body, author, time}, newest first (body:
+-- the message after the subject, "" without one); range "FROM..TO" or a revision
 function Repo:log(range, limit) return check(self.h:log(range or "HEAD", limit or 0)) end
 
 -- tags(pattern) -> {name, sha, version}, highest semantic version first;

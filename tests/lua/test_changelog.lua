@@ -25,6 +25,7 @@ local function fixture()
     git merge -q --no-ff -m "Merge pull request #14 from acme/pr14" pr14
     c "update the readme"
     c "chore: bump deps"
+    echo x >> log.txt; git commit -q -am "refactor(db): one connection pool" -m "Pools are shared now." -m "BREAKING CHANGE: DB_POOL is gone; set DB_MAX"
     git tag v1.1.0
   ]])
   return d .. "/repo", d
@@ -35,10 +36,14 @@ t.test("groups by type in a fixed order, breaking first; merges of branches left
   local log = changelog("v1.0.0", "v1.1.0", { dir = repo })
   local titles = {}
   for i, g in ipairs(log.groups) do titles[i] = g.title .. " " .. #g.entries end
-  t.same(titles, { "Breaking changes 1", "Features 1", "Bug fixes 1", "Refactoring 1", "Documentation 1", "Chores 1",
+  t.same(titles, { "Breaking changes 2", "Features 1", "Bug fixes 1", "Refactoring 1", "Documentation 1", "Chores 1",
                    "Other changes 2" })
-  t.eq(log.count, 8)
-  local breaking = log.groups[1].entries[1]
+  t.eq(log.count, 9)
+  -- a BREAKING CHANGE footer makes a typed commit breaking, its text kept
+  local footer = log.groups[1].entries[1]
+  t.eq(footer.type, "refactor")
+  t.eq(footer.breaking_note, "DB_POOL is gone; set DB_MAX")
+  local breaking = log.groups[1].entries[2]
   t.eq(breaking.type, "feat")
   t.eq(breaking.scope, "api")
   t.eq(breaking.breaking, true)
@@ -54,7 +59,8 @@ end)
 t.test("markdown links PRs when the repository is known; text for the terminal", function()
   local repo = fixture()
   local md = changelog("v1.0.0", "v1.1.0", { dir = repo, repo = "acme/cms" }):markdown()
-  t.match(md, "^### Breaking changes\n%- %*%*api:%*%* drop the v1 endpoints %x%x%x%x%x%x%x\n\n### Features\n"
+  t.match(md, "^### Breaking changes\n%- %*%*db:%*%* one connection pool %x+\n  DB_POOL is gone; set DB_MAX\n"
+              .. "%- %*%*api:%*%* drop the v1 endpoints %x%x%x%x%x%x%x\n\n### Features\n"
               .. "%- posts have a status %(%[#12%]%(https://github%.com/acme/cms/pull/12%)%) %x+\n")
   t.match(md, "%- %*%*ui:%*%* <script>alert%(1%)</script> & friends are shown as text %(%[#13%]%(https://github%.com/acme/cms/pull/13%)%)")
   t.match(md, "%- Merge pull request #14 from acme/pr14 %(%[#14%]%(https://github%.com/acme/cms/pull/14%)%)")
@@ -66,7 +72,7 @@ t.test("markdown links PRs when the repository is known; text for the terminal",
   md = changelog("v1.0.0", "v1.1.0", { dir = repo }):markdown()
   t.match(md, "%- posts have a status %(#12%) %x+\n")
   local text = changelog("v1.0.0", "v1.1.0", { dir = repo }):text()
-  t.match(text, "^Breaking changes:\n  %x%x%x%x%x%x%x api: drop the v1 endpoints\nFeatures:\n")
+  t.match(text, "^Breaking changes:\n  %x%x%x%x%x%x%x db: one connection pool\n  %x%x%x%x%x%x%x api: drop the v1 endpoints\nFeatures:\n")
   t.eq(changelog("v1.1.0", "v1.1.0", { dir = repo }).count, 0)
   t.eq(changelog("v1.1.0", "v1.1.0", { dir = repo }):text(), "no changes since v1.1.0\n")
 end)
@@ -80,6 +86,9 @@ t.test("a subject that only looks conventional is listed as it is", function()
     t.eq(changelog.parse(subject).type, kind, subject)
   end
   t.eq(changelog.parse("Merge pull request #7 from a/b").pr, 7)
+  t.eq(changelog.parse("fix: x", "Body.\n\nBREAKING-CHANGE: y").breaking, true)
+  t.eq(changelog.parse("fix: x", "mentions BREAKING CHANGE: inline").breaking, false, "a footer starts its line")
+  t.eq(changelog.parse("update x", "BREAKING CHANGE: y").type, "other", "an untyped commit stays as it is")
   t.eq(changelog.parse("fix: things (#x)").pr, nil)
 end)
 
@@ -94,7 +103,8 @@ t.test("a revision that does not exist, a shallow clone: a clear error", functio
   local repo_h = require("drun.git").open(d .. "/shallow")
   local one = repo_h:log("HEAD", 1)
   t.eq(#one, 1)
-  t.eq(one[1].subject, "chore: bump deps")
+  t.eq(one[1].subject, "refactor(db): one connection pool")
+  t.eq(one[1].body, "Pools are shared now.\n\nBREAKING CHANGE: DB_POOL is gone; set DB_MAX")
   t.eq(one[1].time, tonumber(sh(repo, "git log -1 --format=%ct"):match("%d+")))
   t.raises(function() repo_h:log("HEAD", 2) end, "shallow clone")
   repo_h:close()
@@ -112,7 +122,7 @@ t.test("drun ledger show lists the changes since the success before it", functio
   db:close()
   local r = proc.run { t.DRUN, "ledger", "show", "1.1.0+build.2", cwd = repo }
   t.eq(r.code, 0, r.stderr)
-  t.match(r.stdout, "\nchanges since 1%.0%.0%+build%.1 %(%x%x%x%x%x%x%x%):\nBreaking changes:\n  %x+ api: drop the v1 endpoints\n")
+  t.match(r.stdout, "\nchanges since 1%.0%.0%+build%.1 %(%x%x%x%x%x%x%x%):\nBreaking changes:\n  %x+ db: one connection pool\n  %x+ api: drop the v1 endpoints\n")
   r = proc.run { t.DRUN, "ledger", "show", "1.0.0+build.1", cwd = repo }
   t.match(r.stdout, "\nchanges: no earlier successful deployment with a commit\n")
   -- outside a clone: said, not an error

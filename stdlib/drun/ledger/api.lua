@@ -8,6 +8,7 @@
 local json = require "drun.json"
 local schema = require "drun.ledger.schema"
 local time = require "drun.time"
+local metrics = require "drun.ledger.metrics"
 
 local M = {}
 
@@ -44,7 +45,8 @@ function M.deployment(rec)
   return { success = true, deployment = r }
 end
 
-local function metrics(m)
+-- one group's delivery metrics in the API's camelCase
+local function delivery_api(m)
   return {
     deployments = m.deployments, successful = m.successful, failed = m.failed,
     perDay = m.per_day, perWeek = m.per_week, changeFailureRate = or_null(m.change_failure_rate),
@@ -65,10 +67,10 @@ function M.stats(s, delivery)
   if delivery then
     local groups = json.array()
     for i, g in ipairs(delivery.groups) do
-      groups[i] = metrics(g)
+      groups[i] = delivery_api(g)
       groups[i].service, groups[i].environment = g.service, g.environment
     end
-    out.delivery = { windowDays = delivery.days, all = metrics(delivery.all), byServiceEnvironment = groups }
+    out.delivery = { windowDays = delivery.days, all = delivery_api(delivery.all), byServiceEnvironment = groups }
   end
   return out
 end
@@ -93,6 +95,7 @@ local function whole(text, name, min, max, default)
     error(string.format("%s must be a whole number from %d (default %d)%s", name, min, default,
                         max and (", at most " .. max) or ""), 0)
   end
+  if max and tonumber(text) > max then error(string.format("%s must be at most %d", name, max), 0) end
   return tonumber(text)
 end
 
@@ -121,20 +124,17 @@ function M.filter(endpoint, query)
     if not known then error("status must be one of " .. table.concat(M.STATUSES, ", "), 0) end
   end
   if allowed.limit then f.limit = math.min(whole(query.limit, "limit", 1, nil, M.DEFAULT_LIMIT), M.MAX_LIMIT) end
-  if allowed.days then
-    local metrics_mod = require "drun.ledger.metrics"
-    f.days = whole(query.days, "days", 1, metrics_mod.MAX_DAYS, metrics_mod.DEFAULT_DAYS)
-    if f.days > metrics_mod.MAX_DAYS then error("days must be at most " .. metrics_mod.MAX_DAYS, 0) end
-  end
+  if allowed.days then f.days = whole(query.days, "days", 1, metrics.MAX_DAYS, metrics.DEFAULT_DAYS) end
   return f
 end
 
 -- delivery(db, filter, days, now) -> drun.ledger.metrics.delivery over the
--- window's records (service/environment filters apply)
+-- window's records (service/environment filters apply), and those records
+-- (newest first: the dashboard charts them)
 function M.delivery(db, f, days, now)
   local since = time.utc((now or time.unix()) - days * 86400)
   local rows = db:history { service = f.service, environment = f.environment, since = since, all = true }
-  return require("drun.ledger.metrics").delivery(rows, { days = days })
+  return metrics.delivery(rows, { days = days }), rows
 end
 
 return M

@@ -109,10 +109,10 @@ routes["/"] = function(s)
   local db = s:db()
   local now = time.unix()
   local days = metrics.DEFAULT_DAYS
-  local window = db:history { since = time.utc(now - days * 86400), all = true }
+  local delivery, window = api.delivery(db, {}, days, now)
   local html = dashboard.page {
     ledger = s.shown, live = db:live(), recent = db:history { limit = 50 }, window = window,
-    delivery = metrics.delivery(window, { days = days }), days = days, now = now, refresh = s.refresh,
+    delivery = delivery, days = days, now = now, refresh = s.refresh,
   }
   return 200, headers(HTML_TYPE), html
 end

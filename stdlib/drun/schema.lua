@@ -159,13 +159,18 @@ end
 -- not drun's bug.
 local ConfigError = { __tostring = function(e) return e.message end }
 
+-- raises the config error that lists problems (at least one), at level
+local function refuse(flow, problems, level)
+  local msg = string.format("the %s flow's config: %s", flow, problems[1])
+  if #problems > 1 then msg = string.format("the %s flow's config has %d problems:\n  %s", flow, #problems, table.concat(problems, "\n  ")) end
+  error(setmetatable({ message = msg, exit_code = 2 }, ConfigError), level + 1)
+end
+
 -- check(config, schema, flow) -> config, or raises a config error listing every problem
 function M.check(config, s, flow)
   local problems = M.problems(config, s)
   if #problems == 0 then return config end
-  local msg = string.format("the %s flow's config: %s", flow, problems[1])
-  if #problems > 1 then msg = string.format("the %s flow's config has %d problems:\n  %s", flow, #problems, table.concat(problems, "\n  ")) end
-  error(setmetatable({ message = msg, exit_code = 2 }, ConfigError), 2)
+  refuse(flow, problems, 2)
 end
 
 -- What a schema allows, as words: "list of string", "integer >= 1",
@@ -249,9 +254,10 @@ function M.checked(s, flow, fns)
     out[name] = function(config, ...)
       local r = fn(M.check(config, s, flow), ...)
       if config.notify ~= nil and type(r) == "table" and r.notify == nil then
-        local ok, why = pcall(require("drun.notify").check, config.notify)
-        if not ok then error(setmetatable({ message = "the " .. flow .. " flow's config: " .. why, exit_code = 2 }, ConfigError), 2) end
-        r.notify = config.notify
+        local notify = require "drun.notify"
+        local problems = notify.problems(config.notify) -- what the schema cannot say: a URL's
+        if #problems > 0 then refuse(flow, problems, 2) end
+        r.notify = notify.check(config.notify)
       end
       return r
     end

@@ -89,20 +89,23 @@ M.PARAMS = {
 }
 for _, f in ipairs(FILTERS) do M.PARAMS.deployments[f], M.PARAMS.stats[f] = true, true end
 
+-- whole(text, ...) -> the number, or nil and what is allowed
 local function whole(text, name, min, max, default)
   if text == nil then return default end
   if not text:match("^%d+$") or #text > 9 or tonumber(text) < min then
-    error(string.format("%s must be a whole number from %d (default %d)%s", name, min, default,
-                        max and (", at most " .. max) or ""), 0)
+    return nil, string.format("%s must be a whole number from %d (default %d)%s", name, min, default,
+                              max and (", at most " .. max) or "")
   end
-  if max and tonumber(text) > max then error(string.format("%s must be at most %d", name, max), 0) end
+  if max and tonumber(text) > max then return nil, string.format("%s must be at most %d", name, max) end
   return tonumber(text)
 end
 
--- filter(endpoint, query) -> the ledger filter, or raises the client's
+-- filter(endpoint, query) -> the ledger filter, or nil and the client's
 -- mistake (a 400): an unknown parameter, limit=-1/abc/0, a status drun does
 -- not write. limit above MAX_LIMIT is capped (a dashboard's "all").
--- Messages never repeat what was sent, only what is allowed.
+-- Messages never repeat what was sent, only what is allowed. It raises only
+-- on drun's own bug, which the server answers as one (500), not as the
+-- client's.
 function M.filter(endpoint, query)
   local allowed = M.PARAMS[endpoint]
   local names = {}
@@ -110,7 +113,7 @@ function M.filter(endpoint, query)
   table.sort(names)
   for name in pairs(query) do
     if not allowed[name] then
-      error(string.format("unknown parameter; this endpoint takes %s", table.concat(names, ", ")), 0)
+      return nil, string.format("unknown parameter; this endpoint takes %s", table.concat(names, ", "))
     end
   end
   local f = {}
@@ -121,10 +124,18 @@ function M.filter(endpoint, query)
   if f.status then
     local known = false
     for _, s in ipairs(M.STATUSES) do known = known or s == f.status end
-    if not known then error("status must be one of " .. table.concat(M.STATUSES, ", "), 0) end
+    if not known then return nil, "status must be one of " .. table.concat(M.STATUSES, ", ") end
   end
-  if allowed.limit then f.limit = math.min(whole(query.limit, "limit", 1, nil, M.DEFAULT_LIMIT), M.MAX_LIMIT) end
-  if allowed.days then f.days = whole(query.days, "days", 1, metrics.MAX_DAYS, metrics.DEFAULT_DAYS) end
+  local why
+  if allowed.limit then
+    f.limit, why = whole(query.limit, "limit", 1, nil, M.DEFAULT_LIMIT)
+    if not f.limit then return nil, why end
+    f.limit = math.min(f.limit, M.MAX_LIMIT)
+  end
+  if allowed.days then
+    f.days, why = whole(query.days, "days", 1, metrics.MAX_DAYS, metrics.DEFAULT_DAYS)
+    if not f.days then return nil, why end
+  end
   return f
 end
 

@@ -62,8 +62,8 @@ local function problem(status, message, extra) return reply(status, { success = 
 local BadRequest = {}
 local function bad(msg) error(setmetatable({ message = msg }, BadRequest), 0) end
 local function params(endpoint, query)
-  local ok, f = pcall(api.filter, endpoint, query)
-  if not ok then bad(f) end
+  local f, why = api.filter(endpoint, query)
+  if not f then bad(why) end
   return f
 end
 

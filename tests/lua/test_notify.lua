@@ -91,12 +91,12 @@ t.test("a 5xx is tried again with backoff; a 4xx is final; neither changes the d
   t.eq(#received(wk), 3, "503, 502, then 200")
   t.eq(#received(sk), 1, "a 404 is not tried again")
   t.match(r.stdout, "drun: warning: could not notify slack %(127%.0%.0%.1:%d+%) after 1 attempt%(s%): HTTP 404: "
-                    .. "server_error %(the deployment's status stands%)")
+                    .. "channel_not_found %(the deployment's status stands%)")
   local notes = ledger.open(lp):latest {}.metadata.notifications
   t.eq(notes[1].status, "sent")
   t.eq(notes[1].attempts, 3)
   t.eq(notes[2].status, "failed")
-  t.eq(notes[2].error, "HTTP 404: server_error")
+  t.eq(notes[2].error, "HTTP 404: channel_not_found")
 end)
 
 t.test("a webhook that hangs: each try times out, the deploy stays a success, the failure is recorded", function()

@@ -24,9 +24,9 @@ Routes (query parameters in brackets):
   /stats                     {"connections": accepted connections, "requests": n}
   /slack[key, statuses]      a Slack incoming webhook: a JSON body with a non-empty
                              "text" is recorded and answered 200 "ok"; else 400
-                             invalid_payload (not JSON) or no_text, as Slack's
-                             "Sending messages using incoming webhooks" lists them;
-                             statuses as /script's, before the checks
+                             invalid_payload (not JSON, or not sent as JSON) or 400
+                             no_text; statuses as /script's, before the checks, each
+                             answered with Slack's own body for it (SLACK_ERRORS)
   /received[key]             what /script and /slack received for key, oldest first:
                              [{"body", "content_type"}]
 """
@@ -42,6 +42,14 @@ lock = threading.Lock()
 counters = {"connections": 0, "requests": 0}
 scripts = {}
 received = {}
+
+# The bodies Slack answers a failed incoming-webhook post with, by status:
+# Slack's changelog "Improving error conditions for Incoming Webhooks"
+# (api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks);
+# no_text (400, a message without text) as GitLab's issue 332611 quotes
+# Slack's answer to curl.
+SLACK_ERRORS = {400: "invalid_payload", 403: "action_prohibited", 404: "channel_not_found",
+                410: "channel_is_archived", 500: "rollup_error"}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -141,8 +149,8 @@ class Handler(BaseHTTPRequestHandler):
                 msg = json.loads(body)
             except ValueError:
                 msg = None
-            if status != 200:
-                self.send(status, "server_error", "text/html")
+            if status != 200:  # (a status Slack does not answer with is the test's mistake: KeyError)
+                self.send(status, SLACK_ERRORS[status], "text/html")
             elif not isinstance(msg, dict) or not self.headers.get("Content-Type", "").startswith("application/json"):
                 self.send(400, "invalid_payload", "text/html")
             elif not isinstance(msg.get("text"), str) or not msg["text"]:

@@ -170,6 +170,9 @@ t.test("--listen: a port in use, a non-loopback address without --public, a malf
     t.eq(r.code, 2, addr)
     t.match(r.stderr, "%-%-listen", addr)
   end
+  r = t.drun { "ledger", "serve", "--ledger", path, "--refresh", "soon", timeout = 20 }
+  t.eq(r.code, 2)
+  t.match(r.stderr, "%-%-refresh takes a whole number of at least 0")
   r = t.drun { "ledger", "serve", "--ledger", t.tmpdir() .. "/none.db", "--listen", "127.0.0.1:" .. free_port(),
                timeout = 20 }
   t.eq(r.code, 1)

@@ -262,7 +262,7 @@ return function(res)
   return args.main("ledger " .. res.ledger_command, function()
     local name = res.ledger_command
     -- serve opens (and reopens) the ledger itself, for as long as it runs
-    if name == "serve" then return require("drun.ledger.serve").main(res, args.usage_error) end
+    if name == "serve" then return require("drun.ledger.serve").main(res) end
     local cmd = commands[name]
     local rest = { name, res.ref or res.file or res.lock_service, res.lock_env }
     local _, bad_address = ledger.address(res.ledger or ledger.default_path())

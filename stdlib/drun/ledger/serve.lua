@@ -12,6 +12,7 @@
 -- Ctrl-C or TERM stops it between requests (exit 130, as any drun a signal
 -- stopped).
 local httpd = require "drun.core.httpd"
+local args = require "drun.cli.args"
 local guard = require "drun.core.guard"
 local out = require "drun.core.out"
 local ledger = require "drun.ledger"
@@ -189,7 +190,8 @@ function State:handle_request(req)
 end
 
 -- main(res) -> exit code; res: what drun.cli.spec parsed
-function M.main(res, usage_error)
+function M.main(res)
+  local usage_error = args.usage_error
   local listen = res.listen or M.DEFAULT_LISTEN
   local host, port = M.parse_listen(listen)
   if not host then usage_error("%s", port) end
@@ -198,11 +200,7 @@ function M.main(res, usage_error)
                 .. "that address reads the whole ledger; --public if that is what you want (behind a proxy that "
                 .. "asks who is asking)", listen)
   end
-  local refresh = M.DEFAULT_REFRESH
-  if res.refresh then
-    refresh = tonumber(res.refresh)
-    if not refresh or refresh < 0 or math.type(refresh) ~= "integer" then usage_error("--refresh takes whole seconds") end
-  end
+  local refresh = args.count(res, "refresh", 0) or M.DEFAULT_REFRESH
   local address = res.ledger or ledger.default_path()
   local _, bad_address = ledger.address(address)
   if bad_address then usage_error("%s", bad_address) end
@@ -219,7 +217,7 @@ function M.main(res, usage_error)
   log.info("ledger serve: %s on http://%s:%d/ (API /api/version, /api/deployments, /api/deployments/stats); "
            .. "Ctrl-C stops", s.shown, shown_host, srv:port())
   local function handler(req) return s:handle_request(req) end
-  guard.disarm() -- Ctrl-C or a service manager's TERM ends the loop below, and the exit is clean
+  guard.disarm() -- Ctrl-C or a service manager's TERM ends the loop below, between two requests
   while not guard.signal() do srv:run(250, handler) end
   srv:close()
   s:drop()

@@ -10,7 +10,8 @@
 ---@field query? table<string, string|number>
 ---@field timeout? number seconds in all (30)
 ---@field connect_timeout? number (10)
----@field retries? integer on connect errors and retry_on statuses (0)
+---@field retries? integer on connect errors, timeouts and retry_on statuses (0)
+---@field backoff? number seconds before the first retry, doubling, capped, with jitter (BACKOFF_BASE)
 ---@field retry_on? integer[] ({502, 503, 504})
 ---@field retry_non_idempotent? boolean
 ---@field follow? boolean redirects (true); credentials never cross to another origin
@@ -18,7 +19,7 @@
 ---@field max_body? integer bytes (64 MiB)
 ---@field ca_bundle? string
 ---@field expect? integer|integer[] a status outside it raises
----@field check? boolean false: a transport failure returns nil, err
+---@field check? boolean false: a transport failure returns nil, err, kind, attempts
 
 ---@class drun.http.Response
 ---@field status integer

@@ -9,7 +9,7 @@
 ---@field webhook? string a URL that gets {event, deployment, changes} as JSON (a secret)
 ---@field timeout? number seconds per try (10)
 ---@field attempts? integer tries in all (3)
----@field backoff? number seconds before the second try, doubling after (1)
+---@field backoff? number seconds before the second try, about doubling after (1)
 
 ---@class drun.notify.Result
 ---@field target string "slack (hooks.slack.com)"
@@ -60,13 +60,12 @@ function notify.slack_text(rec, log) end
 ---@return table
 function notify.payload(n, rec, log) end
 
----Sends one notification, with its retries.
+---Sends one notification, with drun.http's retries.
 ---@param n drun.notify.Notification
 ---@param rec drun.ledger.Record
 ---@param log? drun.changelog.Log
----@param sleep fun(seconds: number)
 ---@return drun.notify.Result
-function notify.send(n, rec, log, sleep) end
+function notify.send(n, rec, log) end
 
 ---The entries whose `on` has status.
 ---@param list drun.notify.Notification[]?

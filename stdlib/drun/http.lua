@@ -8,11 +8,12 @@
 --
 -- Options: method, url, headers {Name = value}, body | json, query {k = v},
 -- timeout (30 s total), connect_timeout (10 s), retries (0) with backoff
--- (capped exponential with jitter) on connect errors and on retry_on
--- statuses ({502, 503, 504}) — idempotent methods only unless
--- retry_non_idempotent —, follow (true; max_redirects 5; credentials never
--- cross to another origin, see M.redirect), max_body (64 MiB),
--- ca_bundle, expect (status or list), check (true: a transport failure raises).
+-- (capped exponential with jitter, from `backoff` seconds, default
+-- BACKOFF_BASE) on connect errors, timeouts and retry_on statuses ({502, 503,
+-- 504}) — idempotent methods only unless retry_non_idempotent —, follow
+-- (true; max_redirects 5; credentials never cross to another origin, see
+-- M.redirect), max_body (64 MiB), ca_bundle, expect (status or list), check
+-- (true: a transport failure raises; false: returns nil, err, kind, attempts).
 -- Any status is a response unless `expect` says otherwise.
 local core = require "drun.core.http"
 
@@ -182,8 +183,8 @@ local function expect_text(expect)
   return type(expect) == "number" and tostring(expect) or table.concat(expect, " or ")
 end
 
-local function backoff(attempt)
-  local d = math.min(M.BACKOFF_MAX, M.BACKOFF_BASE * 2 ^ (attempt - 1))
+local function backoff(attempt, base)
+  local d = math.min(M.BACKOFF_MAX, (base or M.BACKOFF_BASE) * 2 ^ (attempt - 1))
   return d * (0.5 + math.random()) -- jitter: 50%..150%, so retrying clients spread out
 end
 
@@ -240,7 +241,7 @@ function M.request(opts)
       local again = tries <= retries and may_retry
           and ((resp == nil and (kind == "connect" or kind == "timeout")) or (resp and expected(retry_on, resp.status)))
       if not again then break end
-      time.sleep(backoff(tries))
+      time.sleep(backoff(tries, opts.backoff))
     end
     local location = resp and REDIRECT[resp.status] and resp.headers.location
     if not location or max_redirects == 0 then break end
@@ -263,7 +264,7 @@ function M.request(opts)
       error(err, 2)
     end
     local msg = string.format("http: %s %s: %s (%d attempt%s)", method, shown(url), err, attempt, attempt == 1 and "" or "s")
-    if opts.check == false then return nil, msg, kind end
+    if opts.check == false then return nil, msg, kind, attempt end
     error(msg, 2)
   end
   resp.method, resp.attempts = req.method, attempt

@@ -11,9 +11,10 @@
 -- {"text": ...} as JSON, mrkdwn with &, <, > escaped; it answers 200 "ok").
 -- webhook: POST {event, deployment, changes} as JSON, the deployment in the
 -- versioning API's shape with its steps. Each is tried `attempts` times
--- (3), `timeout` seconds each (10), waiting `backoff` seconds (1) before the
--- second try and twice as long before each next one; a 5xx, a 429 or no
--- answer is tried again, any other status is final. A notification that
+-- (3), `timeout` seconds each (10), waiting about `backoff` seconds (1)
+-- before the second try and twice as long before each next one (drun.http's
+-- retries, with its jitter and cap); a 5xx, a 429 or no answer is tried
+-- again, any other status is final. A notification that
 -- fails is a warning and a line in the record's metadata (notifications),
 -- never a failed deploy. The URLs are secrets: masked in every output from
 -- the moment the recipe is made, and shown as their host.
@@ -35,7 +36,7 @@ M.SCHEMA = {
     webhook = { type = "string", description = "a URL that gets the record as JSON (a secret)" },
     timeout = { type = "number", min = 0.1, description = "seconds per try (default 10)" },
     attempts = { type = "integer", min = 1, description = "tries in all (default 3)" },
-    backoff = { type = "number", min = 0, description = "seconds before the second try, doubling after (default 1)" },
+    backoff = { type = "number", min = 0, description = "seconds before the second try, about doubling after (drun.http's backoff; default 1)" },
   } },
 }
 
@@ -138,37 +139,27 @@ function M.payload(n, rec, log)
            changes = log and log:markdown() or json.null }
 end
 
-local function retryable(status) return status == 429 or status >= 500 end
+-- tried again: no answer, a timeout, 429 and every 5xx
+local RETRY_ON = { 429 }
+for status = 500, 599 do RETRY_ON[#RETRY_ON + 1] = status end
 
--- send(n, rec, log, sleep) -> {target, status = "sent" | "failed", attempts, error}
-function M.send(n, rec, log, sleep)
-  local http = require "drun.http"
-  local body = json.encode(M.payload(n, rec, log))
-  local attempts, wait = n.attempts or 3, n.backoff or 1
-  local result = { target = M.target(n), attempts = 0 }
-  for i = 1, attempts do
-    result.attempts = i
-    local ok, r = pcall(http.request, { method = "POST", url = n.slack or n.webhook, body = body,
-                                        headers = { ["Content-Type"] = "application/json" },
-                                        timeout = n.timeout or 10, follow = false })
-    local again
-    if ok and r.status >= 200 and r.status < 300 then
-      result.status, result.error = "sent", nil
-      return result
-    elseif ok then
-      result.error = string.format("HTTP %d%s", r.status, r.body ~= "" and (": " .. r.body:sub(1, 200)) or "")
-      again = retryable(r.status)
-    else
-      result.error = tostring(r):gsub("^[%w_./-]+%.lua:%d+: ", "")
-      again = true
-    end
-    if not again then break end
-    if i < attempts then
-      sleep(wait)
-      wait = wait * 2
-    end
+-- send(n, rec, log) -> {target, status = "sent" | "failed", attempts, error}:
+-- one POST with drun.http's retries (its backoff, from n.backoff)
+function M.send(n, rec, log)
+  local r, err, _, attempts = require("drun.http").request {
+    method = "POST", url = n.slack or n.webhook, body = json.encode(M.payload(n, rec, log)),
+    headers = { ["Content-Type"] = "application/json" }, timeout = n.timeout or 10, follow = false,
+    retries = (n.attempts or 3) - 1, retry_on = RETRY_ON, retry_non_idempotent = true, backoff = n.backoff or 1,
+    check = false,
+  }
+  local result = { target = M.target(n), attempts = r and r.attempts or attempts, status = "failed" }
+  if not r then
+    result.error = err
+  elseif r.status >= 200 and r.status < 300 then
+    result.status = "sent"
+  else
+    result.error = string.format("HTTP %d%s", r.status, r.body ~= "" and (": " .. r.body:sub(1, 200)) or "")
   end
-  result.status = "failed"
   return result
 end
 

@@ -137,7 +137,7 @@ local function send_notifications(r, report, db, rec, status, dry_run)
     local log = require("drun.changelog").for_deployment(db, full)
     local results = {}
     for i, n in ipairs(due) do
-      local res = notify.send(n, full, log, time.sleep)
+      local res = notify.send(n, full, log)
       results[i] = res
       if res.status == "sent" then
         report:say(string.format("drun: notified %s\n", res.target))

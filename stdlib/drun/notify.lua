@@ -36,7 +36,8 @@ M.SCHEMA = {
     webhook = { type = "string", description = "a URL that gets the record as JSON (a secret)" },
     timeout = { type = "number", min = 0.1, description = "seconds per try (default 10)" },
     attempts = { type = "integer", min = 1, description = "tries in all (default 3)" },
-    backoff = { type = "number", min = 0, description = "seconds before the second try, about doubling after (drun.http's backoff; default 1)" },
+    backoff = { type = "number", min = 0,
+                description = "seconds before the second try, about doubling after (drun.http's backoff; default 1)" },
   } },
 }
 
